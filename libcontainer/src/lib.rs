@@ -1,0 +1,34 @@
+//! husk's library core: create, start, signal, inspect and delete OCI containers.
+//!
+//! A [`Runtime`] owns a state directory (`/run/husk` by default). [`Runtime::create`] builds a
+//! container from an OCI bundle and leaves its init waiting; [`Container::start`] releases it.
+//!
+//! ```no_run
+//! use libcontainer::{CreateOptions, Runtime};
+//!
+//! # fn main() -> libcontainer::Result<()> {
+//! let runtime = Runtime::new("/run/husk");
+//! let opts = CreateOptions::new("/path/to/bundle");
+//! let container = runtime.create("web-1", &opts)?;
+//! container.start()?;
+//! println!("{:?}", container.state()?.status);
+//! container.kill(libc::SIGKILL, false)?;
+//! # Ok(()) }
+//! ```
+
+pub use oci_spec;
+
+mod container;
+mod error;
+mod fail;
+mod rootfs;
+mod signal;
+mod spec;
+mod state;
+mod sys;
+
+pub use container::{Container, CreateOptions, RunOutcome, Runtime};
+pub use error::{Error, Result};
+pub use signal::parse_signal;
+pub use spec::default_spec;
+pub use state::{rfc3339_now, State, Status, OCI_VERSION};

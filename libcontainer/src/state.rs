@@ -1,0 +1,338 @@
+//! Container state on disk: one 0700 directory per container under the runtime root, holding
+//! state.json (written atomically: write, then rename) and locked with flock so that commands
+//! on one container serialize.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Context;
+use crate::oci_spec::runtime::Spec;
+use crate::{Error, Result};
+
+/// The runtime-spec version husk implements.
+pub const OCI_VERSION: &str = "1.3.0";
+
+const STATE_FILE: &str = "state.json";
+/// Longest accepted container id: ids become directory names and cgroup paths.
+pub(crate) const MAX_ID_LEN: usize = 1024;
+
+/// A container's status, as `state` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `create` is still setting the container up.
+    Creating,
+    /// The init waits for `start`.
+    Created,
+    /// The container's process runs.
+    Running,
+    /// Its processes are frozen.
+    Paused,
+    /// Its init has exited.
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// The state of a container: the OCI state plus runc's extra fields (`rootfs`, `created`,
+/// `owner`), in runc's JSON layout.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    /// The init's pid in the runtime's pid namespace; 0 once stopped.
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// Creation time, RFC 3339 in UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// How far the lifecycle got, as recorded by the commands themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Phase {
+    Creating,
+    Created,
+    Started,
+}
+
+/// What state.json holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Record {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    pub phase: Phase,
+    /// The init's pid and its start time (field 22 of /proc/PID/stat): together they identify
+    /// the process, so a recycled pid is never signalled.
+    pub pid: Option<i32>,
+    pub pid_start: Option<u64>,
+    pub cgroup: Option<cgroups::Saved>,
+    pub config: Spec,
+}
+
+impl Record {
+    /// The live status: the recorded phase checked against the process itself.
+    pub(crate) fn status(&self) -> Status {
+        let alive = match (self.pid, self.pid_start) {
+            (Some(pid), Some(start)) => process_alive(pid, start),
+            _ => false,
+        };
+        match (self.phase, alive) {
+            (Phase::Creating, _) => Status::Creating,
+            (_, false) => Status::Stopped,
+            (Phase::Created, true) => Status::Created,
+            (Phase::Started, true) => Status::Running,
+        }
+    }
+
+    /// The public state (the OCI state plus runc's fields).
+    pub(crate) fn state(&self) -> State {
+        let status = self.status();
+        State {
+            oci_version: OCI_VERSION.into(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid.unwrap_or(0)
+            },
+            status,
+            bundle: self.bundle.clone(),
+            rootfs: self.rootfs.clone(),
+            created: self.created.clone(),
+            owner: self.owner.clone(),
+            annotations: self.config.annotations().clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Checks that `id` can name a directory: not empty, not `.`/`..`, no `/`, no NUL, not
+/// over-long.
+pub(crate) fn validate_id(id: &str) -> Result<()> {
+    let why = if id.is_empty() {
+        "it is empty"
+    } else if id == "." || id == ".." {
+        "it may not be . or .."
+    } else if id.contains('/') {
+        "it may not contain /"
+    } else if id.contains('\0') {
+        "it may not contain NUL"
+    } else if id.len() > MAX_ID_LEN {
+        "it is longer than 1024 bytes"
+    } else if id.starts_with('.') {
+        "it may not start with ."
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId { id: id.into(), why })
+}
+
+/// A locked container state directory.
+pub(crate) struct StateDir {
+    pub path: PathBuf,
+    dir: OwnedFd,
+}
+
+impl StateDir {
+    /// Makes `root/id` (and root if needed, both 0700) and locks it. Fails with
+    /// `AlreadyExists` if the container exists.
+    pub(crate) fn create(root: &Path, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .ctx(|| format!("creating state directory {}", root.display()))?;
+        let path = root.join(id);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(id.into()))
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+        }
+        let dir = open_dir(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        lock(&dir, libc::LOCK_EX).map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        Ok(StateDir { path, dir })
+    }
+
+    /// Opens and locks the directory of an existing container (`exclusive` for commands that
+    /// change it).
+    pub(crate) fn open(root: &Path, id: &str, exclusive: bool) -> Result<StateDir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        let dir = match open_dir(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.into()))
+            }
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+        lock(&dir, how).map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        Ok(StateDir { path, dir })
+    }
+
+    /// The directory's fd (for paths like /proc/self/fd/N/name that stay short).
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.dir
+    }
+
+    /// Reads state.json; `None` if create was killed before writing it.
+    pub(crate) fn read(&self) -> Result<Option<Record>> {
+        let path = self.path.join(STATE_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        serde_json::from_slice(&data)
+            .map(Some)
+            .map_err(|e| Error::Config {
+                path,
+                msg: format!("corrupt container state: {e}"),
+            })
+    }
+
+    /// Writes state.json atomically.
+    pub(crate) fn write(&self, record: &Record) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(record).expect("state serializes");
+        let mut f = File::create(&tmp).ctx(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&data).ctx(|| format!("writing {}", tmp.display()))?;
+        drop(f);
+        std::fs::rename(&tmp, self.path.join(STATE_FILE))
+            .ctx(|| format!("writing {}", self.path.join(STATE_FILE).display()))
+    }
+
+    /// Removes the directory and everything in it.
+    pub(crate) fn remove(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.path).ctx(|| format!("removing {}", self.path.display()))
+    }
+}
+
+fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: c is a valid C string; the returned fd is owned by the OwnedFd.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd was just opened and is ours.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn lock(fd: &OwnedFd, how: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), how) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Start time (clock ticks after boot, field 22 of /proc/PID/stat) and state letter of `pid`.
+pub(crate) fn proc_stat(pid: i32) -> Option<(u64, u8)> {
+    let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: parse after the last ')'.
+    let close = data.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&data[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.as_bytes()[0];
+    // rest starts at field 3 (state); start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// True if `pid` is the process that started at `start` and has not exited (zombies count as
+/// exited).
+pub(crate) fn process_alive(pid: i32, start: u64) -> bool {
+    matches!(proc_stat(pid), Some((s, st)) if s == start && st != b'Z' && st != b'X')
+}
+
+/// The current time in RFC 3339 with nanoseconds, UTC (`2026-11-23T21:45:12.123456789Z`).
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1_2.3").is_ok());
+        for bad in ["", ".", "..", "a/b", "../x", ".hidden"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_id(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let pid = std::process::id() as i32;
+        let (start, _) = proc_stat(pid).unwrap();
+        assert!(process_alive(pid, start));
+        assert!(!process_alive(pid, start + 1));
+    }
+
+    #[test]
+    fn time_format() {
+        let t = rfc3339_now();
+        assert_eq!(t.len(), 30, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+    }
+}

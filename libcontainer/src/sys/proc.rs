@@ -1,0 +1,1 @@
+//! See sys/mod.rs.
