@@ -1,9 +1,20 @@
 //! The public lifecycle API: `Runtime` (a state directory) and `Container`.
 
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 
-use crate::state::State;
+use crate::error::Context;
+use crate::hooks::{self, Kind};
+use crate::oci_spec::runtime::Spec;
+use crate::plan::{Plan, PlanOptions};
+use crate::protocol::{Chan, Msg, RecvError};
+use crate::spawn::{self, Events};
+use crate::state::{self, Phase, Record, State, StateDir, Status};
+use crate::sys;
 use crate::{Error, Result};
+
+const START_SOCK: &str = "start.sock";
 
 /// A state directory holding containers; the CLI's `--root`.
 #[derive(Clone, Debug)]
@@ -54,6 +65,90 @@ pub struct Container {
     id: String,
 }
 
+/// Reads and parses config.json, naming the file in every error.
+fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| Error::Config {
+        path: path.clone(),
+        msg: crate::fail::io_text(&e),
+    })?;
+    serde_json::from_slice(&data).map_err(|e| Error::Config {
+        path,
+        msg: format!("invalid config: {e}"),
+    })
+}
+
+/// LISTEN_FDS from the caller's environment, passed through as runc does.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Everything a failed `create` must undo.
+struct Undo<'a> {
+    dir: Option<StateDir>,
+    cgroup: Option<&'a cgroups::Manager>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+struct Recorder<'a> {
+    dir: &'a StateDir,
+    record: Record,
+}
+
+impl Events for Recorder<'_> {
+    fn pid(&mut self, pid: i32) -> Result<()> {
+        self.record.pid = Some(pid);
+        self.record.pid_start = state::proc_stat(pid).map(|(s, _)| s);
+        self.dir.write(&self.record)
+    }
+
+    fn hook_state(&mut self, pid: i32) -> Vec<u8> {
+        hook_state(&self.record, Status::Creating, pid)
+    }
+}
+
+/// The OCI state that hooks read on stdin.
+fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": state::OCI_VERSION,
+        "id": r.id,
+        "status": status,
+        "bundle": r.bundle,
+    });
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    if let Some(a) = r.config.annotations().as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("writing pid file {}", path.display()))
+}
+
+fn send_console(socket: &Path, master: &OwnedFd) -> Result<()> {
+    let s = UnixStream::connect(socket).ctx(|| format!("connecting to console socket {}", socket.display()))?;
+    sys::sock::send(s.as_raw_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
+        .map_err(|e| Error::errno(format!("sending the pty to console socket {}", socket.display()), e))
+}
+
 impl Runtime {
     /// A runtime over the state directory `root` (created on first use, mode 0700).
     pub fn new(root: impl Into<PathBuf>) -> Runtime {
@@ -61,30 +156,166 @@ impl Runtime {
     }
 
     /// The state directory.
-    pub fn root(&self) -> &std::path::Path {
+    pub fn root(&self) -> &Path {
         &self.root
     }
 
     /// Creates container `id` from a bundle; returns once its init waits for `start`.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
-        let _ = opts;
-        Err(Error::NotFound(id.into()))
+        if opts.console_socket.is_none() {
+            let spec = load_spec(&opts.bundle)?;
+            if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+                return Err(Error::InvalidConfig(
+                    "cannot allocate tty if husk will detach without setting console socket".into(),
+                ));
+            }
+        }
+        self.create_inner(id, opts).map(|(c, _)| c)
     }
 
-    /// create + start + wait (or, with `detach`, create + start).
+    fn create_inner(&self, id: &str, opts: &CreateOptions) -> Result<(Container, spawn::Spawned)> {
+        state::validate_id(id)?;
+        let bundle = std::path::absolute(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
+        let spec = load_spec(&bundle)?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        if opts.console_socket.is_some() && !terminal {
+            return Err(Error::InvalidConfig(
+                "cannot use console socket if the container does not allocate a tty (process.terminal is false)".into(),
+            ));
+        }
+        let mut plan = Plan::build(
+            spec.clone(),
+            &PlanOptions {
+                bundle: &bundle,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                listen_fds: listen_fds(),
+            },
+        )?;
+        let cgroup = cgroups::Manager::new(spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()), id)?;
+        let root_path = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let dir = StateDir::create(&self.root, id)?;
+        let mut undo = Undo {
+            dir: None,
+            cgroup: None,
+        };
+        let mut rec = Recorder {
+            dir: &dir,
+            record: Record {
+                id: id.into(),
+                bundle: bundle.clone(),
+                rootfs: bundle.join(root_path),
+                created: state::rfc3339_now(),
+                owner: String::new(),
+                phase: Phase::Creating,
+                pid: None,
+                pid_start: None,
+                cgroup: Some(cgroup.saved().clone()),
+                config: spec,
+            },
+        };
+        let result = (|| {
+            rec.dir.write(&rec.record)?;
+            undo.cgroup = Some(&cgroup);
+            cgroup.create()?;
+            // Bound through the directory fd: the path stays short whatever the root and id.
+            let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
+            let listener = UnixListener::bind(&sock).ctx(|| format!("creating {}", dir.path.join(START_SOCK).display()))?;
+            let spawned = spawn::spawn(&mut plan, &cgroup, listener.as_raw_fd(), &mut rec)?;
+            drop(listener);
+            rec.record.phase = Phase::Created;
+            rec.pid(spawned.pid)?;
+            if let (Some(sock), Some(master)) = (&opts.console_socket, &spawned.console) {
+                send_console(sock, master)?;
+            }
+            if let Some(p) = &opts.pid_file {
+                write_pid_file(p, spawned.pid)?;
+            }
+            Ok(spawned)
+        })();
+        match result {
+            Ok(spawned) => {
+                undo.cgroup = None;
+                drop(undo);
+                Ok((
+                    Container {
+                        runtime: self.clone(),
+                        id: id.into(),
+                    },
+                    spawned,
+                ))
+            }
+            Err(e) => {
+                // The init (if any) was killed by spawn's guard; remove the rest.
+                drop(rec);
+                undo.dir = Some(dir);
+                drop(undo);
+                Err(e)
+            }
+        }
+    }
+
+    /// create + start + wait, then delete (or, with `detach`, create + start).
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<RunOutcome> {
-        let _ = (opts, detach);
-        Err(Error::NotFound(id.into()))
+        let spec = load_spec(&opts.bundle)?;
+        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        if terminal && opts.console_socket.is_none() && detach {
+            return Err(Error::InvalidConfig(
+                "cannot allocate tty if husk will detach without setting console socket".into(),
+            ));
+        }
+        let (container, spawned) = self.create_inner(id, opts)?;
+        let proxy = match (&spawned.console, &opts.console_socket) {
+            (Some(master), None) => Some(crate::tty::Proxy::start(master)?),
+            _ => None,
+        };
+        if let Err(e) = container.start() {
+            let _ = self.container(id).and_then(|c| c.delete(true));
+            return Err(e);
+        }
+        if detach {
+            return Ok(RunOutcome::Detached);
+        }
+        let status = sys::proc::wait_pidfd(spawned.pidfd.as_raw_fd())
+            .map_err(|e| Error::errno("waiting for the container", e))?;
+        drop(proxy);
+        container.delete(true)?;
+        Ok(RunOutcome::Exited(status))
     }
 
     /// An existing container.
     pub fn container(&self, id: &str) -> Result<Container> {
-        Err(Error::NotFound(id.into()))
+        state::validate_id(id)?;
+        if !self.root.join(id).is_dir() {
+            return Err(Error::NotFound(id.into()));
+        }
+        Ok(Container {
+            runtime: self.clone(),
+            id: id.into(),
+        })
     }
 
     /// The state of every container, sorted by id.
     pub fn list(&self) -> Result<Vec<State>> {
-        Ok(Vec::new())
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("reading {}", self.root.display()), e)),
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if state::validate_id(&name).is_err() {
+                continue;
+            }
+            // A container deleted meanwhile, or one whose create was killed before it wrote
+            // its state, is skipped.
+            if let Ok(Some(r)) = StateDir::open(&self.root, &name, false).and_then(|d| d.read()) {
+                out.push(r.state());
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 }
 
@@ -94,26 +325,142 @@ impl Container {
         &self.id
     }
 
+    fn open(&self, exclusive: bool) -> Result<(StateDir, Record)> {
+        let dir = StateDir::open(&self.runtime.root, &self.id, exclusive)?;
+        match dir.read()? {
+            Some(r) => Ok((dir, r)),
+            None => Err(Error::WrongState {
+                id: self.id.clone(),
+                status: Status::Creating,
+                why: "its create did not finish; delete it with --force",
+            }),
+        }
+    }
+
     /// Its current state (status read from the live process).
     pub fn state(&self) -> Result<State> {
-        let _ = &self.runtime;
-        Err(Error::NotFound(self.id.clone()))
+        self.open(false).map(|(_, r)| r.state())
     }
 
     /// Releases a created container's init to exec the process, then runs poststart hooks.
     pub fn start(&self) -> Result<()> {
-        Err(Error::NotFound(self.id.clone()))
+        let (dir, mut rec) = self.open(true)?;
+        let status = rec.status();
+        if status != Status::Created {
+            return Err(Error::WrongState {
+                id: self.id.clone(),
+                status,
+                why: "only a created container can be started",
+            });
+        }
+        let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
+        let conn = UnixStream::connect(&sock).ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()))?;
+        let pid = rec.pid.unwrap_or(0);
+        let state = hook_state(&rec, Status::Created, pid);
+        let memfd = sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
+        // SAFETY: a new fd nothing else owns.
+        let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+        let chan = Chan(conn.as_raw_fd());
+        chan.send(Msg::Start, &[memfd.as_raw_fd()])
+            .map_err(|e| Error::errno("sending start to the container", e))?;
+        drop(memfd);
+        let outcome = chan.recv();
+        let _ = std::fs::remove_file(dir.path.join(START_SOCK));
+        match outcome {
+            // The connection is close-on-exec: EOF means the process was executed.
+            Err(RecvError::Closed) => {}
+            Ok((Msg::Failed(f), _)) => {
+                let msg = match Plan::build(rec.config.clone(), &PlanOptions { bundle: &rec.bundle, no_pivot: false, preserve_fds: 0, listen_fds: 0 }) {
+                    Ok(plan) => plan.describe(&f),
+                    Err(_) => format!("container start failed ({f:?})"),
+                };
+                return Err(Error::Container(msg));
+            }
+            Ok(_) | Err(_) => return Err(Error::Container("container init did not start".into())),
+        }
+        rec.phase = Phase::Started;
+        dir.write(&rec)?;
+        let h = rec.config.hooks().clone().unwrap_or_default();
+        let state = hook_state(&rec, Status::Running, pid);
+        if let Err(e) = hooks::run(Kind::Poststart, h.poststart().as_deref().unwrap_or_default(), &state) {
+            // A failed poststart fails start (runtime-spec 1.3): stop the container too.
+            let _ = signal_init(&rec, libc::SIGKILL);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Sends `signal` to the init (`all`: to every process of the container).
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        let _ = (signal, all);
-        Err(Error::NotFound(self.id.clone()))
+        let (_dir, rec) = self.open(false)?;
+        let status = rec.status();
+        if status == Status::Stopped {
+            return Err(Error::NotRunning);
+        }
+        if all {
+            if let Some(saved) = &rec.cgroup {
+                let cg = cgroups::Manager::from_saved(saved.clone());
+                for pid in cg.pids()? {
+                    sys::proc::kill(pid, signal);
+                }
+                return Ok(());
+            }
+        }
+        signal_init(&rec, signal)
     }
 
-    /// Deletes a stopped container (`force`: kills it first, whatever its state).
+    /// Deletes a stopped or created container (`force`: kills it first, whatever its state).
     pub fn delete(self, force: bool) -> Result<()> {
-        let _ = force;
-        Err(Error::NotFound(self.id.clone()))
+        let dir = StateDir::open(&self.runtime.root, &self.id, true)?;
+        let rec = match dir.read()? {
+            Some(r) => r,
+            // create was killed before it wrote anything else.
+            None => return dir.remove(),
+        };
+        let status = rec.status();
+        if matches!(status, Status::Running | Status::Paused) && !force {
+            return Err(Error::WrongState {
+                id: self.id.clone(),
+                status,
+                why: "cannot delete a running container without --force",
+            });
+        }
+        if status != Status::Stopped {
+            let _ = signal_init(&rec, libc::SIGKILL);
+        }
+        if let Some(saved) = &rec.cgroup {
+            cgroups::Manager::from_saved(saved.clone()).destroy()?;
+        }
+        dir.remove()?;
+        let h = rec.config.hooks().clone().unwrap_or_default();
+        let state = hook_state(&rec, Status::Stopped, 0);
+        // poststop failures are warnings (runtime-spec): the container is gone either way.
+        if let Err(e) = hooks::run(Kind::Poststop, h.poststop().as_deref().unwrap_or_default(), &state) {
+            eprintln!("warning: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Signals the init through a pidfd, after checking it is still the process we started.
+fn signal_init(rec: &Record, signal: i32) -> Result<()> {
+    let (Some(pid), Some(start)) = (rec.pid, rec.pid_start) else {
+        return Err(Error::NotRunning);
+    };
+    let fd = match sys::proc::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(libc::ESRCH) => return Err(Error::NotRunning),
+        Err(e) => return Err(Error::errno(format!("pidfd_open {pid}"), e)),
+    };
+    // SAFETY: a new fd nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Checked after opening the pidfd: if the pid was recycled before, the start time differs.
+    if !state::process_alive(pid, start) {
+        return Err(Error::NotRunning);
+    }
+    match sys::proc::pidfd_send_signal(fd.as_raw_fd(), signal) {
+        Ok(()) => Ok(()),
+        Err(libc::ESRCH) => Err(Error::NotRunning),
+        Err(e) => Err(Error::errno(format!("sending signal {signal}"), e)),
     }
 }

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
     /// A system call or file operation failed; `what` says what husk was doing.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", crate::fail::io_text(.source))]
     Io {
         what: String,
         #[source]

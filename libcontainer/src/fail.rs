@@ -61,7 +61,15 @@ impl Fail {
     }
 }
 
-/// The text of an errno value, as strerror gives it ("No such file or directory").
+/// The text of an errno value, as Go prints it ("no such file or directory").
 pub(crate) fn errno_text(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
+    crate::sys::strerror(errno)
+}
+
+/// The text of an io::Error without Rust's "(os error N)" suffix.
+pub(crate) fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => errno_text(n),
+        None => e.to_string(),
+    }
 }

@@ -18,16 +18,26 @@
 
 pub use oci_spec;
 
+mod caps;
 mod container;
 mod error;
 mod fail;
+mod hooks;
+mod init;
+mod namespaces;
+mod plan;
+mod process;
+mod protocol;
 mod rootfs;
 mod signal;
+mod spawn;
 mod spec;
 mod state;
 mod sys;
+mod tty;
 
 pub use container::{Container, CreateOptions, RunOutcome, Runtime};
+pub use caps::{CAPABILITIES, RLIMITS};
 pub use error::{Error, Result};
 pub use signal::parse_signal;
 pub use spec::default_spec;

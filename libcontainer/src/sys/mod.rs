@@ -75,3 +75,36 @@ pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no user-space state.
     unsafe { libc::_exit(code) }
 }
+
+/// fstatat(2) following symlinks; returns st_mode.
+pub(crate) fn stat_mode(dirfd: RawFd, path: &std::ffi::CStr) -> Result<u32, i32> {
+    // SAFETY: stat is plain data; zeroed is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: path is a valid C string and st a valid out-pointer.
+    cvt(unsafe { libc::fstatat(dirfd, path.as_ptr(), &mut st, 0) })?;
+    Ok(st.st_mode)
+}
+
+/// read(2) into `buf`; returns the byte count (0 at end of file).
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: buf is valid for writes of its length.
+    retry(|| cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _))
+        .map(|n| n as usize)
+}
+
+/// The text of an errno value in Go's style ("no such file or directory"), which engines
+/// match on (podman and docker map it to exit code 127).
+pub(crate) fn strerror(errno: i32) -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length; the XSI strerror_r writes a NUL-terminated string.
+    let ok = unsafe { libc::strerror_r(errno, buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    if !ok {
+        return format!("errno {errno}");
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let mut s = String::from_utf8_lossy(&buf[..end]).into_owned();
+    if let Some(first) = s.get(0..1) {
+        s.replace_range(0..1, &first.to_lowercase());
+    }
+    s
+}

@@ -1,1 +1,284 @@
-//! See sys/mod.rs.
+//! Processes: clone3, pidfds, waiting, signals, namespaces, exec.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use super::{cvt, cvt_long, retry};
+
+/// What clone3 returned.
+pub(crate) enum Cloned {
+    /// In the parent: the child's pid and its pidfd.
+    Parent { pid: i32, pidfd: RawFd },
+    /// In the child.
+    Child,
+}
+
+/// clone3 without CLONE_VM: like fork, returns twice. `flags` may hold namespace flags and
+/// CLONE_PARENT; a pidfd is always requested; `cgroup_fd` adds CLONE_INTO_CGROUP.
+///
+/// Unlike glibc's fork this runs no atfork handlers and takes no locks, so it is safe from a
+/// child of a multi-threaded process; the new child must then only make system calls.
+pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, i32> {
+    let mut pidfd: RawFd = -1;
+    // SAFETY: clone_args is plain data; zeroed is a valid initial value.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags | libc::CLONE_PIDFD as u64;
+    args.pidfd = &mut pidfd as *mut RawFd as u64;
+    args.exit_signal = libc::SIGCHLD as u64;
+    if let Some(fd) = cgroup_fd {
+        args.flags |= libc::CLONE_INTO_CGROUP as u64;
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: args is a valid clone_args for the size given; without CLONE_VM the child gets a
+    // copy of this stack, so returning in both processes is sound (as with fork).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match cvt_long(ret)? {
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: pid as i32,
+            pidfd,
+        }),
+    }
+}
+
+/// pidfd_open(2).
+pub(crate) fn pidfd_open(pid: i32) -> Result<RawFd, i32> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt_long(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }).map(|fd| fd as RawFd)
+}
+
+/// pidfd_send_signal(2).
+pub(crate) fn pidfd_send_signal(pidfd: RawFd, sig: i32) -> Result<(), i32> {
+    // SAFETY: plain syscall; a null siginfo is allowed.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd,
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Waits for the process behind `pidfd` to exit and reaps it. Returns the wait status in the
+/// shell's convention: the exit code, or 128+N when killed by signal N.
+pub(crate) fn wait_pidfd(pidfd: RawFd) -> Result<i32, i32> {
+    // SAFETY: siginfo_t is plain data; zeroed is valid.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    retry(|| {
+        // SAFETY: info is a valid out-pointer; P_PIDFD takes the fd as the id.
+        cvt(unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        })
+    })?;
+    // SAFETY: waitid filled a SIGCHLD siginfo, whose si_code/si_status are valid to read.
+    let (code, status) = unsafe { (info.si_code, info.si_status()) };
+    Ok(if code == libc::CLD_EXITED {
+        status
+    } else {
+        128 + status
+    })
+}
+
+/// Polls `fd` for readability for at most `timeout_ms` (-1: forever). True if readable.
+pub(crate) fn poll_in(fd: RawFd, timeout_ms: i32) -> Result<bool, i32> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = retry(|| cvt(unsafe { libc::poll(&mut p, 1, timeout_ms) }))?;
+    Ok(n > 0)
+}
+
+/// setns(2).
+pub(crate) fn setns(fd: RawFd, nstype: i32) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
+/// unshare(2).
+pub(crate) fn unshare(flags: i32) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// sethostname(2).
+pub(crate) fn sethostname(name: &CStr) -> Result<(), i32> {
+    let b = name.to_bytes();
+    // SAFETY: pointer and length describe b.
+    cvt(unsafe { libc::sethostname(b.as_ptr().cast(), b.len()) }).map(drop)
+}
+
+/// setdomainname(2).
+pub(crate) fn setdomainname(name: &CStr) -> Result<(), i32> {
+    let b = name.to_bytes();
+    // SAFETY: pointer and length describe b.
+    cvt(unsafe { libc::setdomainname(b.as_ptr().cast(), b.len()) }).map(drop)
+}
+
+/// setsid(2).
+pub(crate) fn setsid() -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::setsid() }).map(drop)
+}
+
+/// dup3(2) with no flags (the new fd is inheritable across exec).
+pub(crate) fn dup2(old: RawFd, new: RawFd) -> Result<(), i32> {
+    if old == new {
+        return set_cloexec(old, false);
+    }
+    // SAFETY: plain syscall.
+    retry(|| cvt(unsafe { libc::dup3(old, new, 0) })).map(drop)
+}
+
+/// Sets or clears FD_CLOEXEC.
+pub(crate) fn set_cloexec(fd: RawFd, on: bool) -> Result<(), i32> {
+    // SAFETY: fcntl with integer arguments.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, new) }).map(drop)
+}
+
+/// Marks every fd from `first` up close-on-exec, so nothing the caller leaked reaches the
+/// container.
+pub(crate) fn cloexec_from(first: u32) -> Result<(), i32> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    cvt(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) }).map(drop)
+}
+
+/// A memfd holding `data`, positioned at 0, close-on-exec.
+pub(crate) fn memfd_with(name: &CStr, data: &[u8]) -> Result<RawFd, i32> {
+    // SAFETY: name is a valid C string.
+    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    if let Err(e) = super::write_all(fd, data) {
+        super::close(fd);
+        return Err(e);
+    }
+    rewind(fd)?;
+    Ok(fd)
+}
+
+/// lseek(fd, 0, SEEK_SET).
+pub(crate) fn rewind(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt_long(unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } as libc::c_long).map(drop)
+}
+
+/// Resets every signal to its default action and unblocks all, so the container's process does
+/// not inherit the runtime's dispositions (Rust ignores SIGPIPE, for one).
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; errors (invalid numbers) are ignored.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty, initialised set unblocks everything.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// prctl(PR_SET_PDEATHSIG): the child gets `sig` when its parent dies.
+pub(crate) fn set_pdeathsig(sig: i32) -> Result<(), i32> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// prctl(PR_SET_DUMPABLE).
+pub(crate) fn set_dumpable(on: bool) -> Result<(), i32> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// getppid(2).
+pub(crate) fn getppid() -> i32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::getppid() }
+}
+
+/// execve(2); returns only on failure.
+pub(crate) fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to C strings that outlive
+    // the call (built by the parent before clone and never freed in the child).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    super::errno()
+}
+
+/// kill(2) (used on processes we just created and still hold).
+pub(crate) fn kill(pid: i32, sig: i32) {
+    // SAFETY: plain syscall.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Sends `sig` to the process behind a pidfd, ignoring "already gone".
+pub(crate) fn signal_pidfd(pidfd: RawFd, sig: i32) -> Result<(), i32> {
+    match pidfd_send_signal(pidfd, sig) {
+        Err(libc::ESRCH) => Ok(()),
+        r => r,
+    }
+}
+
+/// prlimit(2) on another process.
+pub(crate) fn prlimit(pid: i32, resource: u32, soft: u64, hard: u64) -> Result<(), i32> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: lim is valid; the old-limit pointer may be null.
+    cvt(unsafe { libc::prlimit64(pid, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
+}
+
+/// Unlocks a pty master (unlockpt).
+pub(crate) fn unlockpt(master: RawFd) -> Result<(), i32> {
+    let zero: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK takes a pointer to an int.
+    cvt(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &zero) }).map(drop)
+}
+
+/// Opens the slave of a pty master without a path lookup (TIOCGPTPEER).
+pub(crate) fn pty_peer(master: RawFd) -> Result<RawFd, i32> {
+    // SAFETY: TIOCGPTPEER takes open flags as its argument.
+    cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
+}
+
+/// Makes `fd` (a terminal) the controlling terminal of this session.
+pub(crate) fn set_ctty(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: TIOCSCTTY takes an int argument.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) }).map(drop)
+}
+
+/// Sets a terminal's window size.
+pub(crate) fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), i32> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
+}

@@ -1,0 +1,227 @@
+//! OCI hooks. prestart, createRuntime, poststart and poststop run in the runtime's namespaces,
+//! from the parent (which may allocate); createContainer and startContainer run in the
+//! container's namespaces, from the init, prepared before clone so the init need not allocate.
+
+use std::ffi::CString;
+use std::io::{Read, Seek};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use crate::fail::{Area, Fail};
+use crate::oci_spec::runtime::Hook;
+use crate::process::CArray;
+use crate::sys;
+use crate::{Error, Result};
+
+/// Which hook list (also the child failure code of Area::Hook).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub(crate) enum Kind {
+    Prestart = 1,
+    CreateRuntime = 2,
+    CreateContainer = 3,
+    StartContainer = 4,
+    Poststart = 5,
+    Poststop = 6,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+}
+
+/// Added to a hook failure's code when it timed out rather than failed.
+const TIMED_OUT: u16 = 0x100;
+
+fn check(kind: Kind, hooks: &[Hook]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        if !h.path().is_absolute() {
+            return Err(Error::InvalidConfig(format!(
+                "hooks.{}[{i}].path {} must be absolute",
+                kind.name(),
+                h.path().display()
+            )));
+        }
+        if matches!(h.timeout(), Some(t) if t <= 0) {
+            return Err(Error::InvalidConfig(format!(
+                "hooks.{}[{i}].timeout must be positive",
+                kind.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Validates every hook list of a spec.
+pub(crate) fn validate(spec: &crate::oci_spec::runtime::Spec) -> Result<()> {
+    if let Some(h) = spec.hooks() {
+        for (kind, list) in [
+            (Kind::Prestart, h.prestart()),
+            (Kind::CreateRuntime, h.create_runtime()),
+            (Kind::CreateContainer, h.create_container()),
+            (Kind::StartContainer, h.start_container()),
+            (Kind::Poststart, h.poststart()),
+            (Kind::Poststop, h.poststop()),
+        ] {
+            check(kind, list.as_deref().unwrap_or_default())?;
+        }
+    }
+    Ok(())
+}
+
+fn describe_hook(kind: Kind, i: usize, hook: Option<&Hook>) -> String {
+    match hook {
+        Some(h) => format!("{} hook #{i} ({})", kind.name(), h.path().display()),
+        None => format!("{} hook #{i}", kind.name()),
+    }
+}
+
+/// Parent side: runs `hooks` in order with `state` on stdin; the first failure is the error.
+pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(h, state).map_err(|why| Error::Hook(format!("{} {why}", describe_hook(kind, i, Some(h)))))?;
+    }
+    Ok(())
+}
+
+fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, String> {
+    let fd = sys::proc::memfd_with(name, data).map_err(|e| format!("memfd: {}", sys::strerror(e)))?;
+    // SAFETY: memfd_with returned a new fd that nothing else owns.
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+    let args = h.args().clone().unwrap_or_default();
+    let mut cmd = Command::new(h.path());
+    if let Some((argv0, rest)) = args.split_first() {
+        cmd.arg0(argv0).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let stdin = memfd(c"hook-state", state)?;
+    let mut out = memfd(c"hook-output", b"")?;
+    cmd.stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(out.try_clone().map_err(|e| e.to_string())?));
+    let mut child = cmd.spawn().map_err(|e| format!("could not run: {}", crate::fail::io_text(&e)))?;
+    let pidfd = sys::proc::pidfd_open(child.id() as i32).map_err(|e| format!("pidfd: {}", sys::strerror(e)))?;
+    // SAFETY: a new fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let timeout_ms = h.timeout().map(|t| (t as i32).saturating_mul(1000)).unwrap_or(-1);
+    let exited = sys::proc::poll_in(pidfd.as_raw_fd(), timeout_ms).unwrap_or(true);
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("timed out after {}s", h.timeout().unwrap_or(0)));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    let _ = out.rewind();
+    let _ = out.read_to_string(&mut text);
+    let text = text.trim();
+    let how = match status.code() {
+        Some(c) => format!("exited with status {c}"),
+        None => format!("was killed by {status}"),
+    };
+    Err(if text.is_empty() { how } else { format!("{how}: {text}") })
+}
+
+/// A hook prepared for the init.
+pub(crate) struct Prepared {
+    path: CString,
+    args: CArray,
+    env: CArray,
+    timeout_ms: i32,
+}
+
+/// Parent side: prepares a list of hooks for the child.
+pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
+    hooks
+        .iter()
+        .map(|h| {
+            let c = |s: &[u8]| {
+                CString::new(s).map_err(|_| Error::InvalidConfig(format!("hook {} contains a NUL byte", h.path().display())))
+            };
+            let path = c(h.path().as_os_str().as_bytes())?;
+            let mut args: Vec<CString> = h.args().iter().flatten().map(|a| c(a.as_bytes())).collect::<Result<_>>()?;
+            if args.is_empty() {
+                args.push(path.clone());
+            }
+            let env = h.env().iter().flatten().map(|e| c(e.as_bytes())).collect::<Result<_>>()?;
+            Ok(Prepared {
+                path,
+                args: CArray::new(args),
+                env: CArray::new(env),
+                timeout_ms: h.timeout().map(|t| (t as i32).saturating_mul(1000)).unwrap_or(-1),
+            })
+        })
+        .collect()
+}
+
+/// Child side, no allocation: runs prepared hooks in order with `state_fd` as stdin.
+pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], state_fd: i32) -> Result<(), Fail> {
+    for (i, h) in hooks.iter().enumerate() {
+        let fail = |code: u16, e| Fail::new(Area::Hook, code, i as u32, e);
+        sys::proc::rewind(state_fd).map_err(|e| fail(kind as u16, -e))?;
+        match sys::proc::clone3(0, None).map_err(|e| fail(kind as u16, -e))? {
+            sys::proc::Cloned::Child => {
+                let _ = sys::proc::dup2(state_fd, 0);
+                sys::proc::reset_signals();
+                sys::proc::execve(&h.path, h.args.ptrs(), h.env.ptrs());
+                sys::exit(127);
+            }
+            sys::proc::Cloned::Parent { pidfd, .. } => {
+                let exited = sys::proc::poll_in(pidfd, h.timeout_ms).unwrap_or(true);
+                if !exited {
+                    let _ = sys::proc::signal_pidfd(pidfd, libc::SIGKILL);
+                }
+                let status = sys::proc::wait_pidfd(pidfd).unwrap_or(-1);
+                sys::close(pidfd);
+                if !exited {
+                    return Err(fail(kind as u16 | TIMED_OUT, 0));
+                }
+                if status != 0 {
+                    return Err(fail(kind as u16, status));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parent side: the message for a child failure in Area::Hook. A negative `errno` is a
+/// system-call failure; a positive one the hook's exit status.
+pub(crate) fn describe(f: &Fail, hooks: &[Hook]) -> String {
+    let kind = match f.code & !TIMED_OUT {
+        3 => Kind::CreateContainer,
+        _ => Kind::StartContainer,
+    };
+    let what = describe_hook(kind, f.idx as usize, hooks.get(f.idx as usize));
+    if f.code & TIMED_OUT != 0 {
+        let t = hooks.get(f.idx as usize).and_then(|h| h.timeout()).unwrap_or(0);
+        format!("{what} timed out after {t}s")
+    } else if f.errno < 0 {
+        format!("{what} could not run: {}", sys::strerror(-f.errno))
+    } else if f.errno == 127 {
+        format!("{what} exited with status 127 (not found or not executable?)")
+    } else {
+        format!("{what} exited with status {}", f.errno)
+    }
+}

@@ -1,0 +1,152 @@
+//! The container's own processes, from clone to exec. Nothing here allocates (see
+//! docs/design.md): failures go back to the parent as `Fail` integers.
+
+use std::os::fd::RawFd;
+
+use crate::fail::{Area, Fail};
+use crate::hooks::{self, Kind};
+use crate::plan::Plan;
+use crate::protocol::{Chan, Msg, RecvError};
+use crate::sys::{self, proc::Cloned};
+
+/// Child failure codes of Area::Sync and Area::Console.
+pub(crate) mod code {
+    pub const SEND: u16 = 1;
+    pub const RECV: u16 = 2;
+    pub const UNEXPECTED: u16 = 3;
+    pub const ACCEPT: u16 = 4;
+    pub const PTMX: u16 = 10;
+    pub const UNLOCK: u16 = 11;
+    pub const PEER: u16 = 12;
+    pub const CTTY: u16 = 13;
+    pub const STDIO: u16 = 14;
+}
+
+fn sync_fail(c: u16, e: i32) -> Fail {
+    Fail::new(Area::Sync, c, 0, e)
+}
+
+fn send(chan: Chan, msg: Msg, fds: &[RawFd]) -> Result<(), Fail> {
+    chan.send(msg, fds).map_err(|e| sync_fail(code::SEND, e))
+}
+
+/// Waits for `Proceed`; returns the fd attached to it, if any. If the parent is gone (EOF), the
+/// child exits quietly: a killed `create` must leave nothing running.
+fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
+    match chan.recv() {
+        Ok((Msg::Proceed, fds)) => Ok(fds.first()),
+        Ok((_, fds)) => {
+            fds.close_all();
+            Err(sync_fail(code::UNEXPECTED, libc::EPROTO))
+        }
+        Err(RecvError::Closed) => sys::exit(1),
+        Err(RecvError::Garbled) => Err(sync_fail(code::RECV, libc::EPROTO)),
+        Err(RecvError::Errno(e)) => Err(sync_fail(code::RECV, e)),
+    }
+}
+
+/// Entry point of the first clone child. Never returns.
+pub(crate) fn first_child(plan: &mut Plan, chan: Chan, listener: RawFd) -> ! {
+    let mut report = chan;
+    if let Err(f) = first_child_steps(plan, chan, listener, &mut report) {
+        report.fail(f);
+    }
+    sys::exit(1)
+}
+
+fn first_child_steps(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Result<(), Fail> {
+    // The parent first puts us in our cgroups (and writes maps for a user ns made by clone3).
+    wait_proceed(chan)?;
+    if plan.ns.clone_flags == 0 {
+        plan.ns.join_and_unshare()?;
+        if plan.ns.child_asks_maps() {
+            send(chan, Msg::WriteIdMaps, &[])?;
+            wait_proceed(chan)?;
+        }
+    }
+    plan.ns.become_root()?;
+    if plan.ns.fork_init {
+        // CLONE_PARENT: the init is the parent's child, so the parent (and `run`) can wait
+        // for it, and it stays a descendant of the caller.
+        match sys::proc::clone3(libc::CLONE_PARENT as u64, None) {
+            Err(e) => return Err(Fail::new(Area::Namespace, crate::namespaces::code::FORK_INIT, 0, e)),
+            Ok(Cloned::Parent { pid, pidfd }) => {
+                send(chan, Msg::InitForked { pid }, &[pidfd])?;
+                sys::exit(0);
+            }
+            Ok(Cloned::Child) => {}
+        }
+    }
+    init(plan, chan, listener, report)
+}
+
+/// The init: set-up, `Created`, wait for `start`, exec.
+fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Result<(), Fail> {
+    plan.ns.finish()?;
+    plan.rootfs.mount_all()?;
+    send(chan, Msg::RuntimeHooks, &[])?;
+    let state_fd = wait_proceed(chan)?.unwrap_or(-1);
+    hooks::run_prepared(Kind::CreateContainer, &plan.create_container, state_fd)?;
+    sys::close(state_fd);
+    let mut tty = -1;
+    if plan.proc.terminal {
+        tty = console(plan, chan)?;
+    }
+    plan.rootfs.enter()?;
+    plan.proc.prepare()?;
+    send(chan, Msg::Created, &[])?;
+    sys::close(chan.0);
+
+    // Wait for `start`. From here failures go to the `start` command.
+    let conn = sys::sock::accept(listener).map_err(|e| sync_fail(code::ACCEPT, e))?;
+    sys::close(listener);
+    *report = Chan(conn);
+    let state_fd = match report.recv() {
+        Ok((Msg::Start, fds)) => fds.first().unwrap_or(-1),
+        Ok(_) => return Err(sync_fail(code::UNEXPECTED, libc::EPROTO)),
+        Err(RecvError::Errno(e)) => return Err(sync_fail(code::RECV, e)),
+        Err(_) => return Err(sync_fail(code::RECV, libc::EPROTO)),
+    };
+    hooks::run_prepared(Kind::StartContainer, &plan.start_container, state_fd)?;
+    sys::close(state_fd);
+    if tty >= 0 {
+        let f = |c, e| Fail::new(Area::Console, c, 0, e);
+        sys::proc::setsid().map_err(|e| f(code::CTTY, e))?;
+        sys::proc::set_ctty(tty).map_err(|e| f(code::CTTY, e))?;
+        for fd in 0..3 {
+            sys::proc::dup2(tty, fd).map_err(|e| f(code::STDIO, e))?;
+        }
+        sys::close(tty);
+    }
+    plan.proc.apply()?;
+    Err(plan.proc.exec())
+}
+
+/// Opens a pty from the container's devpts, binds its slave on /dev/console, and sends the
+/// master to the parent. Returns the slave fd.
+fn console(plan: &mut Plan, chan: Chan) -> Result<RawFd, Fail> {
+    let f = |c, e| Fail::new(Area::Console, c, 0, e);
+    let master = plan.rootfs.open_ptmx()?;
+    sys::proc::unlockpt(master).map_err(|e| f(code::UNLOCK, e))?;
+    let slave = sys::proc::pty_peer(master).map_err(|e| f(code::PEER, e))?;
+    if let Some((rows, cols)) = plan.console_size {
+        let _ = sys::proc::set_winsize(master, rows, cols);
+    }
+    plan.rootfs.bind_console(slave)?;
+    send(chan, Msg::Console, &[master])?;
+    sys::close(master);
+    Ok(slave)
+}
+
+/// Parent side: the message for Sync and Console failures.
+pub(crate) fn describe(f: &Fail) -> String {
+    let e = crate::fail::errno_text(f.errno);
+    match (f.area, f.code) {
+        (Area::Sync, code::ACCEPT) => format!("waiting for start: {e}"),
+        (Area::Sync, _) => format!("talking to the parent process: {e}"),
+        (_, code::PTMX) => format!("opening the container's /dev/ptmx: {e}"),
+        (_, code::CTTY) => format!("setting the controlling terminal: {e}"),
+        (_, code::STDIO) => format!("connecting stdio to the terminal: {e}"),
+        (_, _) => format!("setting up the terminal: {e}"),
+    }
+}

@@ -1,0 +1,91 @@
+//! The whole process plan, computed from config.json before anything is created.
+
+use std::path::Path;
+
+use crate::fail::{Area, Fail};
+use crate::hooks::{self, Prepared};
+use crate::namespaces::NsPlan;
+use crate::oci_spec::runtime::Spec;
+use crate::process::ProcPlan;
+use crate::rootfs::{Rootfs, RootfsOptions};
+use crate::{Error, Result};
+
+/// Everything the container's processes will do, prepared so they need not allocate.
+pub(crate) struct Plan {
+    pub ns: NsPlan,
+    pub rootfs: Rootfs,
+    pub proc: ProcPlan,
+    pub create_container: Vec<Prepared>,
+    pub start_container: Vec<Prepared>,
+    pub console_size: Option<(u16, u16)>,
+    pub spec: Spec,
+}
+
+/// Inputs of the plan besides config.json.
+pub(crate) struct PlanOptions<'a> {
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub listen_fds: u32,
+}
+
+impl Plan {
+    pub(crate) fn build(spec: Spec, o: &PlanOptions) -> Result<Plan> {
+        if spec.linux().is_none() {
+            return Err(Error::InvalidConfig("linux section is required".into()));
+        }
+        hooks::validate(&spec)?;
+        let ns = NsPlan::build(&spec)?;
+        if !ns.new_mount {
+            return Err(Error::InvalidConfig(
+                "linux.namespaces must create a new mount namespace".into(),
+            ));
+        }
+        let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds)?;
+        let rootfs = Rootfs::plan(
+            &spec,
+            o.bundle,
+            &RootfsOptions {
+                no_pivot: o.no_pivot,
+                userns: ns.userns,
+            },
+        )?;
+        let h = spec.hooks().as_ref();
+        let create_container = hooks::prepare(h.and_then(|h| h.create_container().as_deref()).unwrap_or_default())?;
+        let start_container = hooks::prepare(h.and_then(|h| h.start_container().as_deref()).unwrap_or_default())?;
+        let console_size = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.console_size().map(|b| (b.height() as u16, b.width() as u16)));
+        Ok(Plan {
+            ns,
+            rootfs,
+            proc,
+            create_container,
+            start_container,
+            console_size,
+            spec,
+        })
+    }
+
+    fn hooks_of(&self, create: bool) -> &[crate::oci_spec::runtime::Hook] {
+        let h = self.spec.hooks().as_ref();
+        let list = if create {
+            h.and_then(|h| h.create_container().as_deref())
+        } else {
+            h.and_then(|h| h.start_container().as_deref())
+        };
+        list.unwrap_or_default()
+    }
+
+    /// The one message for a child failure.
+    pub(crate) fn describe(&self, f: &Fail) -> String {
+        match f.area {
+            Area::Namespace => self.ns.describe(f),
+            Area::Rootfs => self.rootfs.describe(f),
+            Area::Process | Area::Exec => self.proc.describe(f),
+            Area::Hook => hooks::describe(f, self.hooks_of(f.code & 0xff == hooks::Kind::CreateContainer as u16)),
+            Area::Sync | Area::Console => crate::init::describe(f),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! `run` in the foreground with a terminal and no console socket: copy between husk's own
+//! stdio and the container's pty, as runc does.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+use crate::{Error, Result};
+
+/// Copies stdin → pty master and pty master → stdout on two threads until the pty closes.
+pub(crate) struct Proxy {
+    _out: std::thread::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub(crate) fn start(master: &OwnedFd) -> Result<Proxy> {
+        let mut r = std::fs::File::from(master.try_clone().map_err(|e| Error::io("dup pty", e))?);
+        let mut w = std::fs::File::from(master.try_clone().map_err(|e| Error::io("dup pty", e))?);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut w);
+        });
+        let out = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            let mut stdout = std::io::stdout();
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 || stdout.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                let _ = stdout.flush();
+            }
+        });
+        Ok(Proxy { _out: out })
+    }
+}
