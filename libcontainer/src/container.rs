@@ -221,7 +221,7 @@ impl Runtime {
             // Bound through the directory fd: the path stays short whatever the root and id.
             let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
             let listener = UnixListener::bind(&sock).ctx(|| format!("creating {}", dir.path.join(START_SOCK).display()))?;
-            let spawned = spawn::spawn(&mut plan, &cgroup, listener.as_raw_fd(), &mut rec)?;
+            let spawned = spawn::spawn(&mut plan, &cgroup, listener.as_raw_fd(), &[dir.fd().as_raw_fd()], &mut rec)?;
             drop(listener);
             rec.record.phase = Phase::Created;
             rec.pid(spawned.pid)?;

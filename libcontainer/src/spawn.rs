@@ -48,6 +48,7 @@ pub(crate) fn spawn(
     plan: &mut Plan,
     cgroup: &cgroups::Manager,
     listener: RawFd,
+    close_in_child: &[RawFd],
     events: &mut dyn Events,
 ) -> Result<Spawned> {
     let (parent_end, child_end) =
@@ -67,6 +68,11 @@ pub(crate) fn spawn(
         Err(e) => return Err(Error::errno("clone3 of the container process", e)),
         Ok(Cloned::Child) => {
             sys::close(parent_end.as_raw_fd());
+            // Above all the state directory's lock: the init must not hold it while it waits
+            // for `start`, which takes it.
+            for &fd in close_in_child {
+                sys::close(fd);
+            }
             crate::init::first_child(plan, Chan(child_end.as_raw_fd()), listener)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, own(pidfd)),
