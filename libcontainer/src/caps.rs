@@ -48,7 +48,10 @@ pub const CAPABILITIES: &[&str] = &[
 
 /// The number of a capability name (`CAP_SYS_ADMIN`), if known.
 pub fn capability_number(name: &str) -> Option<u32> {
-    CAPABILITIES.iter().position(|c| *c == name).map(|i| i as u32)
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == name)
+        .map(|i| i as u32)
 }
 
 /// rlimit names and their resource numbers.

@@ -80,7 +80,10 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
 
 /// LISTEN_FDS from the caller's environment, passed through as runc does.
 fn listen_fds() -> u32 {
-    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Everything a failed `create` must undo.
@@ -137,16 +140,23 @@ fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
-        path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
     ));
     std::fs::write(&tmp, pid.to_string()).ctx(|| format!("writing pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("writing pid file {}", path.display()))
 }
 
 fn send_console(socket: &Path, master: &OwnedFd) -> Result<()> {
-    let s = UnixStream::connect(socket).ctx(|| format!("connecting to console socket {}", socket.display()))?;
-    sys::sock::send(s.as_raw_fd(), b"/dev/ptmx", &[master.as_raw_fd()])
-        .map_err(|e| Error::errno(format!("sending the pty to console socket {}", socket.display()), e))
+    let s = UnixStream::connect(socket)
+        .ctx(|| format!("connecting to console socket {}", socket.display()))?;
+    sys::sock::send(s.as_raw_fd(), b"/dev/ptmx", &[master.as_raw_fd()]).map_err(|e| {
+        Error::errno(
+            format!("sending the pty to console socket {}", socket.display()),
+            e,
+        )
+    })
 }
 
 impl Runtime {
@@ -164,7 +174,12 @@ impl Runtime {
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
         if opts.console_socket.is_none() {
             let spec = load_spec(&opts.bundle)?;
-            if spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+            if spec
+                .process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false)
+            {
                 return Err(Error::InvalidConfig(
                     "cannot allocate tty if husk will detach without setting console socket".into(),
                 ));
@@ -175,9 +190,14 @@ impl Runtime {
 
     fn create_inner(&self, id: &str, opts: &CreateOptions) -> Result<(Container, spawn::Spawned)> {
         state::validate_id(id)?;
-        let bundle = std::path::absolute(&opts.bundle).ctx(|| format!("bundle {}", opts.bundle.display()))?;
+        let bundle = std::path::absolute(&opts.bundle)
+            .ctx(|| format!("bundle {}", opts.bundle.display()))?;
         let spec = load_spec(&bundle)?;
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         if opts.console_socket.is_some() && !terminal {
             return Err(Error::InvalidConfig(
                 "cannot use console socket if the container does not allocate a tty (process.terminal is false)".into(),
@@ -190,10 +210,20 @@ impl Runtime {
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 listen_fds: listen_fds(),
+                new_keyring: !opts.no_new_keyring,
             },
         )?;
-        let cgroup = cgroups::Manager::new(spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()), id)?;
-        let root_path = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let cgroup = cgroups::Manager::new(
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().as_deref()),
+            id,
+        )?;
+        let root_path = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
         let dir = StateDir::create(&self.root, id)?;
         let mut undo = Undo {
             dir: None,
@@ -220,8 +250,15 @@ impl Runtime {
             cgroup.create()?;
             // Bound through the directory fd: the path stays short whatever the root and id.
             let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
-            let listener = UnixListener::bind(&sock).ctx(|| format!("creating {}", dir.path.join(START_SOCK).display()))?;
-            let spawned = spawn::spawn(&mut plan, &cgroup, listener.as_raw_fd(), &[dir.fd().as_raw_fd()], &mut rec)?;
+            let listener = UnixListener::bind(&sock)
+                .ctx(|| format!("creating {}", dir.path.join(START_SOCK).display()))?;
+            let spawned = spawn::spawn(
+                &mut plan,
+                &cgroup,
+                listener.as_raw_fd(),
+                &[dir.fd().as_raw_fd()],
+                &mut rec,
+            )?;
             drop(listener);
             rec.record.phase = Phase::Created;
             rec.pid(spawned.pid)?;
@@ -258,7 +295,11 @@ impl Runtime {
     /// create + start + wait, then delete (or, with `detach`, create + start).
     pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<RunOutcome> {
         let spec = load_spec(&opts.bundle)?;
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         if terminal && opts.console_socket.is_none() && detach {
             return Err(Error::InvalidConfig(
                 "cannot allocate tty if husk will detach without setting console socket".into(),
@@ -276,8 +317,7 @@ impl Runtime {
         if detach {
             return Ok(RunOutcome::Detached);
         }
-        let status = sys::proc::wait_pidfd(spawned.pidfd.as_raw_fd())
-            .map_err(|e| Error::errno("waiting for the container", e))?;
+        let status = crate::tty::wait_forwarding(&spawned.pidfd)?;
         drop(proxy);
         container.delete(true)?;
         Ok(RunOutcome::Exited(status))
@@ -354,10 +394,12 @@ impl Container {
             });
         }
         let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
-        let conn = UnixStream::connect(&sock).ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()))?;
+        let conn = UnixStream::connect(&sock)
+            .ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()))?;
         let pid = rec.pid.unwrap_or(0);
         let state = hook_state(&rec, Status::Created, pid);
-        let memfd = sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
+        let memfd =
+            sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
         // SAFETY: a new fd nothing else owns.
         let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
         let chan = Chan(conn.as_raw_fd());
@@ -370,7 +412,16 @@ impl Container {
             // The connection is close-on-exec: EOF means the process was executed.
             Err(RecvError::Closed) => {}
             Ok((Msg::Failed(f), _)) => {
-                let msg = match Plan::build(rec.config.clone(), &PlanOptions { bundle: &rec.bundle, no_pivot: false, preserve_fds: 0, listen_fds: 0 }) {
+                let msg = match Plan::build(
+                    rec.config.clone(),
+                    &PlanOptions {
+                        bundle: &rec.bundle,
+                        no_pivot: false,
+                        preserve_fds: 0,
+                        listen_fds: 0,
+                        new_keyring: false,
+                    },
+                ) {
                     Ok(plan) => plan.describe(&f),
                     Err(_) => format!("container start failed ({f:?})"),
                 };
@@ -382,7 +433,11 @@ impl Container {
         dir.write(&rec)?;
         let h = rec.config.hooks().clone().unwrap_or_default();
         let state = hook_state(&rec, Status::Running, pid);
-        if let Err(e) = hooks::run(Kind::Poststart, h.poststart().as_deref().unwrap_or_default(), &state) {
+        if let Err(e) = hooks::run(
+            Kind::Poststart,
+            h.poststart().as_deref().unwrap_or_default(),
+            &state,
+        ) {
             // A failed poststart fails start (runtime-spec 1.3): stop the container too.
             let _ = signal_init(&rec, libc::SIGKILL);
             return Err(e);
@@ -435,7 +490,11 @@ impl Container {
         let h = rec.config.hooks().clone().unwrap_or_default();
         let state = hook_state(&rec, Status::Stopped, 0);
         // poststop failures are warnings (runtime-spec): the container is gone either way.
-        if let Err(e) = hooks::run(Kind::Poststop, h.poststop().as_deref().unwrap_or_default(), &state) {
+        if let Err(e) = hooks::run(
+            Kind::Poststop,
+            h.poststop().as_deref().unwrap_or_default(),
+            &state,
+        ) {
             eprintln!("warning: {e}");
         }
         Ok(())

@@ -89,13 +89,15 @@ fn describe_hook(kind: Kind, i: usize, hook: Option<&Hook>) -> String {
 /// Parent side: runs `hooks` in order with `state` on stdin; the first failure is the error.
 pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|why| Error::Hook(format!("{} {why}", describe_hook(kind, i, Some(h)))))?;
+        run_one(h, state)
+            .map_err(|why| Error::Hook(format!("{} {why}", describe_hook(kind, i, Some(h)))))?;
     }
     Ok(())
 }
 
 fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, String> {
-    let fd = sys::proc::memfd_with(name, data).map_err(|e| format!("memfd: {}", sys::strerror(e)))?;
+    let fd =
+        sys::proc::memfd_with(name, data).map_err(|e| format!("memfd: {}", sys::strerror(e)))?;
     // SAFETY: memfd_with returned a new fd that nothing else owns.
     Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
@@ -117,11 +119,17 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
         .stderr(Stdio::from(out.try_clone().map_err(|e| e.to_string())?));
-    let mut child = cmd.spawn().map_err(|e| format!("could not run: {}", crate::fail::io_text(&e)))?;
-    let pidfd = sys::proc::pidfd_open(child.id() as i32).map_err(|e| format!("pidfd: {}", sys::strerror(e)))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not run: {}", crate::fail::io_text(&e)))?;
+    let pidfd = sys::proc::pidfd_open(child.id() as i32)
+        .map_err(|e| format!("pidfd: {}", sys::strerror(e)))?;
     // SAFETY: a new fd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    let timeout_ms = h.timeout().map(|t| (t as i32).saturating_mul(1000)).unwrap_or(-1);
+    let timeout_ms = h
+        .timeout()
+        .map(|t| (t as i32).saturating_mul(1000))
+        .unwrap_or(-1);
     let exited = sys::proc::poll_in(pidfd.as_raw_fd(), timeout_ms).unwrap_or(true);
     if !exited {
         let _ = child.kill();
@@ -140,7 +148,11 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         Some(c) => format!("exited with status {c}"),
         None => format!("was killed by {status}"),
     };
-    Err(if text.is_empty() { how } else { format!("{how}: {text}") })
+    Err(if text.is_empty() {
+        how
+    } else {
+        format!("{how}: {text}")
+    })
 }
 
 /// A hook prepared for the init.
@@ -157,19 +169,34 @@ pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
         .iter()
         .map(|h| {
             let c = |s: &[u8]| {
-                CString::new(s).map_err(|_| Error::InvalidConfig(format!("hook {} contains a NUL byte", h.path().display())))
+                CString::new(s).map_err(|_| {
+                    Error::InvalidConfig(format!("hook {} contains a NUL byte", h.path().display()))
+                })
             };
             let path = c(h.path().as_os_str().as_bytes())?;
-            let mut args: Vec<CString> = h.args().iter().flatten().map(|a| c(a.as_bytes())).collect::<Result<_>>()?;
+            let mut args: Vec<CString> = h
+                .args()
+                .iter()
+                .flatten()
+                .map(|a| c(a.as_bytes()))
+                .collect::<Result<_>>()?;
             if args.is_empty() {
                 args.push(path.clone());
             }
-            let env = h.env().iter().flatten().map(|e| c(e.as_bytes())).collect::<Result<_>>()?;
+            let env = h
+                .env()
+                .iter()
+                .flatten()
+                .map(|e| c(e.as_bytes()))
+                .collect::<Result<_>>()?;
             Ok(Prepared {
                 path,
                 args: CArray::new(args),
                 env: CArray::new(env),
-                timeout_ms: h.timeout().map(|t| (t as i32).saturating_mul(1000)).unwrap_or(-1),
+                timeout_ms: h
+                    .timeout()
+                    .map(|t| (t as i32).saturating_mul(1000))
+                    .unwrap_or(-1),
             })
         })
         .collect()
@@ -215,7 +242,10 @@ pub(crate) fn describe(f: &Fail, hooks: &[Hook]) -> String {
     };
     let what = describe_hook(kind, f.idx as usize, hooks.get(f.idx as usize));
     if f.code & TIMED_OUT != 0 {
-        let t = hooks.get(f.idx as usize).and_then(|h| h.timeout()).unwrap_or(0);
+        let t = hooks
+            .get(f.idx as usize)
+            .and_then(|h| h.timeout())
+            .unwrap_or(0);
         format!("{what} timed out after {t}s")
     } else if f.errno < 0 {
         format!("{what} could not run: {}", sys::strerror(-f.errno))

@@ -54,7 +54,12 @@ pub(crate) fn first_child(plan: &mut Plan, chan: Chan, listener: RawFd) -> ! {
     sys::exit(1)
 }
 
-fn first_child_steps(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Result<(), Fail> {
+fn first_child_steps(
+    plan: &mut Plan,
+    chan: Chan,
+    listener: RawFd,
+    report: &mut Chan,
+) -> Result<(), Fail> {
     // The parent first puts us in our cgroups (and writes maps for a user ns made by clone3).
     wait_proceed(chan)?;
     if plan.ns.clone_flags == 0 {
@@ -69,7 +74,14 @@ fn first_child_steps(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut 
         // CLONE_PARENT: the init is the parent's child, so the parent (and `run`) can wait
         // for it, and it stays a descendant of the caller.
         match sys::proc::clone3(libc::CLONE_PARENT as u64, None) {
-            Err(e) => return Err(Fail::new(Area::Namespace, crate::namespaces::code::FORK_INIT, 0, e)),
+            Err(e) => {
+                return Err(Fail::new(
+                    Area::Namespace,
+                    crate::namespaces::code::FORK_INIT,
+                    0,
+                    e,
+                ))
+            }
             Ok(Cloned::Parent { pid, pidfd }) => {
                 send(chan, Msg::InitForked { pid }, &[pidfd])?;
                 sys::exit(0);

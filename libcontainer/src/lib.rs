@@ -36,8 +36,8 @@ mod state;
 mod sys;
 mod tty;
 
-pub use container::{Container, CreateOptions, RunOutcome, Runtime};
 pub use caps::{CAPABILITIES, RLIMITS};
+pub use container::{Container, CreateOptions, RunOutcome, Runtime};
 pub use error::{Error, Result};
 pub use signal::parse_signal;
 pub use spec::default_spec;

@@ -96,7 +96,9 @@ fn cstring(field: &str, s: &str) -> Result<CString> {
 impl NsPlan {
     pub(crate) fn build(spec: &Spec) -> Result<NsPlan> {
         let linux = spec.linux().as_ref();
-        let namespaces = linux.and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let namespaces = linux
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
         let mut new = 0i32;
         let mut joins = Vec::new();
         let mut seen = 0i32;
@@ -121,7 +123,10 @@ impl NsPlan {
                         )));
                     }
                     let fd = std::fs::File::open(p).map_err(|e| {
-                        Error::io(format!("{} namespace path {}", name(ns.typ()), p.display()), e)
+                        Error::io(
+                            format!("{} namespace path {}", name(ns.typ()), p.display()),
+                            e,
+                        )
                     })?;
                     joins.push(Join {
                         kind: ns.typ(),
@@ -134,8 +139,12 @@ impl NsPlan {
         // The user namespace is joined first: the others are owned by it.
         joins.sort_by_key(|j| j.kind != LinuxNamespaceType::User);
 
-        let uid_maps = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
-        let gid_maps = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+        let uid_maps = linux
+            .and_then(|l| l.uid_mappings().clone())
+            .unwrap_or_default();
+        let gid_maps = linux
+            .and_then(|l| l.gid_mappings().clone())
+            .unwrap_or_default();
         let new_user = new & libc::CLONE_NEWUSER != 0;
         if new_user && (uid_maps.is_empty() || gid_maps.is_empty()) {
             return Err(Error::InvalidConfig(
@@ -148,7 +157,9 @@ impl NsPlan {
                     .into(),
             ));
         }
-        let offsets = linux.and_then(|l| l.time_offsets().clone()).unwrap_or_default();
+        let offsets = linux
+            .and_then(|l| l.time_offsets().clone())
+            .unwrap_or_default();
         let new_time = new & libc::CLONE_NEWTIME != 0;
         let mut time_offsets = String::new();
         for (clock, off) in &offsets {
@@ -157,7 +168,11 @@ impl NsPlan {
                     "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
                 )));
             }
-            time_offsets += &format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0));
+            time_offsets += &format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            );
         }
         if !offsets.is_empty() && !new_time {
             return Err(Error::InvalidConfig(
@@ -178,7 +193,11 @@ impl NsPlan {
         let new_cgroup = new & libc::CLONE_NEWCGROUP != 0;
         let without_cgroup = new & !libc::CLONE_NEWCGROUP;
         Ok(NsPlan {
-            clone_flags: if simple { without_cgroup as u32 as u64 } else { 0 },
+            clone_flags: if simple {
+                without_cgroup as u32 as u64
+            } else {
+                0
+            },
             unshare_flags: if simple { 0 } else { without_cgroup },
             new_cgroup,
             fork_init: !simple
@@ -211,7 +230,12 @@ impl NsPlan {
                 return Ok(());
             }
             let path = format!("/proc/{pid}/{file}");
-            std::fs::write(&path, data).map_err(|e| Error::io(format!("writing {path} ({})", data.trim_end().replace('\n', ", ")), e))
+            std::fs::write(&path, data).map_err(|e| {
+                Error::io(
+                    format!("writing {path} ({})", data.trim_end().replace('\n', ", ")),
+                    e,
+                )
+            })
         };
         if self.new_time {
             w("timens_offsets", &self.time_offsets)?;
@@ -256,7 +280,8 @@ impl NsPlan {
                 .map_err(|e| Fail::new(Area::Namespace, code::UNSHARE_CGROUP, 0, e))?;
         }
         if let Some(h) = &self.hostname {
-            sys::proc::sethostname(h).map_err(|e| Fail::new(Area::Namespace, code::HOSTNAME, 0, e))?;
+            sys::proc::sethostname(h)
+                .map_err(|e| Fail::new(Area::Namespace, code::HOSTNAME, 0, e))?;
         }
         if let Some(d) = &self.domainname {
             sys::proc::setdomainname(d)
@@ -270,12 +295,20 @@ impl NsPlan {
         let e = errno_text(f.errno);
         match f.code {
             code::SETNS => match self.joins.get(f.idx as usize) {
-                Some(j) => format!("joining {} namespace {}: {e}", name(j.kind), j.path.display()),
+                Some(j) => format!(
+                    "joining {} namespace {}: {e}",
+                    name(j.kind),
+                    j.path.display()
+                ),
                 None => format!("joining a namespace: {e}"),
             },
             code::UNSHARE => format!("creating namespaces: {e}"),
-            code::FORK_INIT => format!("forking the container init into its pid/time namespace: {e}"),
-            code::BECOME_ROOT => format!("becoming root in the user namespace (is uid/gid 0 mapped?): {e}"),
+            code::FORK_INIT => {
+                format!("forking the container init into its pid/time namespace: {e}")
+            }
+            code::BECOME_ROOT => {
+                format!("becoming root in the user namespace (is uid/gid 0 mapped?): {e}")
+            }
             code::HOSTNAME => format!("setting hostname: {e}"),
             code::DOMAINNAME => format!("setting domainname: {e}"),
             code::UNSHARE_CGROUP => format!("creating the cgroup namespace: {e}"),

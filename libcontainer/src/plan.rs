@@ -27,6 +27,7 @@ pub(crate) struct PlanOptions<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub listen_fds: u32,
+    pub new_keyring: bool,
 }
 
 impl Plan {
@@ -41,7 +42,7 @@ impl Plan {
                 "linux.namespaces must create a new mount namespace".into(),
             ));
         }
-        let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds)?;
+        let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds, o.new_keyring)?;
         let rootfs = Rootfs::plan(
             &spec,
             o.bundle,
@@ -51,12 +52,18 @@ impl Plan {
             },
         )?;
         let h = spec.hooks().as_ref();
-        let create_container = hooks::prepare(h.and_then(|h| h.create_container().as_deref()).unwrap_or_default())?;
-        let start_container = hooks::prepare(h.and_then(|h| h.start_container().as_deref()).unwrap_or_default())?;
-        let console_size = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.console_size().map(|b| (b.height() as u16, b.width() as u16)));
+        let create_container = hooks::prepare(
+            h.and_then(|h| h.create_container().as_deref())
+                .unwrap_or_default(),
+        )?;
+        let start_container = hooks::prepare(
+            h.and_then(|h| h.start_container().as_deref())
+                .unwrap_or_default(),
+        )?;
+        let console_size = spec.process().as_ref().and_then(|p| {
+            p.console_size()
+                .map(|b| (b.height() as u16, b.width() as u16))
+        });
         Ok(Plan {
             ns,
             rootfs,
@@ -84,7 +91,10 @@ impl Plan {
             Area::Namespace => self.ns.describe(f),
             Area::Rootfs => self.rootfs.describe(f),
             Area::Process | Area::Exec => self.proc.describe(f),
-            Area::Hook => hooks::describe(f, self.hooks_of(f.code & 0xff == hooks::Kind::CreateContainer as u16)),
+            Area::Hook => hooks::describe(
+                f,
+                self.hooks_of(f.code & 0xff == hooks::Kind::CreateContainer as u16),
+            ),
             Area::Sync | Area::Console => crate::init::describe(f),
         }
     }

@@ -23,6 +23,7 @@ pub(crate) mod code {
     pub const CAPS: u16 = 8;
     pub const NNP: u16 = 9;
     pub const KEEPCAPS: u16 = 10;
+    pub const KEYRING: u16 = 11;
 }
 
 /// Child failure codes of the Exec area.
@@ -80,6 +81,8 @@ pub(crate) struct ProcPlan {
     /// (resource, soft, hard), applied by the parent with prlimit.
     pub rlimits: Vec<(u32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
+    /// Join a new session keyring (unless `--no-new-keyring`).
+    pub new_keyring: bool,
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
@@ -94,7 +97,9 @@ fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         let n = caps::capability_number(&name).ok_or_else(|| {
-            Error::InvalidConfig(format!("process.capabilities.{field}: unknown capability {name}"))
+            Error::InvalidConfig(format!(
+                "process.capabilities.{field}: unknown capability {name}"
+            ))
         })?;
         mask |= 1 << n;
     }
@@ -103,14 +108,21 @@ fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
 
 impl ProcPlan {
     /// Plans the process. `listen_fds` is the LISTEN_FDS count passed through (0 if none).
-    pub(crate) fn build(spec: &Spec, preserve_fds: u32, listen_fds: u32) -> Result<ProcPlan> {
+    pub(crate) fn build(
+        spec: &Spec,
+        preserve_fds: u32,
+        listen_fds: u32,
+        new_keyring: bool,
+    ) -> Result<ProcPlan> {
         let p = spec
             .process()
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
-            return Err(Error::InvalidConfig("process.args must not be empty".into()));
+            return Err(Error::InvalidConfig(
+                "process.args must not be empty".into(),
+            ));
         }
         let mut env: Vec<String> = p.env().clone().unwrap_or_default();
         if listen_fds > 0 {
@@ -169,9 +181,13 @@ impl ProcPlan {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| *v)
-                .ok_or_else(|| Error::InvalidConfig(format!("process.rlimits: unknown type {name}")))?;
+                .ok_or_else(|| {
+                    Error::InvalidConfig(format!("process.rlimits: unknown type {name}"))
+                })?;
             if rlimits.iter().any(|(x, _, _)| *x == res) {
-                return Err(Error::InvalidConfig(format!("process.rlimits: {name} given twice")));
+                return Err(Error::InvalidConfig(format!(
+                    "process.rlimits: {name} given twice"
+                )));
             }
             if r.soft() > r.hard() {
                 return Err(Error::InvalidConfig(format!(
@@ -208,6 +224,7 @@ impl ProcPlan {
             inherit_fds: preserve_fds + listen_fds,
             rlimits,
             oom_score_adj: p.oom_score_adj(),
+            new_keyring,
         })
     }
 
@@ -239,11 +256,20 @@ impl ProcPlan {
     /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
     pub(crate) fn apply(&self) -> Result<(), Fail> {
         let f = |c, e| Fail::new(Area::Process, c, 0, e);
+        if self.new_keyring {
+            // In a user namespace the keyring may be refused; runc ignores that too.
+            match sys::creds::new_session_keyring() {
+                Ok(()) | Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
+                Err(e) => return Err(f(code::KEYRING, e)),
+            }
+        }
         for fd in 3..3 + self.inherit_fds as i32 {
-            sys::proc::set_cloexec(fd, false).map_err(|e| Fail::new(Area::Process, code::FDS, fd as u32, e))?;
+            sys::proc::set_cloexec(fd, false)
+                .map_err(|e| Fail::new(Area::Process, code::FDS, fd as u32, e))?;
         }
         sys::proc::cloexec_from(3 + self.inherit_fds).map_err(|e| f(code::FDS, e))?;
-        sys::creds::drop_bounding(self.caps.bounding, self.last_cap).map_err(|e| f(code::BOUNDING, e))?;
+        sys::creds::drop_bounding(self.caps.bounding, self.last_cap)
+            .map_err(|e| f(code::BOUNDING, e))?;
         sys::creds::set_keepcaps(true).map_err(|e| f(code::KEEPCAPS, e))?;
         sys::creds::setgroups_raw(&self.groups).map_err(|e| f(code::GROUPS, e))?;
         sys::creds::setresgid(self.gid).map_err(|e| f(code::GID, e))?;
@@ -280,7 +306,10 @@ impl ProcPlan {
                 exec_code::STAT => format!("exec: {arg0:?}: stat {arg0}: {e}"),
                 _ => format!(
                     "exec {}: {e}",
-                    self.candidates.get(self.found).map(|c| c.to_string_lossy()).unwrap_or_default()
+                    self.candidates
+                        .get(self.found)
+                        .map(|c| c.to_string_lossy())
+                        .unwrap_or_default()
                 ),
             };
         }
@@ -295,6 +324,7 @@ impl ProcPlan {
             code::CAPS => format!("setting capabilities: {e}"),
             code::NNP => format!("setting no_new_privs: {e}"),
             code::KEEPCAPS => format!("setting keepcaps: {e}"),
+            code::KEYRING => format!("joining a new session keyring: {e}"),
             _ => format!("process set-up: {e}"),
         }
     }

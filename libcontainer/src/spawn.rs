@@ -86,7 +86,10 @@ pub(crate) fn spawn(
     cgroup.add(pid, cloned_into)?;
     for &(res, soft, hard) in &plan.proc.rlimits {
         sys::proc::prlimit(pid, res, soft, hard).map_err(|e| {
-            Error::errno(format!("setting rlimit {} to {soft}/{hard}", rlimit_name(res)), e)
+            Error::errno(
+                format!("setting rlimit {} to {soft}/{hard}", rlimit_name(res)),
+                e,
+            )
         })?;
     }
     if let Some(adj) = plan.proc.oom_score_adj {
@@ -96,7 +99,10 @@ pub(crate) fn spawn(
     if plan.ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         plan.ns.write_maps(pid)?;
     }
-    let proceed = |fds: &[RawFd]| chan.send(Msg::Proceed, fds).map_err(|e| Error::errno("signalling the container process", e));
+    let proceed = |fds: &[RawFd]| {
+        chan.send(Msg::Proceed, fds)
+            .map_err(|e| Error::errno("signalling the container process", e))
+    };
     proceed(&[])?;
 
     let mut console = None;
@@ -106,7 +112,10 @@ pub(crate) fn spawn(
             Err(RecvError::Closed) => {
                 // The child died without saying why; its exit status is all there is.
                 let who = init.as_ref().map(|(_, r)| r).unwrap_or(&first);
-                let status = who.0.as_ref().map(|fd| sys::proc::wait_pidfd(fd.as_raw_fd()));
+                let status = who
+                    .0
+                    .as_ref()
+                    .map(|fd| sys::proc::wait_pidfd(fd.as_raw_fd()));
                 if let Some(r) = init.as_mut() {
                     r.1 .0 = None;
                 } else {
@@ -117,8 +126,14 @@ pub(crate) fn spawn(
                     _ => "container init exited unexpectedly".into(),
                 }));
             }
-            Err(RecvError::Garbled) => return Err(Error::Container("garbled message from the container process".into())),
-            Err(RecvError::Errno(e)) => return Err(Error::errno("reading from the container process", e)),
+            Err(RecvError::Garbled) => {
+                return Err(Error::Container(
+                    "garbled message from the container process".into(),
+                ))
+            }
+            Err(RecvError::Errno(e)) => {
+                return Err(Error::errno("reading from the container process", e))
+            }
         };
         match msg {
             Msg::WriteIdMaps => {
@@ -126,7 +141,9 @@ pub(crate) fn spawn(
                 proceed(&[])?;
             }
             Msg::InitForked { pid: init_pid } => {
-                let fd = fds.first().ok_or_else(|| Error::Container("init pidfd missing".into()))?;
+                let fd = fds
+                    .first()
+                    .ok_or_else(|| Error::Container("init pidfd missing".into()))?;
                 init = Some((init_pid, Reaper(Some(own(fd)))));
                 events.pid(init_pid)?;
                 // The first child exits now; reap it.
@@ -138,14 +155,25 @@ pub(crate) fn spawn(
                 let init_pid = init.as_ref().map_or(pid, |(p, _)| *p);
                 let state = events.hook_state(init_pid);
                 let h = plan.spec.hooks().clone().unwrap_or_default();
-                hooks::run(Kind::Prestart, h.prestart().as_deref().unwrap_or_default(), &state)?;
-                hooks::run(Kind::CreateRuntime, h.create_runtime().as_deref().unwrap_or_default(), &state)?;
-                let fd = sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
+                hooks::run(
+                    Kind::Prestart,
+                    h.prestart().as_deref().unwrap_or_default(),
+                    &state,
+                )?;
+                hooks::run(
+                    Kind::CreateRuntime,
+                    h.create_runtime().as_deref().unwrap_or_default(),
+                    &state,
+                )?;
+                let fd = sys::proc::memfd_with(c"state", &state)
+                    .map_err(|e| Error::errno("memfd", e))?;
                 let fd = own(fd);
                 proceed(&[fd.as_raw_fd()])?;
             }
             Msg::Console => {
-                let fd = fds.first().ok_or_else(|| Error::Container("pty master missing".into()))?;
+                let fd = fds
+                    .first()
+                    .ok_or_else(|| Error::Container("pty master missing".into()))?;
                 console = Some(own(fd));
             }
             Msg::Created => break,
@@ -155,7 +183,9 @@ pub(crate) fn spawn(
             }
             Msg::Proceed | Msg::Start => {
                 fds.close_all();
-                return Err(Error::Container(format!("unexpected message {msg:?} from the container process")));
+                return Err(Error::Container(format!(
+                    "unexpected message {msg:?} from the container process"
+                )));
             }
         }
     }
@@ -163,9 +193,16 @@ pub(crate) fn spawn(
         Some((p, mut r)) => (p, r.0.take().expect("init pidfd")),
         None => (pid, first.0.take().expect("pidfd")),
     };
-    Ok(Spawned { pid, pidfd, console })
+    Ok(Spawned {
+        pid,
+        pidfd,
+        console,
+    })
 }
 
 fn rlimit_name(res: u32) -> &'static str {
-    crate::caps::RLIMITS.iter().find(|(_, r)| *r == res).map_or("?", |(n, _)| n)
+    crate::caps::RLIMITS
+        .iter()
+        .find(|(_, r)| *r == res)
+        .map_or("?", |(n, _)| n)
 }

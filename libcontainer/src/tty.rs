@@ -31,3 +31,32 @@ impl Proxy {
         Ok(Proxy { _out: out })
     }
 }
+
+/// Waits for the init to exit, forwarding the signals `run` receives meanwhile (SIGINT,
+/// SIGTERM, ...) to it, as runc does. The signals are blocked in the calling thread only and
+/// the mask is restored afterwards.
+pub(crate) fn wait_forwarding(pidfd: &OwnedFd) -> Result<i32> {
+    use crate::sys::proc;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (sfd, old) =
+        proc::signalfd_for(proc::FORWARDED).map_err(|e| Error::errno("signalfd", e))?;
+    // SAFETY: a new fd nothing else owns.
+    let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+    let result = loop {
+        match proc::poll_two(pidfd.as_raw_fd(), sfd.as_raw_fd()) {
+            Err(e) => break Err(Error::errno("waiting for the container", e)),
+            Ok((true, _)) => {
+                break proc::wait_pidfd(pidfd.as_raw_fd())
+                    .map_err(|e| Error::errno("waiting for the container", e))
+            }
+            Ok((false, true)) => {
+                if let Ok(sig) = proc::read_signal(sfd.as_raw_fd()) {
+                    let _ = proc::signal_pidfd(pidfd.as_raw_fd(), sig);
+                }
+            }
+            Ok((false, false)) => {}
+        }
+    };
+    proc::restore_mask(&old);
+    result
+}

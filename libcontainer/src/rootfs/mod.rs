@@ -34,12 +34,19 @@ impl Rootfs {
     /// Parent side: validates and plans everything (may allocate, may return rich errors).
     pub(crate) fn plan(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Rootfs> {
         let _ = (spec, bundle, opts);
-        Err(crate::Error::Unsupported("rootfs not implemented yet".into()))
+        Err(crate::Error::Unsupported(
+            "rootfs not implemented yet".into(),
+        ))
     }
 
     /// Parent side: the message for a child `Fail` in `Area::Rootfs`.
     pub(crate) fn describe(&self, fail: &Fail) -> String {
-        format!("rootfs step {} #{}: {}", fail.code, fail.idx, crate::fail::errno_text(fail.errno))
+        format!(
+            "rootfs step {} #{}: {}",
+            fail.code,
+            fail.idx,
+            crate::fail::errno_text(fail.errno)
+        )
     }
 
     /// Child side, no allocation: step 1 above.

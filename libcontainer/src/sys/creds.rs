@@ -100,9 +100,18 @@ pub(crate) fn apply_caps(c: &CapSets, last_cap: u32) -> Result<(), i32> {
     // SAFETY: header and two data structs, as _LINUX_CAPABILITY_VERSION_3 requires.
     cvt_long(unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) })?;
     prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0)?;
+    // A capability can be ambient only if it is also permitted and inheritable; like runc,
+    // skip those that are not rather than fail (runc's own default spec asks for them).
     for cap in 0..=last_cap {
         if c.ambient & (1 << cap) != 0 {
-            prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as _, cap as _)?;
+            match prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as _,
+                cap as _,
+            ) {
+                Ok(()) | Err(libc::EPERM) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
@@ -132,4 +141,18 @@ pub(crate) fn cwd_inside_root() -> bool {
     // SAFETY: buf is valid for its length.
     let p = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     p > 0 && buf[0] == b'/'
+}
+
+/// Joins a new anonymous session keyring, so the container does not share the caller's.
+pub(crate) fn new_session_keyring() -> Result<(), i32> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks for a new anonymous keyring.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    })
+    .map(drop)
 }

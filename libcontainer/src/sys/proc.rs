@@ -24,7 +24,12 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, i32
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut RawFd as u64;
-    args.exit_signal = libc::SIGCHLD as u64;
+    // With CLONE_PARENT the kernel wants no exit signal: the child inherits the caller's.
+    args.exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     if let Some(fd) = cgroup_fd {
         args.flags |= libc::CLONE_INTO_CGROUP as u64;
         args.cgroup = fd as u64;
@@ -75,14 +80,7 @@ pub(crate) fn wait_pidfd(pidfd: RawFd) -> Result<i32, i32> {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     retry(|| {
         // SAFETY: info is a valid out-pointer; P_PIDFD takes the fd as the id.
-        cvt(unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        })
+        cvt(unsafe { libc::waitid(libc::P_PIDFD, pidfd as libc::id_t, &mut info, libc::WEXITED) })
     })?;
     // SAFETY: waitid filled a SIGCHLD siginfo, whose si_code/si_status are valid to read.
     let (code, status) = unsafe { (info.si_code, info.si_status()) };
@@ -221,7 +219,11 @@ pub(crate) fn getppid() -> i32 {
 }
 
 /// execve(2); returns only on failure.
-pub(crate) fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+pub(crate) fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> i32 {
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to C strings that outlive
     // the call (built by the parent before clone and never freed in the child).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -262,7 +264,13 @@ pub(crate) fn unlockpt(master: RawFd) -> Result<(), i32> {
 /// Opens the slave of a pty master without a path lookup (TIOCGPTPEER).
 pub(crate) fn pty_peer(master: RawFd) -> Result<RawFd, i32> {
     // SAFETY: TIOCGPTPEER takes open flags as its argument.
-    cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
+    cvt(unsafe {
+        libc::ioctl(
+            master,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })
 }
 
 /// Makes `fd` (a terminal) the controlling terminal of this session.
@@ -281,4 +289,87 @@ pub(crate) fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), i32> {
     };
     // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
     cvt(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// Signals `run` forwards to the container.
+pub(crate) const FORWARDED: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGALRM,
+];
+
+/// Blocks `sigs` in the calling thread and returns a signalfd for them plus the old mask.
+pub(crate) fn signalfd_for(sigs: &[i32]) -> Result<(RawFd, libc::sigset_t), i32> {
+    // SAFETY: sigset_t values are plain data, initialised by sigemptyset before use; the
+    // pointers passed are valid for the calls.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+        if r != 0 {
+            return Err(r);
+        }
+        match cvt(libc::signalfd(-1, &set, libc::SFD_CLOEXEC)) {
+            Ok(fd) => Ok((fd, old)),
+            Err(e) => {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Restores a signal mask saved by `signalfd_for`.
+pub(crate) fn restore_mask(old: &libc::sigset_t) {
+    // SAFETY: old is a mask returned by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
+/// Reads one signal number from a signalfd.
+pub(crate) fn read_signal(fd: RawFd) -> Result<i32, i32> {
+    // SAFETY: signalfd_siginfo is plain data; the read fills at most its size.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let n = retry(|| {
+        cvt_long(unsafe {
+            libc::read(
+                fd,
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                std::mem::size_of::<libc::signalfd_siginfo>(),
+            )
+        } as _)
+    })?;
+    if n as usize != std::mem::size_of::<libc::signalfd_siginfo>() {
+        return Err(libc::EIO);
+    }
+    Ok(info.ssi_signo as i32)
+}
+
+/// Waits until one of two fds is readable; returns (first readable, second readable).
+pub(crate) fn poll_two(a: RawFd, b: RawFd) -> Result<(bool, bool), i32> {
+    let mut p = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: two valid pollfds.
+    retry(|| cvt(unsafe { libc::poll(p.as_mut_ptr(), 2, -1) }))?;
+    Ok((p[0].revents != 0, p[1].revents != 0))
 }

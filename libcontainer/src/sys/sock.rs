@@ -60,7 +60,11 @@ pub(crate) fn send(sock: RawFd, data: &[u8], fds: &[RawFd]) -> Result<(), i32> {
 
 /// Receives one message into `buf`, storing attached fds (close-on-exec) in `fds`. Returns
 /// (bytes, number of fds); 0 bytes means the peer closed.
-pub(crate) fn recv(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_FDS]) -> Result<(usize, usize), i32> {
+pub(crate) fn recv(
+    sock: RawFd,
+    buf: &mut [u8],
+    fds: &mut [RawFd; MAX_FDS],
+) -> Result<(usize, usize), i32> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -73,7 +77,8 @@ pub(crate) fn recv(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_FDS]) -> R
     msg.msg_control = cbuf.0.as_mut_ptr().cast();
     msg.msg_controllen = cbuf.0.len();
     // SAFETY: msg points at valid buffers for the call.
-    let n = retry(|| cvt_long(unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } as _))?;
+    let n =
+        retry(|| cvt_long(unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) } as _))?;
     let mut nfds = 0;
     // SAFETY: the kernel filled msg_control with well-formed cmsghdrs within msg_controllen;
     // the CMSG_* macros walk them without leaving the buffer.
@@ -81,7 +86,8 @@ pub(crate) fn recv(sock: RawFd, buf: &mut [u8], fds: &mut [RawFd; MAX_FDS]) -> R
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let count = ((*c).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
+                let count =
+                    ((*c).cmsg_len - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<RawFd>();
                 let data = libc::CMSG_DATA(c) as *const RawFd;
                 for i in 0..count {
                     let fd = std::ptr::read_unaligned(data.add(i));
