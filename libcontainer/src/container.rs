@@ -10,7 +10,7 @@ use crate::oci_spec::runtime::Spec;
 use crate::plan::{Plan, PlanOptions};
 use crate::protocol::{Chan, Msg, RecvError};
 use crate::spawn::{self, Events};
-use crate::state::{self, Phase, Record, State, StateDir, Status};
+use crate::state::{self, Lock, Phase, Record, State, StateDir, Status};
 use crate::sys;
 use crate::{Error, Result};
 
@@ -350,7 +350,9 @@ impl Runtime {
             }
             // A container deleted meanwhile, or one whose create was killed before it wrote
             // its state, is skipped.
-            if let Ok(Some(r)) = StateDir::open(&self.root, &name, false).and_then(|d| d.read()) {
+            if let Ok(Some(r)) =
+                StateDir::open(&self.root, &name, Lock::None).and_then(|d| d.read())
+            {
                 out.push(r.state());
             }
         }
@@ -365,8 +367,8 @@ impl Container {
         &self.id
     }
 
-    fn open(&self, exclusive: bool) -> Result<(StateDir, Record)> {
-        let dir = StateDir::open(&self.runtime.root, &self.id, exclusive)?;
+    fn open(&self, lock: Lock) -> Result<(StateDir, Record)> {
+        let dir = StateDir::open(&self.runtime.root, &self.id, lock)?;
         match dir.read()? {
             Some(r) => Ok((dir, r)),
             None => Err(Error::WrongState {
@@ -379,12 +381,12 @@ impl Container {
 
     /// Its current state (status read from the live process).
     pub fn state(&self) -> Result<State> {
-        self.open(false).map(|(_, r)| r.state())
+        self.open(Lock::None).map(|(_, r)| r.state())
     }
 
     /// Releases a created container's init to exec the process, then runs poststart hooks.
     pub fn start(&self) -> Result<()> {
-        let (dir, mut rec) = self.open(true)?;
+        let (dir, mut rec) = self.open(Lock::Exclusive)?;
         let status = rec.status();
         if status != Status::Created {
             return Err(Error::WrongState {
@@ -447,7 +449,7 @@ impl Container {
 
     /// Sends `signal` to the init (`all`: to every process of the container).
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        let (_dir, rec) = self.open(false)?;
+        let (_dir, rec) = self.open(Lock::None)?;
         let status = rec.status();
         if status == Status::Stopped {
             return Err(Error::NotRunning);
@@ -466,7 +468,7 @@ impl Container {
 
     /// Deletes a stopped or created container (`force`: kills it first, whatever its state).
     pub fn delete(self, force: bool) -> Result<()> {
-        let dir = StateDir::open(&self.runtime.root, &self.id, true)?;
+        let dir = StateDir::open(&self.runtime.root, &self.id, Lock::Exclusive)?;
         let rec = match dir.read()? {
             Some(r) => r,
             // create was killed before it wrote anything else.

@@ -47,7 +47,6 @@ pub(crate) struct NsPlan {
     /// A new or joined user namespace.
     pub userns: bool,
     pub new_time: bool,
-    pub new_uts: bool,
     pub new_mount: bool,
     pub uid_map: String,
     pub gid_map: String,
@@ -207,7 +206,6 @@ impl NsPlan {
             new_user,
             userns: new_user || joined(LinuxNamespaceType::User),
             new_time,
-            new_uts,
             new_mount: new & libc::CLONE_NEWNS != 0,
             uid_map: map_lines(&uid_maps),
             gid_map: map_lines(&gid_maps),

@@ -59,8 +59,13 @@ pub(crate) fn spawn(
     let flags = plan.ns.clone_flags;
     let mut cloned_into = cgroup_fd.is_some();
     let mut r = sys::proc::clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()));
-    if matches!(r, Err(libc::EBADF | libc::EINVAL | libc::EOPNOTSUPP)) && cloned_into {
-        // The v2 directory refused CLONE_INTO_CGROUP: join it by cgroup.procs instead.
+    if matches!(
+        r,
+        Err(libc::EBADF | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS)
+    ) && cloned_into
+    {
+        // The v2 directory refused CLONE_INTO_CGROUP (or clone3 is filtered): join it by
+        // cgroup.procs instead.
         cloned_into = false;
         r = sys::proc::clone3(flags, None);
     }

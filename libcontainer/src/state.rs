@@ -154,7 +154,17 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
     Err(Error::InvalidId { id: id.into(), why })
 }
 
-/// A locked container state directory.
+/// How a command holds a container's directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// Readers (`state`, `list`, `kill`): state.json is replaced atomically, so they need no
+    /// lock and never wait behind a long `create`.
+    None,
+    /// Commands that change the container (`start`, `delete`) serialize.
+    Exclusive,
+}
+
+/// A container state directory.
 pub(crate) struct StateDir {
     pub path: PathBuf,
     dir: OwnedFd,
@@ -180,14 +190,13 @@ impl StateDir {
         }
         let dir =
             open_dir(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        lock(&dir, libc::LOCK_EX)
+        flock(&dir, libc::LOCK_EX)
             .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
         Ok(StateDir { path, dir })
     }
 
-    /// Opens and locks the directory of an existing container (`exclusive` for commands that
-    /// change it).
-    pub(crate) fn open(root: &Path, id: &str, exclusive: bool) -> Result<StateDir> {
+    /// Opens the directory of an existing container, locked as `lock` says.
+    pub(crate) fn open(root: &Path, id: &str, lock: Lock) -> Result<StateDir> {
         validate_id(id)?;
         let path = root.join(id);
         let dir = match open_dir(&path) {
@@ -197,12 +206,10 @@ impl StateDir {
             }
             Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
         };
-        let how = if exclusive {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_SH
-        };
-        lock(&dir, how).map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        if lock == Lock::Exclusive {
+            flock(&dir, libc::LOCK_EX)
+                .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        }
         Ok(StateDir { path, dir })
     }
 
@@ -262,7 +269,7 @@ fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn lock(fd: &OwnedFd, how: libc::c_int) -> std::io::Result<()> {
+fn flock(fd: &OwnedFd, how: libc::c_int) -> std::io::Result<()> {
     loop {
         // SAFETY: flock on an fd we own.
         if unsafe { libc::flock(fd.as_raw_fd(), how) } == 0 {

@@ -14,12 +14,6 @@ pub(crate) struct CapSets {
     pub ambient: u64,
 }
 
-/// setgroups(2).
-pub(crate) fn setgroups(groups: &[libc::gid_t]) -> Result<(), i32> {
-    // SAFETY: pointer and length describe the slice.
-    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }).map(drop)
-}
-
 /// setresgid(2) with all three ids, through the raw syscall: glibc's wrapper would broadcast
 /// to other threads (there are none here, but its lock may be held).
 pub(crate) fn setresgid(gid: u32) -> Result<(), i32> {

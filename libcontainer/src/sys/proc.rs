@@ -5,6 +5,9 @@ use std::os::fd::RawFd;
 
 use super::{cvt, cvt_long, retry};
 
+/// CLONE_INTO_CGROUP (libc's constant is deprecated for its 32-bit type).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// What clone3 returned.
 pub(crate) enum Cloned {
     /// In the parent: the child's pid and its pidfd.
@@ -17,7 +20,10 @@ pub(crate) enum Cloned {
 /// CLONE_PARENT; a pidfd is always requested; `cgroup_fd` adds CLONE_INTO_CGROUP.
 ///
 /// Unlike glibc's fork this runs no atfork handlers and takes no locks, so it is safe from a
-/// child of a multi-threaded process; the new child must then only make system calls.
+/// child of a multi-threaded process; the new child must then only make system calls. Where
+/// clone3 is refused with ENOSYS (seccomp profiles such as Docker's default do that), falls
+/// back to clone(2), which cannot place the child in a cgroup: the caller must then join it
+/// by cgroup.procs (`Err(ENOSYS)` is never returned for that reason alone).
 pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, i32> {
     let mut pidfd: RawFd = -1;
     // SAFETY: clone_args is plain data; zeroed is a valid initial value.
@@ -25,13 +31,10 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, i32
     args.flags = flags | libc::CLONE_PIDFD as u64;
     args.pidfd = &mut pidfd as *mut RawFd as u64;
     // With CLONE_PARENT the kernel wants no exit signal: the child inherits the caller's.
-    args.exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
-        0
-    } else {
-        libc::SIGCHLD as u64
-    };
+    let parent = flags & libc::CLONE_PARENT as u64 != 0;
+    args.exit_signal = if parent { 0 } else { libc::SIGCHLD as u64 };
     if let Some(fd) = cgroup_fd {
-        args.flags |= libc::CLONE_INTO_CGROUP as u64;
+        args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd as u64;
     }
     // SAFETY: args is a valid clone_args for the size given; without CLONE_VM the child gets a
@@ -43,7 +46,26 @@ pub(crate) fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> Result<Cloned, i32
             std::mem::size_of::<libc::clone_args>(),
         )
     };
-    match cvt_long(ret)? {
+    let ret = match cvt_long(ret) {
+        Err(libc::ENOSYS) if cgroup_fd.is_none() => {
+            let sig = if parent { 0 } else { libc::SIGCHLD as u64 };
+            // SAFETY: clone(2) without CLONE_VM and a null stack behaves like fork; with
+            // CLONE_PIDFD the pidfd is stored through the parent_tid argument (third on every
+            // architecture).
+            cvt_long(unsafe {
+                libc::syscall(
+                    libc::SYS_clone,
+                    (flags | libc::CLONE_PIDFD as u64 | sig) as libc::c_ulong,
+                    0usize,
+                    &mut pidfd as *mut RawFd,
+                    0usize,
+                    0usize,
+                )
+            })?
+        }
+        r => r?,
+    };
+    match ret {
         0 => Ok(Cloned::Child),
         pid => Ok(Cloned::Parent {
             pid: pid as i32,
@@ -198,24 +220,6 @@ pub(crate) fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
-}
-
-/// prctl(PR_SET_PDEATHSIG): the child gets `sig` when its parent dies.
-pub(crate) fn set_pdeathsig(sig: i32) -> Result<(), i32> {
-    // SAFETY: prctl with integer arguments.
-    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
-}
-
-/// prctl(PR_SET_DUMPABLE).
-pub(crate) fn set_dumpable(on: bool) -> Result<(), i32> {
-    // SAFETY: prctl with integer arguments.
-    cvt(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
-}
-
-/// getppid(2).
-pub(crate) fn getppid() -> i32 {
-    // SAFETY: always succeeds.
-    unsafe { libc::getppid() }
 }
 
 /// execve(2); returns only on failure.
