@@ -1,7 +1,13 @@
 //! husk's library core: create, start, signal, inspect and delete OCI containers.
 //!
 //! A [`Runtime`] owns a state directory (`/run/husk` by default). [`Runtime::create`] builds a
-//! container from an OCI bundle and leaves its init waiting; [`Container::start`] releases it.
+//! container from an OCI bundle and leaves its init waiting; [`Container::start`] releases it;
+//! [`Runtime::run`] does create, start, wait and delete in one call. Errors are [`Error`]s
+//! that name their cause. The library may be called from a multi-threaded program (see
+//! docs/design.md for why that is safe).
+//!
+//! A complete, runnable program (as root, with busybox-static installed) is
+//! `libcontainer/examples/run.rs`: `cargo run -p libcontainer --example run`. In short:
 //!
 //! ```no_run
 //! use libcontainer::{CreateOptions, Runtime};

@@ -1,0 +1,45 @@
+//! A busybox bundle for the library's own examples and tests (from Debian's busybox-static).
+
+use std::path::{Path, PathBuf};
+
+use libcontainer::oci_spec::runtime::Spec;
+
+/// Where busybox-static installs its binary.
+pub const BUSYBOX: &str = "/usr/bin/busybox";
+
+/// Writes a bundle under `dir`: rootfs/bin/busybox with its applets linked, and a config.json
+/// from the default spec running `args`.
+pub fn busybox_bundle(dir: &Path, args: &[&str]) -> std::io::Result<PathBuf> {
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin)?;
+    for d in ["proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(dir.join("rootfs").join(d))?;
+    }
+    std::fs::copy(BUSYBOX, bin.join("busybox"))?;
+    for applet in ["sh", "true", "false", "echo", "cat", "sleep", "id", "ls"] {
+        let link = bin.join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("busybox", link)?;
+        }
+    }
+    let mut spec: Spec = libcontainer::default_spec(false);
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(args.iter().map(|a| a.to_string()).collect()));
+    process.set_terminal(Some(false));
+    spec.set_process(Some(process));
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_vec_pretty(&spec).unwrap(),
+    )?;
+    Ok(dir.to_path_buf())
+}
+
+/// A fresh directory under the system temp dir, removed by the caller.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("husk-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
