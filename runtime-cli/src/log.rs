@@ -160,11 +160,7 @@ pub fn go_io(e: &std::io::Error) -> String {
 /// ends with (thiserror's `"{what}: {source}"`) is not repeated; OS errors read as in Go.
 pub fn error_message(err: &anyhow::Error) -> String {
     let mut msg = String::new();
-    let mut io_texts = Vec::new();
     for cause in err.chain() {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            io_texts.push((io.to_string(), go_io(io)));
-        }
         let text = cause.to_string();
         if msg.ends_with(&text) {
             continue;
@@ -174,12 +170,33 @@ pub fn error_message(err: &anyhow::Error) -> String {
         }
         msg.push_str(&text);
     }
-    for (rust, go) in io_texts {
-        if rust != go {
-            msg = msg.replace(&rust, &go);
+    go_errno_texts(&msg)
+}
+
+/// Rewrites every `<strerror> (os error N)` in `msg` (however the text got there) as Go prints
+/// it.
+fn go_errno_texts(msg: &str) -> String {
+    let mut out = msg.to_string();
+    let mut from = 0;
+    while let Some(i) = out[from..].find("(os error ") {
+        let start = from + i + "(os error ".len();
+        let digits: String = out[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        from = start;
+        let Ok(errno) = digits.parse::<i32>() else {
+            continue;
+        };
+        let io = std::io::Error::from_raw_os_error(errno);
+        let rust = io.to_string();
+        let go = go_io(&io);
+        if let Some(pos) = out.find(&rust) {
+            out.replace_range(pos..pos + rust.len(), &go);
+            from = pos + go.len();
         }
     }
-    msg
+    out
 }
 
 #[cfg(test)]
@@ -249,5 +266,13 @@ mod tests {
         assert_eq!(error_message(&err), "top: outer");
         let err = anyhow::Error::new(libcontainer::Error::NotRunning);
         assert_eq!(error_message(&err), "container not running");
+        // Texts already flattened into strings are rewritten too.
+        let err = anyhow::anyhow!(
+            "exec \"/x\": No such file or directory (os error 2); then Permission denied (os error 13)"
+        );
+        assert_eq!(
+            error_message(&err),
+            "exec \"/x\": no such file or directory; then permission denied"
+        );
     }
 }

@@ -64,7 +64,7 @@ fn global_help() -> String {
          husk is a command line client for running applications packaged according to the\n\
          Open Container Initiative (OCI) format, with runc's command line.\n\n\
          USAGE:\n   husk [global options] command [command options] [arguments...]\n\n\
-         VERSION:\n   {}\n\
+         VERSION:\n   {}\n\n\
          COMMANDS:\n{}\n\
          GLOBAL OPTIONS:\n{}",
         version().trim_end().replace('\n', "\n   "),
