@@ -8,6 +8,9 @@
 //!   lone `-`, so `husk exec ID ls -la` keeps `-la`;
 //! - short aliases (`-b`) are just more names; `-dt` is not `-d -t`;
 //! - repeated flags: the last value wins (`Multi` flags keep all of them).
+//!
+//! Before that, runc's commands (all but `exec`) let urfave/cli v1 move the command's own flags
+//! in front of the positional arguments: see [`reorder`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -221,6 +224,48 @@ pub fn parse(table: &[Flag], args: &[String]) -> Result<Matches, ParseError> {
     Ok(m)
 }
 
+/// urfave/cli v1.22's `reorderArgs`, which runc applies to every command but `exec`: flags of
+/// `table` (and `-h`/`--help`) found after positional arguments are moved in front of them, each
+/// with the argument that follows it when that one does not start with `-` and the flag has no
+/// `=` (even a boolean's: `delete foo --force bar` becomes `--force bar foo`). Unknown flags stay
+/// where they are, as positional arguments; nothing after `--` moves.
+pub fn reorder(table: &[Flag], args: &[String]) -> Vec<String> {
+    let is_flag = |arg: &str| {
+        if arg == "-" || arg == "--" || !arg.starts_with('-') {
+            return false;
+        }
+        // Go: strings.Replace(arg, "-", "", 2) for "--x", then Replace(arg, "-", "", 1) for "-x".
+        let mut a = arg.to_string();
+        if a.starts_with("--") {
+            a = a.replacen('-', "", 2);
+        }
+        if a.starts_with('-') {
+            a = a.replacen('-', "", 1);
+        }
+        let name = a.split('=').next().unwrap_or_default();
+        name == "help" || name == "h" || table.iter().any(|f| f.matches(name))
+    };
+    let mut flags = Vec::new();
+    let mut rest = Vec::new();
+    let mut value_may_follow = false;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
+        } else if value_may_follow && !arg.starts_with('-') {
+            value_may_follow = false;
+            flags.push(arg.clone());
+        } else if is_flag(arg) {
+            flags.push(arg.clone());
+            value_may_follow = !arg.contains('=');
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    flags.extend(rest);
+    flags
+}
+
 /// The OPTIONS block of help, aligned like urfave/cli's.
 pub fn options_help(table: &[Flag]) -> String {
     let width = table.iter().map(|f| f.synopsis().len()).max().unwrap_or(0);
@@ -360,6 +405,37 @@ mod tests {
         assert_eq!(p(&["-=x"]).unwrap_err().to_string(), "bad flag syntax: -=x");
         assert_eq!(p(&["--help"]).unwrap_err(), ParseError::Help);
         assert_eq!(p(&["-h", "x"]).unwrap_err(), ParseError::Help);
+    }
+
+    fn r(args: &[&str]) -> Vec<String> {
+        reorder(
+            TABLE,
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn reorder_like_urfave() {
+        assert_eq!(r(&["id", "--detach"]), ["--detach", "id"]);
+        assert_eq!(r(&["id", "-b", "/b"]), ["-b", "/b", "id"]);
+        assert_eq!(r(&["id", "--bundle=/b", "x"]), ["--bundle=/b", "id", "x"]);
+        // A boolean drags the next word along too (runc: 2 arguments, an error).
+        assert_eq!(r(&["id", "--detach", "x"]), ["--detach", "x", "id"]);
+        // Unknown flags stay put, as positional arguments.
+        assert_eq!(r(&["id", "--xyz"]), ["id", "--xyz"]);
+        assert_eq!(r(&["id", "--help"]), ["--help", "id"]);
+        // Nothing moves after "--".
+        assert_eq!(r(&["id", "--", "-d"]), ["id", "--", "-d"]);
+        assert_eq!(r(&["-d", "--", "x"]), ["-d", "--", "x"]);
+        // "---detach" is taken for a flag, and the parser then refuses it.
+        assert_eq!(r(&["id", "---detach"]), ["---detach", "id"]);
+        let m = p(&["id", "-t"]).unwrap();
+        assert_eq!(m.args, ["id", "-t"]);
+        let args = r(&["id", "-t", "--pid-file", "/p"]);
+        let m = parse(TABLE, &args).unwrap();
+        assert!(m.flag("tty"));
+        assert_eq!(m.value("pid-file"), Some("/p"));
+        assert_eq!(m.args, ["id"]);
     }
 
     #[test]

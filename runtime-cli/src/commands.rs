@@ -31,6 +31,9 @@ pub struct Command {
     pub nargs: (usize, usize),
     /// `None`: a command of a later issue, refused with "not implemented yet".
     pub body: Option<Body>,
+    /// Move flags given after the arguments in front of them first, as urfave/cli does for
+    /// every runc command but `exec` (whose process arguments must stay as they are).
+    pub reorder: bool,
 }
 
 const CREATE_FLAGS: &[Flag] = &[
@@ -96,6 +99,8 @@ const fn later(name: &'static str, usage: &'static str, summary: &'static str) -
         flags: &[],
         nargs: (0, usize::MAX),
         body: None,
+        // Not parsed yet; runc reorders all of them but exec.
+        reorder: false,
     }
 }
 
@@ -113,6 +118,7 @@ pub const COMMANDS: &[Command] = &[
         flags: CREATE_FLAGS,
         nargs: (1, 1),
         body: Some(create),
+        reorder: true,
     },
     Command {
         name: "delete",
@@ -121,6 +127,7 @@ pub const COMMANDS: &[Command] = &[
         flags: DELETE_FLAGS,
         nargs: (1, 1),
         body: Some(delete),
+        reorder: true,
     },
     later(
         "events",
@@ -140,6 +147,7 @@ pub const COMMANDS: &[Command] = &[
         flags: KILL_FLAGS,
         nargs: (1, 2),
         body: Some(kill),
+        reorder: true,
     },
     Command {
         name: "list",
@@ -148,6 +156,7 @@ pub const COMMANDS: &[Command] = &[
         flags: LIST_FLAGS,
         nargs: (0, 0),
         body: Some(list),
+        reorder: true,
     },
     later(
         "pause",
@@ -176,6 +185,7 @@ pub const COMMANDS: &[Command] = &[
         flags: RUN_FLAGS,
         nargs: (1, 1),
         body: Some(run),
+        reorder: true,
     },
     Command {
         name: "spec",
@@ -184,6 +194,7 @@ pub const COMMANDS: &[Command] = &[
         flags: SPEC_FLAGS,
         nargs: (0, 0),
         body: Some(spec),
+        reorder: true,
     },
     Command {
         name: "start",
@@ -192,6 +203,7 @@ pub const COMMANDS: &[Command] = &[
         flags: &[],
         nargs: (1, 1),
         body: Some(start),
+        reorder: true,
     },
     Command {
         name: "state",
@@ -200,6 +212,7 @@ pub const COMMANDS: &[Command] = &[
         flags: &[],
         nargs: (1, 1),
         body: Some(state),
+        reorder: true,
     },
     later(
         "update",

@@ -210,6 +210,13 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
         }
         return Err(anyhow!("{name}: not implemented yet").into());
     };
+    let reordered;
+    let rest = if cmd.reorder {
+        reordered = args::reorder(cmd.flags, rest);
+        &reordered[..]
+    } else {
+        rest
+    };
     let m = match args::parse(cmd.flags, rest) {
         Ok(m) => m,
         Err(ParseError::Help) => {
