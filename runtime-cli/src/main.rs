@@ -6,7 +6,7 @@ mod commands;
 mod log;
 mod output;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::anyhow;
@@ -227,13 +227,46 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
     };
     cmd.check_nargs(m.args.len())
         .map_err(|msg| Failure::Usage(Some(cmd), msg))?;
+    let root = match g.value("root") {
+        Some(r) => {
+            std::path::absolute(r).map_err(|e| anyhow!("--root {r:?}: {}", log::go_io(&e)))?
+        }
+        None => default_root(),
+    };
     let ctx = Ctx {
-        runtime: libcontainer::Runtime::new(g.value("root").unwrap_or(DEFAULT_ROOT)),
+        runtime: libcontainer::Runtime::new(root),
         systemd_cgroup: g.flag("systemd-cgroup"),
         cgroup_manager: cgroup_manager.map(str::to_string),
         rootless: rootless.to_string(),
     };
     Ok(body(&ctx, &m)?)
+}
+
+/// Like runc: `$XDG_RUNTIME_DIR/husk` for an unprivileged user (or for "root" in a user
+/// namespace an unprivileged user made, unless $USER is root), else /run/husk.
+fn default_root() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        if honor_xdg_runtime_dir() {
+            return PathBuf::from(xdg).join("husk");
+        }
+    }
+    PathBuf::from(DEFAULT_ROOT)
+}
+
+fn honor_xdg_runtime_dir() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|r| r.split_whitespace().nth(1))
+        .unwrap_or("0");
+    if euid != "0" {
+        return true;
+    }
+    // Root, but in a user namespace (not the initial one's identity map)?
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let initial = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    !initial && std::env::var("USER").map_or(true, |u| u != "root")
 }
 
 #[cfg(test)]
