@@ -5,14 +5,16 @@ mod args;
 mod commands;
 mod log;
 mod output;
+mod table;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::anyhow;
 use args::{Flag, Matches, ParseError};
-use commands::{Command, Ctx};
+use commands::Ctx;
 use log::{Format, Logger};
+use table::Command;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const COMMIT: &str = env!("HUSK_COMMIT");
@@ -20,13 +22,47 @@ const DEFAULT_ROOT: &str = "/run/husk";
 
 const GLOBAL_FLAGS: &[Flag] = &[
     Flag::boolean("debug", None, "enable debug logging"),
-    Flag::value("log", None, None, "set the log file to write husk logs to (default is '/dev/stderr')"),
-    Flag::value("log-format", None, Some("text"), "set the log format ('text' (default), or 'json')"),
-    Flag::value("root", None, Some(DEFAULT_ROOT), "root directory for storage of container state (this should be located in tmpfs)"),
-    Flag::value("criu", None, None, "path to the criu binary used for checkpoint and restore (not supported: refused when given)"),
-    Flag::boolean("systemd-cgroup", None, "enable systemd cgroup support (not supported yet: create and run refuse it)"),
-    Flag::value("cgroup-manager", None, Some("cgroupfs"), "cgroup manager: 'cgroupfs', 'systemd' or 'disabled' (only cgroupfs is supported yet)"),
-    Flag::value("rootless", None, Some("auto"), "ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    Flag::value(
+        "log",
+        None,
+        None,
+        "set the log file to write husk logs to (default is '/dev/stderr')",
+    ),
+    Flag::value(
+        "log-format",
+        None,
+        Some("text"),
+        "set the log format ('text' (default), or 'json')",
+    ),
+    Flag::value(
+        "root",
+        None,
+        Some(DEFAULT_ROOT),
+        "root directory for storage of container state (this should be located in tmpfs)",
+    ),
+    Flag::value(
+        "criu",
+        None,
+        None,
+        "path to the criu binary used for checkpoint and restore (not supported: refused)",
+    ),
+    Flag::boolean(
+        "systemd-cgroup",
+        None,
+        "enable systemd cgroup support (not supported yet: create and run refuse it)",
+    ),
+    Flag::value(
+        "cgroup-manager",
+        None,
+        Some("cgroupfs"),
+        "'cgroupfs', 'systemd' or 'disabled' (create and run support only cgroupfs yet)",
+    ),
+    Flag::value(
+        "rootless",
+        None,
+        Some("auto"),
+        "ignore cgroup permission errors ('true', 'false', or 'auto'; true is not supported yet)",
+    ),
     Flag::boolean("help", Some("h"), "show help"),
     Flag::boolean("version", Some("v"), "print the version"),
 ];
@@ -68,7 +104,7 @@ fn global_help() -> String {
          COMMANDS:\n{}\n\
          GLOBAL OPTIONS:\n{}",
         version().trim_end().replace('\n', "\n   "),
-        commands::commands_help(),
+        table::commands_help(),
         args::options_help(GLOBAL_FLAGS)
     )
 }
@@ -189,7 +225,7 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
     if name == "help" || name == "h" {
         let text = match rest.first() {
             None => global_help(),
-            Some(c) => match commands::find(c) {
+            Some(c) => match table::find(c) {
                 Some(cmd) => cmd.help(),
                 None => return Err(anyhow!("No help topic for '{c}'").into()),
             },
@@ -197,7 +233,7 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
         commands::print(&text)?;
         return Ok(0);
     }
-    let Some(cmd) = commands::find(name) else {
+    let Some(cmd) = table::find(name) else {
         return Err(anyhow!("unknown command {name:?} (husk --help lists the commands)").into());
     };
     let Some(body) = cmd.body else {
