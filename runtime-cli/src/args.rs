@@ -272,8 +272,11 @@ pub fn options_help(table: &[Flag]) -> String {
     let mut out = String::new();
     for f in table {
         let mut help = f.help.to_string();
-        if let Some(d) = f.default {
-            help.push_str(&format!(" (default: {d:?})"));
+        match f.default {
+            // Go's help quotes string defaults, not numbers.
+            Some(d) if d.parse::<i64>().is_ok() => help.push_str(&format!(" (default: {d})")),
+            Some(d) => help.push_str(&format!(" (default: {d:?})")),
+            None => {}
         }
         out.push_str(&format!("   {:width$}  {help}\n", f.synopsis()));
     }

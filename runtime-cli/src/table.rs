@@ -25,7 +25,7 @@ pub struct Command {
 const BUNDLE: Flag = Flag::value(
     "bundle",
     Some("b"),
-    Some("."),
+    None, // "." is said in the text, as runc's help does
     "path to the root of the bundle directory, defaults to the current directory",
 );
 const CONSOLE_SOCKET: Flag = Flag::value(
