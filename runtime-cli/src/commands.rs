@@ -1,0 +1,180 @@
+//! The commands' bodies: they only turn arguments into libcontainer calls and print the
+//! results.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use libcontainer::{parse_signal, CreateOptions, RunOutcome, Runtime};
+
+use crate::args::Matches;
+use crate::output;
+
+/// What every command gets: the runtime over `--root` and the global options it may need.
+pub struct Ctx {
+    pub runtime: Runtime,
+    pub systemd_cgroup: bool,
+    pub cgroup_manager: Option<String>,
+    pub rootless: String,
+}
+
+/// A relative path made absolute against the current directory (not canonicalized).
+fn absolute(p: &str) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("resolving path {p:?}"))
+}
+
+fn refuse_cgroup_options(ctx: &Ctx) -> anyhow::Result<()> {
+    if ctx.systemd_cgroup || ctx.cgroup_manager.as_deref() == Some("systemd") {
+        bail!("the systemd cgroup manager is not supported yet: use --cgroup-manager cgroupfs");
+    }
+    if ctx.cgroup_manager.as_deref() == Some("disabled") {
+        bail!("--cgroup-manager disabled is not supported yet");
+    }
+    if ctx.rootless == "true" {
+        bail!("--rootless true is not supported yet: use auto or false");
+    }
+    Ok(())
+}
+
+fn create_options(m: &Matches) -> anyhow::Result<CreateOptions> {
+    let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
+    opts.console_socket = m.value("console-socket").map(absolute).transpose()?;
+    opts.pid_file = m.value("pid-file").map(absolute).transpose()?;
+    if let Some(n) = m.value("preserve-fds") {
+        opts.preserve_fds = n.parse().map_err(|_| {
+            anyhow::anyhow!("invalid value {n:?} for flag -preserve-fds: parse error")
+        })?;
+    }
+    opts.no_pivot = m.flag("no-pivot");
+    opts.no_new_keyring = m.flag("no-new-keyring");
+    Ok(opts)
+}
+
+pub(crate) fn create(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    refuse_cgroup_options(ctx)?;
+    let opts = create_options(m)?;
+    ctx.runtime.create(&m.args[0], &opts)?;
+    Ok(0)
+}
+
+pub(crate) fn run(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    refuse_cgroup_options(ctx)?;
+    let opts = create_options(m)?;
+    match ctx.runtime.run(&m.args[0], &opts, m.flag("detach"))? {
+        RunOutcome::Detached => Ok(0),
+        RunOutcome::Exited(code) => Ok(code),
+    }
+}
+
+pub(crate) fn start(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    ctx.runtime.container(&m.args[0])?.start()?;
+    Ok(0)
+}
+
+pub(crate) fn state(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    let state = ctx.runtime.container(&m.args[0])?.state()?;
+    print(&output::state_json(&state)?)?;
+    Ok(0)
+}
+
+pub(crate) fn list(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    let format = m.value("format").unwrap_or("table");
+    if format != "table" && format != "json" {
+        bail!("invalid format option");
+    }
+    let states = ctx.runtime.list()?;
+    let text = if m.flag("quiet") {
+        output::list_quiet(&states)
+    } else if format == "json" {
+        output::list_json(&states)?
+    } else {
+        output::list_table(&states)
+    };
+    print(&text)?;
+    Ok(0)
+}
+
+pub(crate) fn kill(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    // As runc: the container first, then the signal.
+    let container = ctx.runtime.container(&m.args[0])?;
+    let signal = parse_signal(m.args.get(1).map(String::as_str).unwrap_or("SIGTERM"))?;
+    container.kill(signal, m.flag("all"))?;
+    Ok(0)
+}
+
+pub(crate) fn delete(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    ctx.runtime.container(&m.args[0])?.delete(m.flag("force"))?;
+    Ok(0)
+}
+
+pub(crate) fn spec(_ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    let dir = Path::new(m.value("bundle").unwrap_or("."));
+    let path = dir.join("config.json");
+    let data = output::spec_json(&libcontainer::default_spec(m.flag("rootless")))?;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("File config.json exists. Remove it first")
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    };
+    file.write_all(&data)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(0)
+}
+
+/// Writes to stdout; a closed stdout is an error, not a panic.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_options_absolute() {
+        let m = crate::args::parse(
+            crate::table::find("create").unwrap().flags,
+            &[
+                "-b",
+                "bun",
+                "--pid-file=p",
+                "--preserve-fds",
+                "2",
+                "--no-pivot",
+                "id",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        let o = create_options(&m).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(o.bundle, cwd.join("bun"));
+        assert_eq!(o.pid_file, Some(cwd.join("p")));
+        assert_eq!(o.preserve_fds, 2);
+        assert!(o.no_pivot && !o.no_new_keyring && o.console_socket.is_none());
+        let m = crate::args::parse(
+            crate::table::find("create").unwrap().flags,
+            &["--preserve-fds=x", "id"].map(String::from),
+        )
+        .unwrap();
+        assert_eq!(
+            create_options(&m).unwrap_err().to_string(),
+            "invalid value \"x\" for flag -preserve-fds: parse error"
+        );
+        let m = crate::args::parse(
+            crate::table::find("create").unwrap().flags,
+            &["-b", "/abs/b", "id"].map(String::from),
+        )
+        .unwrap();
+        assert_eq!(create_options(&m).unwrap().bundle, PathBuf::from("/abs/b"));
+    }
+}
