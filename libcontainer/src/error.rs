@@ -27,6 +27,9 @@ pub enum Error {
     /// config.json is missing, unreadable or not valid JSON of the spec's shape.
     #[error("{path}: {msg}")]
     Config { path: PathBuf, msg: String },
+    /// A command-line argument the library refuses (an unknown signal name, say).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A config value the runtime refuses (with the field named in `msg`).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

@@ -45,7 +45,7 @@ const NAMES: &[(&str, i32)] = &[
 /// Parses a signal as runc's `kill` does, plus the real-time names: `KILL`, `SIGKILL`, `kill`,
 /// `9`, `SIGRTMIN+3`, `RTMIN+3`, `RTMAX-1`. Numbers must be 1 to 64.
 pub fn parse_signal(s: &str) -> crate::Result<i32> {
-    lookup(s).ok_or_else(|| crate::Error::InvalidConfig(format!("unknown signal {s:?}")))
+    lookup(s).ok_or_else(|| crate::Error::InvalidArgument(format!("unknown signal {s:?}")))
 }
 
 fn lookup(s: &str) -> Option<i32> {
@@ -135,7 +135,7 @@ mod tests {
             "SIGSIGKILL",
         ] {
             let e = parse_signal(s).unwrap_err();
-            assert!(matches!(e, crate::Error::InvalidConfig(_)), "{s}");
+            assert!(matches!(e, crate::Error::InvalidArgument(_)), "{s}");
             assert!(
                 e.to_string().ends_with(&format!("unknown signal {s:?}")),
                 "{e}"

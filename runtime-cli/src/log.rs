@@ -161,7 +161,7 @@ pub fn go_io(e: &std::io::Error) -> String {
 pub fn error_message(err: &anyhow::Error) -> String {
     let mut msg = String::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        let text = go_errno_texts(&cause.to_string());
         if msg.ends_with(&text) {
             continue;
         }
