@@ -72,9 +72,14 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
         path: path.clone(),
         msg: crate::fail::io_text(&e),
     })?;
-    serde_json::from_slice(&data).map_err(|e| Error::Config {
+    // serde_path_to_error names the field ("process.args: invalid type ...").
+    let de = &mut serde_json::Deserializer::from_slice(&data);
+    serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
         path,
-        msg: format!("invalid config: {e}"),
+        msg: match e.path().to_string().as_str() {
+            "." => format!("invalid config: {}", e.inner()),
+            field => format!("invalid config: {field}: {}", e.inner()),
+        },
     })
 }
 
@@ -236,7 +241,7 @@ impl Runtime {
                 bundle: bundle.clone(),
                 rootfs: bundle.join(root_path),
                 created: state::rfc3339_now(),
-                owner: String::new(),
+                owner: state::owner_name(),
                 phase: Phase::Creating,
                 pid: None,
                 pid_start: None,

@@ -282,6 +282,22 @@ fn flock(fd: &OwnedFd, how: libc::c_int) -> std::io::Result<()> {
     }
 }
 
+/// The name of the user running husk (runc's `owner` field), or the uid as a number.
+pub(crate) fn owner_name() -> String {
+    // SAFETY: geteuid always succeeds.
+    let uid = unsafe { libc::geteuid() };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)? == uid.to_string()).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
 /// Start time (clock ticks after boot, field 22 of /proc/PID/stat) and state letter of `pid`.
 pub(crate) fn proc_stat(pid: i32) -> Option<(u64, u8)> {
     let data = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
