@@ -47,6 +47,7 @@ pub(crate) struct NsPlan {
     /// A new or joined user namespace.
     pub userns: bool,
     pub new_time: bool,
+    /// A new or joined mount namespace (the root filesystem is set up in it).
     pub new_mount: bool,
     pub uid_map: String,
     pub gid_map: String,
@@ -206,7 +207,7 @@ impl NsPlan {
             new_user,
             userns: new_user || joined(LinuxNamespaceType::User),
             new_time,
-            new_mount: new & libc::CLONE_NEWNS != 0,
+            new_mount: new & libc::CLONE_NEWNS != 0 || joined(LinuxNamespaceType::Mount),
             uid_map: map_lines(&uid_maps),
             gid_map: map_lines(&gid_maps),
             time_offsets,

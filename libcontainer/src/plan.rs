@@ -39,7 +39,7 @@ impl Plan {
         let ns = NsPlan::build(&spec)?;
         if !ns.new_mount {
             return Err(Error::InvalidConfig(
-                "linux.namespaces must create a new mount namespace".into(),
+                "linux.namespaces must create or join a mount namespace".into(),
             ));
         }
         let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds, o.new_keyring)?;
