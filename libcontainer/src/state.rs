@@ -178,10 +178,8 @@ impl StateDir {
             }
             Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
         }
-        let dir =
-            open_dir(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        lock(&dir, libc::LOCK_EX)
-            .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+        let dir = open_dir(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        lock(&dir, libc::LOCK_EX).map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
         Ok(StateDir { path, dir })
     }
 
@@ -197,11 +195,7 @@ impl StateDir {
             }
             Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
         };
-        let how = if exclusive {
-            libc::LOCK_EX
-        } else {
-            libc::LOCK_SH
-        };
+        let how = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         lock(&dir, how).map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
         Ok(StateDir { path, dir })
     }
@@ -232,8 +226,7 @@ impl StateDir {
         let tmp = self.path.join(".state.json.tmp");
         let data = serde_json::to_vec(record).expect("state serializes");
         let mut f = File::create(&tmp).ctx(|| format!("writing {}", tmp.display()))?;
-        f.write_all(&data)
-            .ctx(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&data).ctx(|| format!("writing {}", tmp.display()))?;
         drop(f);
         std::fs::rename(&tmp, self.path.join(STATE_FILE))
             .ctx(|| format!("writing {}", self.path.join(STATE_FILE).display()))
@@ -249,12 +242,7 @@ fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: c is a valid C string; the returned fd is owned by the OwnedFd.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }

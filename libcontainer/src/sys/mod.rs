@@ -61,8 +61,7 @@ pub(crate) fn close(fd: RawFd) {
 pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
     while !buf.is_empty() {
         // SAFETY: buf is a valid slice for its length.
-        let n =
-            retry(|| cvt_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as _))?;
+        let n = retry(|| cvt_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as _))?;
         if n == 0 {
             return Err(libc::EIO);
         }
