@@ -178,7 +178,9 @@ impl Rootfs {
             code::ROOT_RO => "remounting / read-only (root.readonly)".into(),
             c => format!("rootfs step {c} #{i}"),
         };
-        format!("{what}: {}", crate::fail::errno_text(fail.errno))
+        let text = crate::fail::errno_text(fail.errno);
+        let text = text.split(" (os error").next().unwrap_or("");
+        format!("{what}: {text}")
     }
 
     /// Child side, no allocation: step 1 above. Must run in the container's new mount

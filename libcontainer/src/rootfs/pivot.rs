@@ -9,16 +9,24 @@ use crate::fail::Fail;
 use crate::sys::mount as m;
 
 fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
-    m::fchdir(root).map_err(|e| fail(code::PIVOT, 0, e))?;
     if plan.no_pivot {
+        m::fchdir(root).map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
         // Without pivot_root (e.g. a ramfs root): move the root mount onto / and chroot.
         m::move_mount(root, c"", libc::AT_FDCWD, c"/", m::MOVE_MOUNT_F_EMPTY_PATH)
             .map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
         m::chroot(c".").map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
     } else {
+        let old = Guard(
+            m::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)
+                .map_err(|e| fail(code::PIVOT, 0, e))?,
+        );
+        m::fchdir(root).map_err(|e| fail(code::PIVOT, 0, e))?;
         // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
         // only the new root, with no directory needed for the old one.
         m::pivot_root(c".", c".").map_err(|e| fail(code::PIVOT, 0, e))?;
+        // Work on the old root explicitly: "." after pivot_root is not guaranteed to be it,
+        // and making the new root's tree a slave would undo the mounts' own propagation.
+        m::fchdir(old.0).map_err(|e| fail(code::OLD_ROOT, 0, e))?;
         // The unmount must not propagate to the host's mounts.
         m::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
             .map_err(|e| fail(code::OLD_ROOT, 0, e))?;

@@ -63,6 +63,13 @@ impl Target {
     }
 }
 
+/// An `Error::Io` whose text is strerror's alone (without Rust's " (os error N)").
+pub(crate) fn io_err(what: String, e: std::io::Error) -> Error {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or("").to_string();
+    Error::io(what, std::io::Error::new(e.kind(), text))
+}
+
 pub(crate) fn cstr(b: &[u8]) -> Result<CString> {
     CString::new(b).map_err(|_| {
         Error::InvalidConfig(format!(
@@ -187,7 +194,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         bundle.join(root_cfg.path())
     };
     let meta = std::fs::metadata(&root_path)
-        .map_err(|e| Error::io(format!("rootfs {}", root_path.display()), e))?;
+        .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
     if !meta.is_dir() {
         return Err(Error::InvalidConfig(format!(
             "root.path {}: not a directory",
@@ -196,7 +203,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     }
     let root_path = root_path
         .canonicalize()
-        .map_err(|e| Error::io(format!("rootfs {}", root_path.display()), e))?;
+        .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
     let linux = spec.linux().as_ref();
 
     let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -265,7 +272,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 bundle.join(src)
             };
             let md = std::fs::metadata(&src)
-                .map_err(|e| Error::io(format!("mounts[{i}]: bind source {}", src.display()), e))?;
+                .map_err(|e| io_err(format!("mounts[{i}]: bind source {}", src.display()), e))?;
             plan.mounts.push(MountStep {
                 desc: format!("bind {} onto {shown} (mounts[{i}])", src.display()),
                 target,

@@ -267,3 +267,44 @@ pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     retry(|| cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _))
         .map(|n| n as usize)
 }
+
+/// Process plumbing for the rootfs tests (fork a child into new namespaces).
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::super::cvt;
+
+    /// fork(2); glibc's fork keeps malloc usable in the child.
+    pub(crate) fn fork() -> Result<i32, i32> {
+        // SAFETY: the test child only runs plain code and exits with _exit.
+        cvt(unsafe { libc::fork() })
+    }
+
+    pub(crate) fn unshare(flags: i32) -> Result<(), i32> {
+        // SAFETY: plain integer argument.
+        cvt(unsafe { libc::unshare(flags) }).map(drop)
+    }
+
+    /// waitpid(2): the exit status, or 128 + signal.
+    pub(crate) fn wait(pid: i32) -> Result<i32, i32> {
+        let mut st = 0;
+        // SAFETY: st is a valid int to write to.
+        super::retry(|| cvt(unsafe { libc::waitpid(pid, &mut st, 0) }))?;
+        Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
+    }
+
+    pub(crate) fn pipe() -> Result<(i32, i32), i32> {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two ints.
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+        Ok((fds[0], fds[1]))
+    }
+
+    /// Unlocks a pty master and opens its peer (the slave).
+    pub(crate) fn pty_peer(master: i32) -> Result<i32, i32> {
+        let zero: libc::c_int = 0;
+        // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
+        cvt(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &zero) })?;
+        // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
+        cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
+    }
+}
