@@ -191,7 +191,7 @@ fn rootfs_full_container() {
                            {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}],
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
                          "fileMode": 416, "uid": 1000, "gid": 1001}],
-            "maskedPaths": ["/proc/kcore", "/proc/scsi", "/proc/doesnotexist", "/sys/firmware"],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/proc/doesnotexist", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/bus"],
             "sysctl": {"kernel.domainname": "husk.test", "net.ipv4.ip_forward": "1"}
         }
@@ -239,8 +239,10 @@ fn rootfs_full_container() {
             ensure(got == Path::new(to), format!("{l} -> {got:?}"))?;
         }
         // Masked: a file reads empty, a directory is an empty read-only tmpfs.
-        let k = std::fs::read("/proc/kcore").map_err(|e| format!("/proc/kcore: {e}"))?;
-        ensure(k.is_empty(), "/proc/kcore not empty")?;
+        let k = std::fs::read("/proc/keys").map_err(|e| format!("/proc/keys: {e}"))?;
+        ensure(k.is_empty(), "/proc/keys not empty")?;
+        let m = std::fs::metadata("/proc/timer_list").map_err(|e| e.to_string())?;
+        ensure(m.rdev() == libc::makedev(1, 3), "/proc/timer_list not masked")?;
         if Path::new("/sys/firmware").exists() {
             let n = std::fs::read_dir("/sys/firmware").map_err(|e| e.to_string())?.count();
             ensure(n == 0, "/sys/firmware not empty")?;
