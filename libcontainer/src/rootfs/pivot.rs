@@ -17,8 +17,13 @@ fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         m::chroot(c".").map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
     } else {
         let old = Guard(
-            m::openat(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)
-                .map_err(|e| fail(code::PIVOT, 0, e))?,
+            m::openat(
+                libc::AT_FDCWD,
+                c"/",
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                0,
+            )
+            .map_err(|e| fail(code::PIVOT, 0, e))?,
         );
         m::fchdir(root).map_err(|e| fail(code::PIVOT, 0, e))?;
         // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves

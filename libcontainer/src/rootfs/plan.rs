@@ -324,6 +324,18 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .unwrap_or(cstr(typ.as_bytes())?);
         let fsmount_attr = parsed.fsmount_attr();
         let ms_flags = parsed.legacy_flags();
+        let data = cstr(parsed.data.as_bytes())?;
+        let mut params = parsed.params;
+        if parsed.attr.set & crate::sys::mount::MOUNT_ATTR_RDONLY != 0 {
+            // As mount(2) with MS_RDONLY does: a new superblock is read-only too.
+            params.insert(
+                0,
+                Param {
+                    key: c"ro".to_owned(),
+                    value: None,
+                },
+            );
+        }
         plan.mounts.push(MountStep {
             desc: format!("mount {typ} onto {shown} (mounts[{i}])"),
             target,
@@ -331,8 +343,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             kind: Kind::Fs {
                 fstype: cstr(typ.as_bytes())?,
                 source,
-                data: cstr(parsed.data.as_bytes())?,
-                params: parsed.params,
+                data,
+                params,
                 ms_flags,
             },
             attr: parsed.attr,

@@ -75,7 +75,22 @@ fn run(
     if pid == 0 {
         sys::close(r);
         let out: Result<(), String> = (|| {
-            t::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID | flags).map_err(|e| format!("unshare: {e}"))?;
+            if flags & libc::CLONE_NEWUSER != 0 {
+                // Root maps to root only: enough to be privileged in the new user namespace,
+                // and what a process may write for itself.
+                t::unshare(libc::CLONE_NEWUSER).map_err(|e| format!("unshare user: {e}"))?;
+                for (f, v) in [
+                    ("uid_map", "0 0 1"),
+                    ("setgroups", "deny"),
+                    ("gid_map", "0 0 1"),
+                ] {
+                    std::fs::write(format!("/proc/self/{f}"), v)
+                        .map_err(|e| format!("{f}: {e}"))?;
+                }
+            }
+            let flags = flags & !libc::CLONE_NEWUSER;
+            t::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID | flags)
+                .map_err(|e| format!("unshare: {e}"))?;
             // The pid namespace's first process is the next child.
             let pid = t::fork().map_err(|e| format!("fork: {e}"))?;
             if pid == 0 {
@@ -197,44 +212,88 @@ fn rootfs_full_container() {
         }
     }));
     let mut rootfs = Rootfs::plan(&s, &b.0, &RootfsOptions::default()).unwrap();
-    let flags = libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP;
+    let flags =
+        libc::CLONE_NEWNET | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWCGROUP;
     run(&mut rootfs, flags, |_| {
         let (o, _, sb) = fields(&mountinfo("/data")?);
-        ensure(has_opt(&o, "ro") && has_opt(&o, "noatime"), format!("/data options {o}"))?;
-        ensure(has_opt(&sb, "size=1024k"), format!("/data sb {sb}"))?;
+        ensure(
+            has_opt(&o, "ro") && has_opt(&o, "noatime"),
+            format!("/data options {o}"),
+        )?;
+        ensure(
+            has_opt(&sb, "size=1024k") && has_opt(&sb, "ro"),
+            format!("/data sb {sb}"),
+        )?;
         let (o, _, sb) = fields(&mountinfo("/dev/shm")?);
         ensure(
-            has_opt(&o, "nosuid") && has_opt(&o, "nodev") && has_opt(&o, "noexec") && has_opt(&o, "rw"),
+            has_opt(&o, "nosuid")
+                && has_opt(&o, "nodev")
+                && has_opt(&o, "noexec")
+                && has_opt(&o, "rw"),
             format!("/dev/shm {o}"),
         )?;
         // tmpfs shows its mode only when it is not the default 1777.
-        ensure(has_opt(&sb, "size=65536k") && !sb.contains("mode="), format!("/dev/shm sb {sb}"))?;
+        ensure(
+            has_opt(&sb, "size=65536k") && !sb.contains("mode="),
+            format!("/dev/shm sb {sb}"),
+        )?;
         let (o, _, _) = fields(&mountinfo("/dev")?);
-        ensure(!has_opt(&o, "relatime") && !has_opt(&o, "noatime"), format!("/dev strictatime {o}"))?;
+        ensure(
+            !has_opt(&o, "relatime") && !has_opt(&o, "noatime"),
+            format!("/dev strictatime {o}"),
+        )?;
         let (_, _, sb) = fields(&mountinfo("/dev/pts")?);
-        ensure(has_opt(&sb, "ptmxmode=666") && has_opt(&sb, "mode=620"), format!("devpts {sb}"))?;
+        ensure(
+            has_opt(&sb, "ptmxmode=666") && has_opt(&sb, "mode=620"),
+            format!("devpts {sb}"),
+        )?;
         mountinfo("/dev/mqueue")?;
         let (o, _, _) = fields(&mountinfo("/sys")?);
         ensure(has_opt(&o, "ro"), format!("/sys {o}"))?;
         // Hostname bind: a file, read-only, nosuid.
         let (o, _, _) = fields(&mountinfo("/etc/hostname")?);
-        ensure(has_opt(&o, "ro") && has_opt(&o, "nosuid"), format!("/etc/hostname {o}"))?;
+        ensure(
+            has_opt(&o, "ro") && has_opt(&o, "nosuid"),
+            format!("/etc/hostname {o}"),
+        )?;
         let h = std::fs::read_to_string("/etc/hostname").map_err(|e| e.to_string())?;
         ensure(h == "husk-host\n", format!("hostname content {h:?}"))?;
         let (o, opt, _) = fields(&mountinfo("/mnt/shared")?);
-        ensure(has_opt(&o, "ro") && opt.contains("shared:"), format!("/mnt/shared {o} {opt}"))?;
+        ensure(
+            has_opt(&o, "ro") && opt.contains("shared:"),
+            format!("/mnt/shared {o} {opt}"),
+        )?;
         // Devices.
         for (p, maj, min) in [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/tty", 5, 0)] {
             let m = std::fs::metadata(p).map_err(|e| format!("{p}: {e}"))?;
-            ensure(m.file_type().is_char_device(), format!("{p} not a char device"))?;
-            ensure(m.rdev() == libc::makedev(maj, min), format!("{p} rdev {:x}", m.rdev()))?;
-            ensure(m.mode() & 0o7777 == 0o666, format!("{p} mode {:o}", m.mode()))?;
+            ensure(
+                m.file_type().is_char_device(),
+                format!("{p} not a char device"),
+            )?;
+            ensure(
+                m.rdev() == libc::makedev(maj, min),
+                format!("{p} rdev {:x}", m.rdev()),
+            )?;
+            ensure(
+                m.mode() & 0o7777 == 0o666,
+                format!("{p} mode {:o}", m.mode()),
+            )?;
         }
         let m = std::fs::metadata("/dev/fuse").map_err(|e| e.to_string())?;
         ensure(m.rdev() == libc::makedev(10, 229), "fuse rdev")?;
-        ensure(m.mode() & 0o7777 == 0o640, format!("fuse mode {:o}", m.mode()))?;
-        ensure(m.uid() == 1000 && m.gid() == 1001, format!("fuse owner {}:{}", m.uid(), m.gid()))?;
-        for (l, to) in [("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/ptmx", "pts/ptmx")] {
+        ensure(
+            m.mode() & 0o7777 == 0o640,
+            format!("fuse mode {:o}", m.mode()),
+        )?;
+        ensure(
+            m.uid() == 1000 && m.gid() == 1001,
+            format!("fuse owner {}:{}", m.uid(), m.gid()),
+        )?;
+        for (l, to) in [
+            ("/dev/fd", "/proc/self/fd"),
+            ("/dev/stdin", "/proc/self/fd/0"),
+            ("/dev/ptmx", "pts/ptmx"),
+        ] {
             let got = std::fs::read_link(l).map_err(|e| format!("{l}: {e}"))?;
             ensure(got == Path::new(to), format!("{l} -> {got:?}"))?;
         }
@@ -242,9 +301,14 @@ fn rootfs_full_container() {
         let k = std::fs::read("/proc/keys").map_err(|e| format!("/proc/keys: {e}"))?;
         ensure(k.is_empty(), "/proc/keys not empty")?;
         let m = std::fs::metadata("/proc/timer_list").map_err(|e| e.to_string())?;
-        ensure(m.rdev() == libc::makedev(1, 3), "/proc/timer_list not masked")?;
+        ensure(
+            m.rdev() == libc::makedev(1, 3),
+            "/proc/timer_list not masked",
+        )?;
         if Path::new("/sys/firmware").exists() {
-            let n = std::fs::read_dir("/sys/firmware").map_err(|e| e.to_string())?.count();
+            let n = std::fs::read_dir("/sys/firmware")
+                .map_err(|e| e.to_string())?
+                .count();
             ensure(n == 0, "/sys/firmware not empty")?;
             let (o, _, _) = fields(&mountinfo("/sys/firmware")?);
             ensure(has_opt(&o, "ro"), "/sys/firmware not ro")?;
@@ -253,27 +317,44 @@ fn rootfs_full_container() {
         let e = std::fs::write("/proc/sys/kernel/hostname", "x").unwrap_err();
         ensure(errno_of(&e) == libc::EROFS, format!("/proc/sys write: {e}"))?;
         // Sysctls, written through the private procfs despite /proc/sys being read-only.
-        let d = std::fs::read_to_string("/proc/sys/kernel/domainname").map_err(|e| e.to_string())?;
+        let d =
+            std::fs::read_to_string("/proc/sys/kernel/domainname").map_err(|e| e.to_string())?;
         ensure(d.trim() == "husk.test", format!("domainname {d:?}"))?;
-        let f = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map_err(|e| e.to_string())?;
+        let f =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map_err(|e| e.to_string())?;
         ensure(f.trim() == "1", format!("ip_forward {f:?}"))?;
         // cgroup v1 (this host) or v2.
         let cg = mountinfo("/sys/fs/cgroup")?;
         if cg.contains(" - tmpfs ") {
-            ensure(has_opt(&fields(&cg).0, "ro"), format!("cgroup tmpfs not ro: {cg}"))?;
+            ensure(
+                has_opt(&fields(&cg).0, "ro"),
+                format!("cgroup tmpfs not ro: {cg}"),
+            )?;
             let mem = mountinfo("/sys/fs/cgroup/memory")?;
             let (o, _, sb) = fields(&mem);
-            ensure(mem.contains(" - cgroup ") && has_opt(&sb, "memory"), format!("memory: {mem}"))?;
-            ensure(has_opt(&o, "nosuid") && has_opt(&o, "ro"), format!("memory opts {o}"))?;
+            ensure(
+                mem.contains(" - cgroup ") && has_opt(&sb, "memory"),
+                format!("memory: {mem}"),
+            )?;
+            ensure(
+                has_opt(&o, "nosuid") && has_opt(&o, "ro"),
+                format!("memory opts {o}"),
+            )?;
             // In the cgroup namespace the container's cgroup is the root.
-            ensure(mem.split(' ').nth(3) == Some("/"), format!("memory root: {mem}"))?;
+            ensure(
+                mem.split(' ').nth(3) == Some("/"),
+                format!("memory root: {mem}"),
+            )?;
         } else {
             ensure(cg.contains(" - cgroup2 "), format!("cgroup: {cg}"))?;
         }
         // cwd made, pivot done (the host's /usr is gone).
         ensure(Path::new("/work/dir").is_dir(), "cwd missing")?;
         ensure(!Path::new("/usr/bin").exists(), "still on the host root")?;
-        ensure(std::env::current_dir().map_err(|e| e.to_string())? == Path::new("/"), "cwd not /")?;
+        ensure(
+            std::env::current_dir().map_err(|e| e.to_string())? == Path::new("/"),
+            "cwd not /",
+        )?;
         Ok(())
     })
     .unwrap();
@@ -292,13 +373,25 @@ fn rootfs_symlink_cannot_escape() {
     let mut rootfs = Rootfs::plan(&s, &b.0, &RootfsOptions::default()).unwrap();
     let n = name.clone();
     run(&mut rootfs, 0, move |_| {
-        ensure(Path::new(&format!("/etc/{n}")).is_dir(), "mount point missing in the root")?;
-        ensure(Path::new(&format!("/tmp/{n}/deep")).is_dir(), "deep mount point missing in the root")?;
+        ensure(
+            Path::new(&format!("/etc/{n}")).is_dir(),
+            "mount point missing in the root",
+        )?;
+        ensure(
+            Path::new(&format!("/tmp/{n}/deep")).is_dir(),
+            "deep mount point missing in the root",
+        )?;
         Ok(())
     })
     .unwrap();
-    assert!(!Path::new("/etc").join(&name).exists(), "escaped to the host's /etc");
-    assert!(!Path::new("/tmp").join(&name).exists(), "escaped to the host's /tmp");
+    assert!(
+        !Path::new("/etc").join(&name).exists(),
+        "escaped to the host's /etc"
+    );
+    assert!(
+        !Path::new("/tmp").join(&name).exists(),
+        "escaped to the host's /tmp"
+    );
     assert!(b.rootfs().join("etc").join(&name).is_dir());
     assert!(b.rootfs().join("tmp").join(&name).join("deep").is_dir());
 }
@@ -311,7 +404,8 @@ fn rootfs_readonly_root_and_propagation() {
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
         "linux": {"rootfsPropagation": "shared"}
     }));
-    let mut rootfs = Rootfs::plan(&s, Path::new("/nonexistent"), &RootfsOptions::default()).unwrap();
+    let mut rootfs =
+        Rootfs::plan(&s, Path::new("/nonexistent"), &RootfsOptions::default()).unwrap();
     run(&mut rootfs, 0, |_| {
         let (o, opt, _) = fields(&mountinfo("/")?);
         ensure(has_opt(&o, "ro"), format!("/ {o}"))?;
@@ -363,7 +457,10 @@ fn rootfs_console() {
         let m = std::fs::metadata("/dev/console").map_err(|e| e.to_string())?;
         ensure(m.file_type().is_char_device(), "console not a tty")?;
         let pts0 = std::fs::metadata("/dev/pts/0").map_err(|e| e.to_string())?;
-        ensure(m.rdev() == pts0.rdev(), "console is not the container's pts/0")?;
+        ensure(
+            m.rdev() == pts0.rdev(),
+            "console is not the container's pts/0",
+        )?;
         Ok(())
     })
     .unwrap();
@@ -373,16 +470,26 @@ fn rootfs_console() {
 fn rootfs_plan_errors_and_messages() {
     let b = Bundle::new("errors");
     let opts = RootfsOptions::default();
-    let err = |v| Rootfs::plan(&spec(v), &b.0, &opts).err().unwrap().to_string();
+    let err = |v| {
+        Rootfs::plan(&spec(v), &b.0, &opts)
+            .err()
+            .unwrap()
+            .to_string()
+    };
     let e = err(json!({"mounts": [{"destination": "proc", "type": "proc"}]}));
-    assert!(e.contains("mounts[0]: destination \"proc\" must be absolute"), "{e}");
+    assert!(
+        e.contains("mounts[0]: destination \"proc\" must be absolute"),
+        "{e}"
+    );
     let e = err(json!({"root": {"path": "/nonexistent/rootfs"}}));
     assert_eq!(e, "rootfs /nonexistent/rootfs: No such file or directory");
     let e = err(json!({"linux": {"rootfsPropagation": "sideways"}}));
     assert!(e.contains("linux.rootfsPropagation"), "{e}");
     let e = err(json!({"linux": {"sysctl": {"kernel/../x": "1"}}}));
     assert!(e.contains("invalid key"), "{e}");
-    let e = err(json!({"mounts": [{"destination": "/x", "source": "/nonexistent", "options": ["bind"]}]}));
+    let e = err(
+        json!({"mounts": [{"destination": "/x", "source": "/nonexistent", "options": ["bind"]}]}),
+    );
     assert!(e.contains("mounts[0]: bind source /nonexistent"), "{e}");
     let s = spec(json!({"mounts": [
         {"destination": "/proc", "type": "proc"},
@@ -390,10 +497,57 @@ fn rootfs_plan_errors_and_messages() {
     ]}));
     let r = Rootfs::plan(&s, &b.0, &opts).unwrap();
     let f = super::fail(super::code::MOUNT, 1, libc::EPERM);
-    assert_eq!(r.describe(&f), "mount proc onto /proc (mounts[1]): Operation not permitted");
+    assert_eq!(
+        r.describe(&f),
+        "mount proc onto /proc (mounts[1]): Operation not permitted"
+    );
     // A failing mount in the child comes back as that message.
     let s = spec(json!({"mounts": [{"destination": "/x", "type": "nosuchfs", "source": "x"}]}));
     let mut r = Rootfs::plan(&s, &b.0, &opts).unwrap();
     let e = run(&mut r, 0, |_| Ok(())).unwrap_err();
     assert_eq!(e, "mount nosuchfs onto /x (mounts[0]): No such device");
+}
+
+#[test]
+fn rootfs_user_namespace() {
+    let b = Bundle::new("userns");
+    let s = spec(json!({
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "user"}, {"type": "mount"}, {"type": "pid"}],
+            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}],
+            "maskedPaths": ["/proc/keys"],
+            "readonlyPaths": ["/proc/sys"]
+        }
+    }));
+    let opts = RootfsOptions {
+        userns: true,
+        ..Default::default()
+    };
+    let mut rootfs = Rootfs::plan(&s, &b.0, &opts).unwrap();
+    run(&mut rootfs, libc::CLONE_NEWUSER, |_| {
+        // Devices are binds of the host's nodes.
+        for (p, maj, min) in [("/dev/null", 1, 3), ("/dev/fuse", 10, 229)] {
+            let m = std::fs::metadata(p).map_err(|e| format!("{p}: {e}"))?;
+            ensure(m.rdev() == libc::makedev(maj, min), format!("{p} rdev"))?;
+            mountinfo(p)?;
+        }
+        // sysfs without a net namespace is an rbind of /sys.
+        let sys = mountinfo("/sys")?;
+        ensure(sys.contains(" - sysfs "), format!("/sys: {sys}"))?;
+        ensure(
+            has_opt(&fields(&sys).0, "ro"),
+            format!("/sys not ro: {sys}"),
+        )?;
+        let k = std::fs::read("/proc/keys").map_err(|e| format!("/proc/keys: {e}"))?;
+        ensure(k.is_empty(), "/proc/keys not masked")?;
+        let e = std::fs::write("/proc/sys/kernel/hostname", "x").unwrap_err();
+        ensure(errno_of(&e) == libc::EROFS, format!("/proc/sys write: {e}"))?;
+        Ok(())
+    })
+    .unwrap();
 }

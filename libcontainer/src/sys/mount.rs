@@ -289,7 +289,11 @@ pub(crate) mod testing {
         let mut st = 0;
         // SAFETY: st is a valid int to write to.
         super::retry(|| cvt(unsafe { libc::waitpid(pid, &mut st, 0) }))?;
-        Ok(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 128 + libc::WTERMSIG(st) })
+        Ok(if libc::WIFEXITED(st) {
+            libc::WEXITSTATUS(st)
+        } else {
+            128 + libc::WTERMSIG(st)
+        })
     }
 
     pub(crate) fn pipe() -> Result<(i32, i32), i32> {
@@ -305,6 +309,12 @@ pub(crate) mod testing {
         // SAFETY: TIOCSPTLCK reads one int from a valid pointer.
         cvt(unsafe { libc::ioctl(master, libc::TIOCSPTLCK, &zero) })?;
         // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
-        cvt(unsafe { libc::ioctl(master, libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
+        cvt(unsafe {
+            libc::ioctl(
+                master,
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        })
     }
 }
