@@ -216,6 +216,7 @@ impl Runtime {
                 preserve_fds: opts.preserve_fds,
                 listen_fds: listen_fds(),
                 new_keyring: !opts.no_new_keyring,
+                cgroup_path: None,
             },
         )?;
         let cgroup = cgroups::Manager::new(
@@ -427,6 +428,7 @@ impl Container {
                         preserve_fds: 0,
                         listen_fds: 0,
                         new_keyring: false,
+                        cgroup_path: None,
                     },
                 ) {
                     Ok(plan) => plan.describe(&f),

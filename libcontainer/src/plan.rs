@@ -28,6 +28,8 @@ pub(crate) struct PlanOptions<'a> {
     pub preserve_fds: u32,
     pub listen_fds: u32,
     pub new_keyring: bool,
+    /// The container's cgroup as /proc/PID/cgroup shows it, for `cgroup` mounts.
+    pub cgroup_path: Option<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -49,6 +51,7 @@ impl Plan {
             &RootfsOptions {
                 no_pivot: o.no_pivot,
                 userns: ns.userns,
+                cgroup_path: o.cgroup_path.clone(),
             },
         )?;
         let h = spec.hooks().as_ref();

@@ -7,12 +7,28 @@
 //! 2. (init runs createContainer hooks; sets up the terminal with `open_ptmx`/`bind_console`.)
 //! 3. `enter`: pivot_root (or move + chroot with no_pivot), maskedPaths, readonlyPaths, sysctl,
 //!    root.readonly.
+//!
+//! Preconditions: the caller is in its own (new) mount namespace, with CAP_SYS_ADMIN there
+//! (root in its user namespace, uid/gid maps written), and, for /proc and sysctl, already in
+//! the container's pid and net namespaces.
+
+mod cgroup;
+mod devices;
+mod mask;
+mod mount;
+mod options;
+mod pivot;
+mod plan;
+mod sysctl;
+#[cfg(test)]
+mod tests;
 
 use std::os::fd::RawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::fail::Fail;
+use crate::fail::{Area, Fail};
 use crate::oci_spec::runtime::Spec;
+use crate::sys::mount as m;
 use crate::Result;
 
 /// What the rootfs plan needs besides config.json.
@@ -23,50 +39,196 @@ pub(crate) struct RootfsOptions {
     /// The container has a new or joined user namespace: devices are bind-mounted from the
     /// host instead of created with mknod.
     pub userns: bool,
+    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID"): without a cgroup
+    /// namespace, `cgroup` mounts bind this cgroup of each hierarchy. None binds the whole
+    /// hierarchy.
+    pub cgroup_path: Option<PathBuf>,
+}
+
+/// Operation codes of `Fail { area: Rootfs, .. }`; `idx` indexes the plan list named.
+pub(crate) mod code {
+    pub const NS_PROPAGATION: u16 = 1;
+    pub const BIND_ROOT: u16 = 2;
+    pub const OPEN_ROOT: u16 = 3;
+    /// idx: plan mount step.
+    pub const TARGET: u16 = 4;
+    pub const MOUNT: u16 = 5;
+    pub const SETATTR: u16 = 6;
+    pub const PROPAGATION: u16 = 7;
+    /// idx: plan device.
+    pub const DEVICE: u16 = 8;
+    pub const DEVICE_OWNER: u16 = 9;
+    /// idx: plan link.
+    pub const LINK: u16 = 10;
+    pub const CWD: u16 = 11;
+    pub const PTMX: u16 = 12;
+    pub const CONSOLE: u16 = 13;
+    pub const PIVOT: u16 = 14;
+    pub const OLD_ROOT: u16 = 15;
+    pub const MOVE_ROOT: u16 = 16;
+    pub const ROOT_PROPAGATION: u16 = 17;
+    pub const NULL: u16 = 18;
+    /// idx: linux.maskedPaths.
+    pub const MASK: u16 = 19;
+    /// idx: linux.readonlyPaths.
+    pub const READONLY: u16 = 20;
+    pub const PROCFS: u16 = 21;
+    /// idx: plan sysctl (sorted by key).
+    pub const SYSCTL: u16 = 22;
+    pub const ROOT_RO: u16 = 23;
+}
+
+pub(crate) const fn fail(code: u16, idx: usize, errno: i32) -> Fail {
+    Fail::new(Area::Rootfs, code, idx as u32, errno)
 }
 
 /// The planned root filesystem of one container.
 pub(crate) struct Rootfs {
-    _private: (),
+    plan: plan::Plan,
+    /// O_PATH fd of the root, set by `mount_all` (O_CLOEXEC; stays valid after `enter`).
+    root_fd: RawFd,
 }
 
 impl Rootfs {
     /// Parent side: validates and plans everything (may allocate, may return rich errors).
     pub(crate) fn plan(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Rootfs> {
-        let _ = (spec, bundle, opts);
-        Err(crate::Error::Unsupported(
-            "rootfs not implemented yet".into(),
-        ))
+        Ok(Rootfs {
+            plan: plan::build(spec, bundle, opts)?,
+            root_fd: -1,
+        })
     }
 
     /// Parent side: the message for a child `Fail` in `Area::Rootfs`.
     pub(crate) fn describe(&self, fail: &Fail) -> String {
-        format!(
-            "rootfs step {} #{}: {}",
-            fail.code,
-            fail.idx,
-            crate::fail::errno_text(fail.errno)
-        )
+        let p = &self.plan;
+        let i = fail.idx as usize;
+        let root = p.root_display.display();
+        let step = |what: &str| match p.mounts.get(i) {
+            Some(s) => format!("{}{what}", s.desc),
+            None => format!("mount step {i}{what}"),
+        };
+        let list = |l: &[std::ffi::CString]| {
+            l.get(i)
+                .map_or("?".into(), |c| c.to_string_lossy().into_owned())
+        };
+        let what = match fail.code {
+            code::NS_PROPAGATION => {
+                let kind = if p.ns_propagation == libc::MS_PRIVATE as u64 {
+                    "rprivate"
+                } else {
+                    "rslave"
+                };
+                format!("making / of the container's mount namespace {kind}")
+            }
+            code::BIND_ROOT => format!("binding rootfs {root} onto itself"),
+            code::OPEN_ROOT => format!("opening rootfs {root}"),
+            code::TARGET => step(": creating or opening the mount point"),
+            code::MOUNT => step(""),
+            code::SETATTR => step(": setting mount attributes"),
+            code::PROPAGATION => step(": setting propagation"),
+            code::DEVICE | code::DEVICE_OWNER => {
+                let d = p
+                    .devices
+                    .get(i)
+                    .map_or("device ?".into(), |d| d.desc.clone());
+                let how = if fail.code == code::DEVICE_OWNER {
+                    ": changing its owner"
+                } else if p.userns {
+                    ": binding the host's node"
+                } else {
+                    ""
+                };
+                format!("{d}{how}")
+            }
+            code::LINK => match p.links.get(i) {
+                Some(l) => format!(
+                    "creating symlink {} -> {}",
+                    l.target.display(),
+                    l.to.to_string_lossy()
+                ),
+                None => format!("creating symlink {i}"),
+            },
+            code::CWD => format!(
+                "creating process.cwd {}",
+                p.cwd.as_ref().map_or("/".into(), |c| c.display())
+            ),
+            code::PTMX => "opening the container's /dev/ptmx".into(),
+            code::CONSOLE => "binding the terminal onto /dev/console".into(),
+            code::PIVOT => format!("pivot_root to {root}"),
+            code::OLD_ROOT => "detaching the old root after pivot_root".into(),
+            code::MOVE_ROOT => format!("moving {root} onto / (no pivot)"),
+            code::ROOT_PROPAGATION => "applying linux.rootfsPropagation to /".into(),
+            code::NULL => {
+                if fail.errno == libc::ENODEV {
+                    return "masking paths: the container's /dev/null is not the null device (1:3)"
+                        .into();
+                }
+                "masking paths: opening /dev/null".into()
+            }
+            code::MASK => format!("masking {} (linux.maskedPaths[{i}])", list(&p.masked)),
+            code::READONLY => format!(
+                "making {} read-only (linux.readonlyPaths[{i}])",
+                list(&p.readonly_paths)
+            ),
+            code::PROCFS => "mounting a private procfs for linux.sysctl".into(),
+            code::SYSCTL => match p.sysctls.get(i) {
+                Some(s) => format!("setting sysctl {}={:?}", s.key, s.value),
+                None => format!("setting sysctl {i}"),
+            },
+            code::ROOT_RO => "remounting / read-only (root.readonly)".into(),
+            c => format!("rootfs step {c} #{i}"),
+        };
+        let text = crate::fail::errno_text(fail.errno);
+        let text = text.split(" (os error").next().unwrap_or("");
+        format!("{what}: {text}")
     }
 
-    /// Child side, no allocation: step 1 above.
+    /// Child side, no allocation: step 1 above. Must run in the container's new mount
+    /// namespace, before `enter`, once.
     pub(crate) fn mount_all(&mut self) -> Result<(), Fail> {
+        self.root_fd = mount::mount_all(&self.plan)?;
         Ok(())
     }
 
-    /// Child side: opens the container's /dev/ptmx (from its own devpts) read-write.
+    /// Child side: opens the container's /dev/ptmx (from its own devpts) read-write. After
+    /// `mount_all` (before or after `enter`).
     pub(crate) fn open_ptmx(&self) -> Result<RawFd, Fail> {
-        Err(Fail::new(crate::fail::Area::Rootfs, 0, 0, libc::ENOSYS))
+        mount::open_in(self.root_fd, c"dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
+            .map_err(|e| fail(code::PTMX, 0, e))
     }
 
-    /// Child side: binds the pty slave onto the container's /dev/console.
+    /// Child side: binds the pty slave onto the container's /dev/console. After `mount_all`
+    /// (before or after `enter`).
     pub(crate) fn bind_console(&self, pty_slave: RawFd) -> Result<(), Fail> {
-        let _ = pty_slave;
-        Ok(())
+        let t = &self.plan.console;
+        let old = m::umask(0o077);
+        let target = mount::make(self.root_fd, &t.prefixes, &t.names, true);
+        m::umask(old);
+        let target = mount::Guard(target.map_err(|e| fail(code::CONSOLE, 0, e))?);
+        let tree = mount::Guard(
+            m::open_tree(
+                pty_slave,
+                c"",
+                m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
+            )
+            .map_err(|e| fail(code::CONSOLE, 0, e))?,
+        );
+        m::move_mount(
+            tree.0,
+            c"",
+            target.0,
+            c"",
+            m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+        .map_err(|e| fail(code::CONSOLE, 0, e))
     }
 
-    /// Child side, no allocation: step 3 above.
+    /// Child side, no allocation: step 3 above. After `mount_all`; leaves the process in the
+    /// new root with cwd "/".
     pub(crate) fn enter(&mut self) -> Result<(), Fail> {
-        Ok(())
+        if self.root_fd < 0 {
+            return Err(fail(code::OPEN_ROOT, 0, libc::EBADF));
+        }
+        pivot::enter(&self.plan, self.root_fd)
     }
 }

@@ -1,0 +1,334 @@
+//! Child side of `mount_all` (no allocation): targets resolved inside the root with openat2,
+//! binds with open_tree, filesystems with fsopen/fsmount (mount(2) as the fallback).
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use super::plan::{Kind, MountStep, Plan, Target};
+use super::{code, fail};
+use crate::fail::Fail;
+use crate::sys::{self, mount as m};
+
+/// Symlinks inside the root stay inside it; /proc magic links are refused.
+pub(super) const RESOLVE: u64 = m::RESOLVE_IN_ROOT | m::RESOLVE_NO_MAGICLINKS;
+const EMPTY: &CStr = c"";
+const MOVE_EMPTY: u32 = m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH;
+
+/// Opens a path inside the root (O_CLOEXEC always added).
+pub(super) fn open_in(root: RawFd, path: &CStr, flags: i32) -> Result<RawFd, i32> {
+    m::openat2(root, path, flags | libc::O_CLOEXEC, 0, RESOLVE)
+}
+
+/// mkdir -p of `prefixes` inside the root, the last one created as an empty file when
+/// `is_file`; returns an O_PATH fd of the last one (of the root when empty).
+pub(super) fn make(
+    root: RawFd,
+    prefixes: &[std::ffi::CString],
+    names: &[std::ffi::CString],
+    is_file: bool,
+) -> Result<RawFd, i32> {
+    let n = prefixes.len();
+    if n == 0 {
+        return open_in(root, c".", libc::O_PATH | libc::O_DIRECTORY);
+    }
+    for k in 0..n {
+        let last = k == n - 1;
+        match open_in(root, &prefixes[k], libc::O_PATH) {
+            Ok(fd) if last => return Ok(fd),
+            Ok(fd) => {
+                sys::close(fd);
+                continue;
+            }
+            Err(libc::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+        // The parent was resolved in the root and the name is one component, so what is
+        // created cannot land outside the root (mkdirat/openat do not follow a final symlink
+        // with O_EXCL).
+        let parent = if k == 0 {
+            open_in(root, c".", libc::O_PATH | libc::O_DIRECTORY)?
+        } else {
+            open_in(root, &prefixes[k - 1], libc::O_PATH | libc::O_DIRECTORY)?
+        };
+        let r = if last && is_file {
+            m::openat(
+                parent,
+                &names[k],
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o644,
+            )
+            .map(sys::close)
+        } else {
+            m::mkdirat(parent, &names[k], 0o755)
+        };
+        sys::close(parent);
+        match r {
+            Ok(()) | Err(libc::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let fd = open_in(root, &prefixes[k], libc::O_PATH)?;
+        if last {
+            return Ok(fd);
+        }
+        sys::close(fd);
+    }
+    Err(libc::EINVAL)
+}
+
+/// An O_PATH fd of the target's parent directory (created if missing) and its last name.
+pub(super) fn make_parent(root: RawFd, t: &Target) -> Result<(RawFd, &CStr), i32> {
+    let n = t.prefixes.len();
+    if n == 0 {
+        return Err(libc::EINVAL);
+    }
+    let fd = make(root, &t.prefixes[..n - 1], &t.names[..n - 1], false)?;
+    Ok((fd, &t.names[n - 1]))
+}
+
+/// "/proc/self/fd/N" in a stack buffer.
+pub(super) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
+    const PRE: &[u8] = b"/proc/self/fd/";
+    buf[..PRE.len()].copy_from_slice(PRE);
+    let mut digits = [0u8; 12];
+    let mut n = fd.max(0) as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for j in 0..len {
+        buf[PRE.len() + j] = digits[len - 1 - j];
+    }
+    buf[PRE.len() + len] = 0;
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/")
+}
+
+fn setattr(fd: RawFd, recursive: bool, attr: &m::MountAttr) -> Result<(), i32> {
+    let flags = m::AT_EMPTY_PATH | if recursive { m::AT_RECURSIVE } else { 0 };
+    m::mount_setattr(fd, EMPTY, flags, attr)
+}
+
+fn attr(a: super::options::Attr) -> m::MountAttr {
+    m::MountAttr {
+        attr_set: a.set,
+        attr_clr: a.clr,
+        ..Default::default()
+    }
+}
+
+/// Runs on every exit path: closes the fds it holds.
+struct Fds<const N: usize>([RawFd; N]);
+
+impl<const N: usize> Drop for Fds<N> {
+    fn drop(&mut self) {
+        for fd in self.0 {
+            sys::close(fd);
+        }
+    }
+}
+
+/// A new filesystem through the new mount API; None when the API itself refused it.
+fn fs_new_api(step: &MountStep, target: RawFd) -> Result<(), i32> {
+    let Kind::Fs {
+        fstype,
+        source,
+        params,
+        ..
+    } = &step.kind
+    else {
+        return Err(libc::EINVAL);
+    };
+    let fs = Fds([m::fsopen(fstype, m::FSOPEN_CLOEXEC)?]);
+    m::fsconfig(
+        fs.0[0],
+        m::FSCONFIG_SET_STRING,
+        Some(c"source"),
+        Some(source),
+    )?;
+    for p in params {
+        match &p.value {
+            Some(v) => m::fsconfig(fs.0[0], m::FSCONFIG_SET_STRING, Some(&p.key), Some(v))?,
+            None => m::fsconfig(fs.0[0], m::FSCONFIG_SET_FLAG, Some(&p.key), None)?,
+        }
+    }
+    m::fsconfig(fs.0[0], m::FSCONFIG_CMD_CREATE, None, None)?;
+    let mnt = Fds([m::fsmount(fs.0[0], m::FSMOUNT_CLOEXEC, step.fsmount_attr)?]);
+    m::move_mount(mnt.0[0], EMPTY, target, EMPTY, MOVE_EMPTY)
+}
+
+fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
+    let t = &step.target;
+    match &step.kind {
+        Kind::Symlink { to } => {
+            let (parent, name) = make_parent(root, t).map_err(|e| fail(code::TARGET, i, e))?;
+            let _p = Fds([parent]);
+            return match m::symlinkat(to, parent, name) {
+                Ok(()) | Err(libc::EEXIST) => Ok(()),
+                Err(e) => Err(fail(code::MOUNT, i, e)),
+            };
+        }
+        Kind::Setattr => {
+            let fd =
+                Fds(
+                    [
+                        open_in(root, &t.rel, libc::O_PATH)
+                            .map_err(|e| fail(code::TARGET, i, e))?,
+                    ],
+                );
+            return setattr(fd.0[0], false, &attr(step.attr))
+                .map_err(|e| fail(code::SETATTR, i, e));
+        }
+        Kind::Bind { source, recursive } => {
+            let target = Fds([make(root, &t.prefixes, &t.names, step.is_file)
+                .map_err(|e| fail(code::TARGET, i, e))?]);
+            let flags = m::OPEN_TREE_CLONE
+                | m::OPEN_TREE_CLOEXEC
+                | if *recursive { m::AT_RECURSIVE } else { 0 };
+            let tree =
+                Fds([m::open_tree(libc::AT_FDCWD, source, flags)
+                    .map_err(|e| fail(code::MOUNT, i, e))?]);
+            if !step.attr.is_empty() {
+                setattr(tree.0[0], false, &attr(step.attr))
+                    .map_err(|e| fail(code::SETATTR, i, e))?;
+            }
+            if !step.rattr.is_empty() {
+                setattr(tree.0[0], true, &attr(step.rattr))
+                    .map_err(|e| fail(code::SETATTR, i, e))?;
+            }
+            m::move_mount(tree.0[0], EMPTY, target.0[0], EMPTY, MOVE_EMPTY)
+                .map_err(|e| fail(code::MOUNT, i, e))?;
+        }
+        Kind::Fs {
+            fstype,
+            source,
+            data,
+            ms_flags,
+            ..
+        } => {
+            let target =
+                Fds([make(root, &t.prefixes, &t.names, false)
+                    .map_err(|e| fail(code::TARGET, i, e))?]);
+            if fs_new_api(step, target.0[0]).is_err() {
+                // Some filesystems or options only work through the old call.
+                let mut buf = [0u8; 32];
+                let path = fd_path(target.0[0], &mut buf);
+                let d = if data.is_empty() {
+                    None
+                } else {
+                    Some(data.as_c_str())
+                };
+                m::mount(Some(source), path, Some(fstype), *ms_flags, d)
+                    .map_err(|e| fail(code::MOUNT, i, e))?;
+            }
+        }
+    }
+    let fs_rattr = matches!(step.kind, Kind::Fs { .. }) && !step.rattr.is_empty();
+    if fs_rattr || !step.propagation.is_empty() {
+        // Re-resolve: the path now leads to the new mount.
+        let fd = Fds([open_in(root, &t.rel, libc::O_PATH).map_err(|e| fail(code::TARGET, i, e))?]);
+        if fs_rattr {
+            setattr(fd.0[0], true, &attr(step.rattr)).map_err(|e| fail(code::SETATTR, i, e))?;
+        }
+        for p in &step.propagation {
+            let a = m::MountAttr {
+                propagation: p.flag,
+                ..Default::default()
+            };
+            setattr(fd.0[0], p.recursive, &a).map_err(|e| fail(code::PROPAGATION, i, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 1 of the child: returns the O_PATH fd of the (bound) root.
+pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
+    let a = m::MountAttr {
+        propagation: plan.ns_propagation,
+        ..Default::default()
+    };
+    m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
+        .map_err(|e| fail(code::NS_PROPAGATION, 0, e))?;
+    // The root becomes a mount of its own (pivot_root needs one) that later binds cannot escape.
+    let tree = Fds([m::open_tree(
+        libc::AT_FDCWD,
+        &plan.root,
+        m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE,
+    )
+    .map_err(|e| fail(code::BIND_ROOT, 0, e))?]);
+    m::move_mount(
+        tree.0[0],
+        EMPTY,
+        libc::AT_FDCWD,
+        &plan.root,
+        m::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
+    drop(tree);
+    let root = m::openat(
+        libc::AT_FDCWD,
+        &plan.root,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+    )
+    .map_err(|e| fail(code::OPEN_ROOT, 0, e))?;
+    let r = mount_rest(plan, root);
+    if r.is_err() {
+        sys::close(root);
+    }
+    r.map(|()| root)
+}
+
+fn mount_rest(plan: &Plan, root: RawFd) -> Result<(), Fail> {
+    for (i, step) in plan.mounts.iter().enumerate() {
+        one(root, i, step)?;
+    }
+    super::devices::create(plan, root)?;
+    for (i, l) in plan.links.iter().enumerate() {
+        let (parent, name) = make_parent(root, &l.target).map_err(|e| fail(code::LINK, i, e))?;
+        let _p = Fds([parent]);
+        if l.replace {
+            match m::unlinkat(parent, name, 0) {
+                Ok(()) | Err(libc::ENOENT) => {}
+                Err(e) => return Err(fail(code::LINK, i, e)),
+            }
+        }
+        match m::symlinkat(&l.to, parent, name) {
+            Ok(()) | Err(libc::EEXIST) => {}
+            Err(e) => return Err(fail(code::LINK, i, e)),
+        }
+    }
+    if let Some(cwd) = &plan.cwd {
+        let fd = make(root, &cwd.prefixes, &cwd.names, false).map_err(|e| fail(code::CWD, 0, e))?;
+        sys::close(fd);
+    }
+    Ok(())
+}
+
+/// Closes an fd when dropped (for the other child-side modules).
+pub(super) struct Guard(pub RawFd);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        sys::close(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rootfs_fd_path() {
+        let mut b = [0u8; 32];
+        assert_eq!(
+            super::fd_path(1234, &mut b).to_str().unwrap(),
+            "/proc/self/fd/1234"
+        );
+        assert_eq!(
+            super::fd_path(0, &mut b).to_str().unwrap(),
+            "/proc/self/fd/0"
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! The table of OCI mount options and how each one is applied.
+
+use std::ffi::CString;
+
+use crate::sys::mount::*;
+
+/// One half of a mount_setattr: attributes set and cleared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Attr {
+    pub set: u64,
+    pub clr: u64,
+}
+
+impl Attr {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.set == 0 && self.clr == 0
+    }
+
+    fn apply(&mut self, set: u64, clr: u64) {
+        self.set = (self.set & !clr) | set;
+        self.clr = (self.clr & !set) | clr;
+    }
+}
+
+/// A propagation change, applied after the mount is in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Propagation {
+    pub flag: u64,
+    pub recursive: bool,
+}
+
+/// An fsconfig parameter: `key=value` or a bare flag.
+#[derive(Debug)]
+pub(crate) struct Param {
+    pub key: CString,
+    pub value: Option<CString>,
+}
+
+/// Everything the options of one mount ask for.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    /// Per-mount attributes of the mount itself.
+    pub attr: Attr,
+    /// Attributes applied to the whole tree (the `r*` options).
+    pub rattr: Attr,
+    pub propagation: Vec<Propagation>,
+    pub bind: bool,
+    pub rbind: bool,
+    /// Superblock flags and filesystem data, in order, for fsconfig.
+    pub params: Vec<Param>,
+    /// The same, comma-joined, for the mount(2) fallback.
+    pub data: String,
+    /// Superblock MS_* flags for the mount(2) fallback.
+    pub ms_flags: libc::c_ulong,
+}
+
+impl Parsed {
+    /// MS_* flags equivalent to `attr` (for the mount(2) fallback).
+    pub(crate) fn legacy_flags(&self) -> libc::c_ulong {
+        let mut f = self.ms_flags;
+        let a = self.attr.set;
+        for (bit, ms) in [
+            (MOUNT_ATTR_RDONLY, libc::MS_RDONLY),
+            (MOUNT_ATTR_NOSUID, libc::MS_NOSUID),
+            (MOUNT_ATTR_NODEV, libc::MS_NODEV),
+            (MOUNT_ATTR_NOEXEC, libc::MS_NOEXEC),
+            (MOUNT_ATTR_NODIRATIME, libc::MS_NODIRATIME),
+            (MOUNT_ATTR_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
+        ] {
+            if a & bit != 0 {
+                f |= ms;
+            }
+        }
+        if self.attr.clr & MOUNT_ATTR__ATIME != 0 {
+            f |= match a & MOUNT_ATTR__ATIME {
+                MOUNT_ATTR_NOATIME => libc::MS_NOATIME,
+                MOUNT_ATTR_STRICTATIME => libc::MS_STRICTATIME,
+                _ => libc::MS_RELATIME,
+            };
+        }
+        f
+    }
+
+    /// Attributes fsmount accepts (it only sets; clears are the defaults anyway).
+    pub(crate) fn fsmount_attr(&self) -> u64 {
+        self.attr.set
+    }
+}
+
+enum Opt {
+    /// Per-mount attribute (set, clear); `recursive` for the r* form.
+    Attr(u64, u64, bool),
+    /// Superblock flag passed to fsconfig as a flag, and as MS_* to mount(2).
+    Sb(&'static str, libc::c_ulong),
+    Prop(u64, bool),
+    Bind(bool),
+    /// Accepted and ignored.
+    Ignore,
+}
+
+const ATIME: u64 = MOUNT_ATTR__ATIME;
+
+fn attr_opt(name: &str) -> Option<(u64, u64)> {
+    Some(match name {
+        "ro" => (MOUNT_ATTR_RDONLY, 0),
+        "rw" => (0, MOUNT_ATTR_RDONLY),
+        "nosuid" => (MOUNT_ATTR_NOSUID, 0),
+        "suid" => (0, MOUNT_ATTR_NOSUID),
+        "nodev" => (MOUNT_ATTR_NODEV, 0),
+        "dev" => (0, MOUNT_ATTR_NODEV),
+        "noexec" => (MOUNT_ATTR_NOEXEC, 0),
+        "exec" => (0, MOUNT_ATTR_NOEXEC),
+        "noatime" => (MOUNT_ATTR_NOATIME, ATIME),
+        "atime" | "norelatime" | "nostrictatime" | "relatime" => (MOUNT_ATTR_RELATIME, ATIME),
+        "strictatime" => (MOUNT_ATTR_STRICTATIME, ATIME),
+        "nodiratime" => (MOUNT_ATTR_NODIRATIME, 0),
+        "diratime" => (0, MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, 0),
+        "symfollow" => (0, MOUNT_ATTR_NOSYMFOLLOW),
+        _ => return None,
+    })
+}
+
+fn lookup(name: &str) -> Option<Opt> {
+    use Opt::*;
+    if let Some((set, clr)) = attr_opt(name) {
+        return Some(Attr(set, clr, false));
+    }
+    let prop = |f: libc::c_ulong, r| Some(Prop(f as u64, r));
+    match name {
+        "bind" => Some(Bind(false)),
+        "rbind" => Some(Bind(true)),
+        "private" => prop(libc::MS_PRIVATE, false),
+        "shared" => prop(libc::MS_SHARED, false),
+        "slave" => prop(libc::MS_SLAVE, false),
+        "unbindable" => prop(libc::MS_UNBINDABLE, false),
+        "rprivate" => prop(libc::MS_PRIVATE, true),
+        "rshared" => prop(libc::MS_SHARED, true),
+        "rslave" => prop(libc::MS_SLAVE, true),
+        "runbindable" => prop(libc::MS_UNBINDABLE, true),
+        "sync" => Some(Sb("sync", libc::MS_SYNCHRONOUS)),
+        "async" => Some(Sb("async", 0)),
+        "dirsync" => Some(Sb("dirsync", libc::MS_DIRSYNC)),
+        "mand" => Some(Sb("mand", libc::MS_MANDLOCK)),
+        "nomand" => Some(Sb("nomand", 0)),
+        "lazytime" => Some(Sb("lazytime", libc::MS_LAZYTIME)),
+        "nolazytime" => Some(Sb("nolazytime", 0)),
+        "silent" => Some(Sb("silent", libc::MS_SILENT)),
+        "loud" | "defaults" | "remount" => Some(Ignore),
+        // The recursive forms: rro, rnosuid, rnoatime...
+        _ => name
+            .strip_prefix('r')
+            .and_then(attr_opt)
+            .map(|(set, clr)| Attr(set, clr, true)),
+    }
+}
+
+/// Parses the options of one mount. Unknown options without `=` become fsconfig flags and
+/// options with `=` become key=value parameters, as mount(8) passes them as data.
+pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
+    let mut p = Parsed::default();
+    let mut data: Vec<&str> = Vec::new();
+    for o in options {
+        let o = o.as_str();
+        if o.is_empty() || o.starts_with("x-") {
+            continue;
+        }
+        match lookup(o) {
+            Some(Opt::Attr(set, clr, false)) => p.attr.apply(set, clr),
+            Some(Opt::Attr(set, clr, true)) => p.rattr.apply(set, clr),
+            Some(Opt::Sb(flag, ms)) => {
+                p.ms_flags |= ms;
+                data.push(flag);
+            }
+            Some(Opt::Prop(flag, recursive)) => p.propagation.push(Propagation { flag, recursive }),
+            Some(Opt::Bind(rec)) => {
+                p.bind = true;
+                p.rbind |= rec;
+            }
+            Some(Opt::Ignore) => {}
+            None => {
+                if matches!(o, "idmap" | "ridmap") || o.starts_with("idmap=") {
+                    return Err(format!("option {o:?} (id-mapped mounts) is not supported"));
+                }
+                if o == "tmpcopyup" {
+                    return Err("option \"tmpcopyup\" is not supported".into());
+                }
+                data.push(o);
+            }
+        }
+    }
+    for d in &data {
+        let (k, v) = match d.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (*d, None),
+        };
+        let key = CString::new(k).map_err(|_| format!("option {d:?} contains a NUL byte"))?;
+        let value = v
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| format!("option {d:?} contains a NUL byte"))?;
+        p.params.push(Param { key, value });
+    }
+    // Superblock flags that mount(2) takes as MS_* bits do not belong in its data string.
+    p.data = data
+        .iter()
+        .filter(|d| {
+            !matches!(
+                **d,
+                "sync"
+                    | "async"
+                    | "dirsync"
+                    | "mand"
+                    | "nomand"
+                    | "lazytime"
+                    | "nolazytime"
+                    | "silent"
+            )
+        })
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(p)
+}
+
+/// The propagation flag named by linux.rootfsPropagation.
+pub(crate) fn root_propagation(name: &str) -> Option<Propagation> {
+    match lookup(name) {
+        Some(Opt::Prop(flag, recursive)) => Some(Propagation { flag, recursive }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(opts: &[&str]) -> Parsed {
+        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn rootfs_options_table() {
+        let x = p(&[
+            "nosuid",
+            "noexec",
+            "ro",
+            "rw",
+            "strictatime",
+            "size=65536k",
+            "mode=755",
+        ]);
+        assert_eq!(
+            x.attr.set,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_STRICTATIME
+        );
+        assert_eq!(x.attr.clr, MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
+        assert_eq!(x.data, "size=65536k,mode=755");
+        assert_eq!(x.params.len(), 2);
+        let y = p(&[
+            "rbind", "rro", "rnosuid", "relatime", "rprivate", "shared", "sync",
+        ]);
+        assert!(y.bind && y.rbind);
+        assert_eq!(y.rattr.set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+        assert_eq!(y.attr.clr, MOUNT_ATTR__ATIME);
+        assert_eq!(y.propagation.len(), 2);
+        assert!(y.propagation[0].recursive && !y.propagation[1].recursive);
+        assert_eq!(y.ms_flags, libc::MS_SYNCHRONOUS);
+        assert_eq!(y.params[0].key.to_str().unwrap(), "sync");
+        assert_eq!(y.data, "");
+        let z = p(&["newinstance", "ptmxmode=0666", "rnoatime"]);
+        assert_eq!(z.rattr.set, MOUNT_ATTR_NOATIME);
+        assert!(z.params[0].value.is_none());
+        assert!(parse(&["idmap".to_string()]).is_err());
+    }
+}

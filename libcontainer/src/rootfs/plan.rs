@@ -1,0 +1,396 @@
+//! Parent side: config.json's root, mounts, devices, masked/readonly paths and sysctls turned
+//! into a plan whose every string is already a `CString`, so the child only makes system calls.
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use super::options::{self, Attr, Param, Propagation};
+use super::RootfsOptions;
+use crate::oci_spec::runtime::{LinuxNamespaceType, Spec};
+use crate::{Error, Result};
+
+/// A path inside the container's root, pre-split for a walk with openat2.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// "a", "a/b", "a/b/c": each prefix, resolved in the root.
+    pub prefixes: Vec<CString>,
+    /// "a", "b", "c": the component created when its prefix is missing.
+    pub names: Vec<CString>,
+    /// The whole relative path ("." for the root itself).
+    pub rel: CString,
+}
+
+impl Target {
+    /// Lexically cleans an absolute container path ("/a/../b/./c" is "b/c").
+    pub(crate) fn new(path: &Path) -> Result<Target> {
+        let mut parts: Vec<&OsStr> = Vec::new();
+        for c in path.components() {
+            match c {
+                Component::Normal(n) => parts.push(n),
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+        }
+        let mut prefixes = Vec::new();
+        let mut names = Vec::new();
+        let mut acc: Vec<u8> = Vec::new();
+        for p in &parts {
+            if !acc.is_empty() {
+                acc.push(b'/');
+            }
+            acc.extend_from_slice(p.as_bytes());
+            prefixes.push(cstr(&acc)?);
+            names.push(cstr(p.as_bytes())?);
+        }
+        let rel = if acc.is_empty() {
+            c".".to_owned()
+        } else {
+            cstr(&acc)?
+        };
+        Ok(Target {
+            prefixes,
+            names,
+            rel,
+        })
+    }
+
+    /// The container path, for messages.
+    pub(crate) fn display(&self) -> String {
+        format!("/{}", self.rel.to_string_lossy().trim_start_matches('.'))
+    }
+}
+
+/// An `Error::Io` whose text is strerror's alone (without Rust's " (os error N)").
+pub(crate) fn io_err(what: String, e: std::io::Error) -> Error {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or("").to_string();
+    Error::io(what, std::io::Error::new(e.kind(), text))
+}
+
+pub(crate) fn cstr(b: &[u8]) -> Result<CString> {
+    CString::new(b).map_err(|_| {
+        Error::InvalidConfig(format!(
+            "{:?} contains a NUL byte",
+            String::from_utf8_lossy(b)
+        ))
+    })
+}
+
+pub(crate) fn path_cstr(p: &Path) -> Result<CString> {
+    cstr(p.as_os_str().as_bytes())
+}
+
+/// How a mount step gets its mount.
+#[derive(Debug)]
+pub(crate) enum Kind {
+    /// open_tree of a host path.
+    Bind { source: CString, recursive: bool },
+    /// fsopen/fsconfig/fsmount, or mount(2) as the fallback.
+    Fs {
+        fstype: CString,
+        source: CString,
+        params: Vec<Param>,
+        data: CString,
+        ms_flags: libc::c_ulong,
+    },
+    /// A symlink at the target (cgroup v1 co-mounted controllers).
+    Symlink { to: CString },
+    /// mount_setattr on an existing mount (a v1 cgroup tmpfs made read-only at the end).
+    Setattr,
+}
+
+/// One mount operation of `mount_all`.
+#[derive(Debug)]
+pub(crate) struct MountStep {
+    /// "mount proc onto /proc (mounts[1])", for `describe`.
+    pub desc: String,
+    pub target: Target,
+    /// The target is created as an empty file (the bind source is not a directory).
+    pub is_file: bool,
+    pub kind: Kind,
+    pub attr: Attr,
+    pub rattr: Attr,
+    pub fsmount_attr: u64,
+    pub propagation: Vec<Propagation>,
+}
+
+/// One device node (or, in a user namespace, a bind of the host's node).
+#[derive(Debug)]
+pub(crate) struct DeviceStep {
+    pub desc: String,
+    pub target: Target,
+    /// S_IF* | permission bits.
+    pub mode: u32,
+    pub dev: u64,
+    pub uid: u32,
+    pub gid: u32,
+    /// The host's node of the same path, bound when mknod is not possible.
+    pub host: CString,
+}
+
+#[derive(Debug)]
+pub(crate) struct LinkStep {
+    pub target: Target,
+    pub to: CString,
+    /// Remove what is there first (/dev/ptmx).
+    pub replace: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Sysctl {
+    pub key: String,
+    /// "sys/kernel/domainname", relative to a procfs root.
+    pub path: CString,
+    pub value: CString,
+}
+
+/// The whole plan.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub root: CString,
+    pub root_display: PathBuf,
+    pub readonly: bool,
+    /// Applied to / of the new mount namespace before anything (MS_SLAVE or MS_PRIVATE).
+    pub ns_propagation: u64,
+    /// linux.rootfsPropagation, applied to the root after pivot.
+    pub root_propagation: Option<Propagation>,
+    pub mounts: Vec<MountStep>,
+    pub devices: Vec<DeviceStep>,
+    pub links: Vec<LinkStep>,
+    pub cwd: Option<Target>,
+    pub console: Target,
+    pub masked: Vec<CString>,
+    pub readonly_paths: Vec<CString>,
+    pub sysctls: Vec<Sysctl>,
+    pub no_pivot: bool,
+    pub userns: bool,
+}
+
+fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+}
+
+fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
+}
+
+pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Plan> {
+    let root_cfg = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidConfig("root: missing".into()))?;
+    let root_path = if root_cfg.path().is_absolute() {
+        root_cfg.path().clone()
+    } else {
+        bundle.join(root_cfg.path())
+    };
+    let meta = std::fs::metadata(&root_path)
+        .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
+    if !meta.is_dir() {
+        return Err(Error::InvalidConfig(format!(
+            "root.path {}: not a directory",
+            root_path.display()
+        )));
+    }
+    let root_path = root_path
+        .canonicalize()
+        .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
+    let linux = spec.linux().as_ref();
+
+    let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => None,
+        Some(p) => Some(options::root_propagation(p).ok_or_else(|| {
+            Error::InvalidConfig(format!("linux.rootfsPropagation: unknown value {p:?}"))
+        })?),
+    };
+    let ns_propagation = match root_propagation {
+        Some(p) if p.flag == libc::MS_PRIVATE as u64 => libc::MS_PRIVATE as u64,
+        _ => libc::MS_SLAVE as u64,
+    };
+
+    let mut plan = Plan {
+        root: path_cstr(&root_path)?,
+        root_display: root_path.clone(),
+        readonly: root_cfg.readonly().unwrap_or(false),
+        ns_propagation,
+        root_propagation,
+        mounts: Vec::new(),
+        devices: Vec::new(),
+        links: Vec::new(),
+        cwd: None,
+        console: Target::new(Path::new("/dev/console"))?,
+        masked: Vec::new(),
+        readonly_paths: Vec::new(),
+        sysctls: Vec::new(),
+        no_pivot: opts.no_pivot,
+        userns: opts.userns,
+    };
+
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    let cgroupns = has_ns(spec, LinuxNamespaceType::Cgroup);
+    let netns = new_ns(spec, LinuxNamespaceType::Network);
+    let mut dev_is_bind = false;
+    let mut has_pts = false;
+    for (i, m) in mounts.iter().enumerate() {
+        let dest = m.destination();
+        if !dest.is_absolute() {
+            return Err(Error::InvalidConfig(format!(
+                "mounts[{i}]: destination {dest:?} must be absolute"
+            )));
+        }
+        let target = Target::new(dest)?;
+        let shown = target.display();
+        let opts_list = m.options().as_deref().unwrap_or(&[]);
+        let parsed = options::parse(opts_list)
+            .map_err(|e| Error::InvalidConfig(format!("mounts[{i}] ({shown}): {e}")))?;
+        let typ = m.typ().as_deref().unwrap_or("");
+        let is_bind = parsed.bind || typ == "bind";
+        if is_bind && shown == "/dev" {
+            dev_is_bind = true;
+        }
+        if shown == "/dev/pts" {
+            has_pts = true;
+        }
+        if is_bind {
+            let src = m.source().as_ref().ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "mounts[{i}] ({shown}): bind mount without a source"
+                ))
+            })?;
+            let src = if src.is_absolute() {
+                src.clone()
+            } else {
+                bundle.join(src)
+            };
+            let md = std::fs::metadata(&src)
+                .map_err(|e| io_err(format!("mounts[{i}]: bind source {}", src.display()), e))?;
+            plan.mounts.push(MountStep {
+                desc: format!("bind {} onto {shown} (mounts[{i}])", src.display()),
+                target,
+                is_file: !md.is_dir(),
+                kind: Kind::Bind {
+                    source: path_cstr(&src)?,
+                    recursive: parsed.rbind,
+                },
+                attr: parsed.attr,
+                rattr: parsed.rattr,
+                fsmount_attr: 0,
+                propagation: parsed.propagation,
+            });
+            continue;
+        }
+        if typ.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "mounts[{i}] ({shown}): no type and no bind option"
+            )));
+        }
+        if typ == "cgroup" || typ == "cgroup2" {
+            super::cgroup::plan(&mut plan, i, target, &parsed, cgroupns, opts)?;
+            continue;
+        }
+        if typ == "sysfs" && opts.userns && !netns {
+            // A user namespace may not mount sysfs for a network namespace it does not own.
+            plan.mounts.push(MountStep {
+                desc: format!(
+                    "bind /sys onto {shown} (mounts[{i}], sysfs without a net namespace)"
+                ),
+                target,
+                is_file: false,
+                kind: Kind::Bind {
+                    source: c"/sys".to_owned(),
+                    recursive: true,
+                },
+                attr: parsed.attr,
+                rattr: parsed.rattr,
+                fsmount_attr: 0,
+                propagation: parsed.propagation,
+            });
+            continue;
+        }
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| path_cstr(s))
+            .transpose()?
+            .unwrap_or(cstr(typ.as_bytes())?);
+        let fsmount_attr = parsed.fsmount_attr();
+        let ms_flags = parsed.legacy_flags();
+        let data = cstr(parsed.data.as_bytes())?;
+        let mut params = parsed.params;
+        if parsed.attr.set & crate::sys::mount::MOUNT_ATTR_RDONLY != 0 {
+            // As mount(2) with MS_RDONLY does: a new superblock is read-only too.
+            params.insert(
+                0,
+                Param {
+                    key: c"ro".to_owned(),
+                    value: None,
+                },
+            );
+        }
+        plan.mounts.push(MountStep {
+            desc: format!("mount {typ} onto {shown} (mounts[{i}])"),
+            target,
+            is_file: false,
+            kind: Kind::Fs {
+                fstype: cstr(typ.as_bytes())?,
+                source,
+                data,
+                params,
+                ms_flags,
+            },
+            attr: parsed.attr,
+            rattr: parsed.rattr,
+            fsmount_attr,
+            propagation: parsed.propagation,
+        });
+    }
+
+    if !dev_is_bind {
+        super::devices::plan(&mut plan, spec, has_pts)?;
+    }
+
+    if let Some(p) = spec.process().as_ref() {
+        let cwd = p.cwd();
+        if !cwd.is_absolute() {
+            return Err(Error::InvalidConfig(format!(
+                "process.cwd {cwd:?} must be absolute"
+            )));
+        }
+        let t = Target::new(cwd)?;
+        if !t.prefixes.is_empty() {
+            plan.cwd = Some(t);
+        }
+    }
+
+    if let Some(l) = linux {
+        for p in l.masked_paths().as_deref().unwrap_or(&[]) {
+            plan.masked.push(abs_cstr("linux.maskedPaths", p)?);
+        }
+        for p in l.readonly_paths().as_deref().unwrap_or(&[]) {
+            plan.readonly_paths
+                .push(abs_cstr("linux.readonlyPaths", p)?);
+        }
+        if let Some(s) = l.sysctl() {
+            super::sysctl::plan(&mut plan, s)?;
+        }
+    }
+    Ok(plan)
+}
+
+fn abs_cstr(field: &str, p: &str) -> Result<CString> {
+    if !p.starts_with('/') {
+        return Err(Error::InvalidConfig(format!(
+            "{field}: {p:?} must be absolute"
+        )));
+    }
+    cstr(p.as_bytes())
+}
