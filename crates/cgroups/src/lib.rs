@@ -1,8 +1,16 @@
 //! husk's cgroup manager: places a container's processes in its cgroup on cgroup v1, v2 and
-//! hybrid hosts, and removes the cgroup on delete. (Interface fixed; bodies by the cgroups work.)
+//! hybrid hosts, and removes the cgroup on delete.
+//!
+//! On hybrid hosts (v1 controllers plus a unified hierarchy) the container gets the same path
+//! in every v1 hierarchy and in the unified one, as runc does. docs/cgroups.md has the rules.
 
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+pub mod hierarchy;
+mod manager;
+pub mod path;
+
+use std::path::PathBuf;
+
+pub use manager::Manager;
 
 /// Errors of this crate; each names the cgroup file or directory involved.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +21,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: {what}")]
+    Parse { path: PathBuf, what: String },
     #[error("cgroup: {0}")]
     Invalid(String),
 }
@@ -40,57 +50,14 @@ pub struct Saved {
     pub dirs: Vec<PathBuf>,
     /// The v2 directory (also in `dirs`), if any.
     pub unified: Option<PathBuf>,
-}
-
-/// The cgroups of one container.
-#[derive(Clone, Debug)]
-pub struct Manager {
-    saved: Saved,
-}
-
-impl Manager {
-    /// Resolves a spec's `linux.cgroupsPath` on this host: absolute paths are taken from each
-    /// hierarchy's root, relative ones from the calling process's own cgroup, and `None` means
-    /// `default_name` relative to the caller's cgroup. Nothing is created yet.
-    pub fn new(cgroups_path: Option<&Path>, default_name: &str) -> Result<Manager> {
-        let _ = (cgroups_path, default_name);
-        Err(Error::Invalid("not implemented yet".into()))
-    }
-
-    /// A manager for cgroups created earlier, from what `saved()` returned.
-    pub fn from_saved(saved: Saved) -> Manager {
-        Manager { saved }
-    }
-
-    /// What to store to find these cgroups again.
-    pub fn saved(&self) -> &Saved {
-        &self.saved
-    }
-
-    /// Creates the directories (mkdir -p) in every hierarchy.
-    pub fn create(&self) -> Result<()> {
-        Err(Error::Invalid("not implemented yet".into()))
-    }
-
-    /// An O_PATH|O_DIRECTORY fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
-    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
-        Ok(None)
-    }
-
-    /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
-    /// was already cloned into the v2 one).
-    pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
-        let _ = (pid, skip_unified);
-        Err(Error::Invalid("not implemented yet".into()))
-    }
-
-    /// Pids of every process in the container's cgroup.
-    pub fn pids(&self) -> Result<Vec<i32>> {
-        Ok(Vec::new())
-    }
-
-    /// Removes every directory, killing with SIGKILL whatever still runs in them first.
-    pub fn destroy(&self) -> Result<()> {
-        Err(Error::Invalid("not implemented yet".into()))
-    }
+    /// The directory in the v1 hierarchy with the cpuset controller, if any.
+    #[serde(default)]
+    pub cpuset: Option<PathBuf>,
+    /// The directory in the v1 hierarchy with the freezer controller, if any.
+    #[serde(default)]
+    pub freezer: Option<PathBuf>,
+    /// The container's cgroup as /proc/PID/cgroup shows it (in the unified hierarchy, or the
+    /// first v1 one).
+    #[serde(default)]
+    pub path: PathBuf,
 }
