@@ -113,7 +113,7 @@ impl Rootfs {
         };
         let what = match fail.code {
             code::NS_PROPAGATION => {
-                let kind = if p.ns_propagation == libc::MS_PRIVATE as u64 {
+                let kind = if p.ns_propagation == m::PROP_PRIVATE {
                     "rprivate"
                 } else {
                     "rslave"

@@ -213,8 +213,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         })?),
     };
     let ns_propagation = match root_propagation {
-        Some(p) if p.flag == libc::MS_PRIVATE as u64 => libc::MS_PRIVATE as u64,
-        _ => libc::MS_SLAVE as u64,
+        Some(p) if p.flag == crate::sys::mount::PROP_PRIVATE => crate::sys::mount::PROP_PRIVATE,
+        _ => crate::sys::mount::PROP_SLAVE,
     };
 
     let mut plan = Plan {

@@ -28,6 +28,12 @@ pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
+/// Propagation types for `MountAttr::propagation` (the MS_* values, as u64 on every arch).
+pub(crate) const PROP_UNBINDABLE: u64 = 1 << 17;
+pub(crate) const PROP_PRIVATE: u64 = 1 << 18;
+pub(crate) const PROP_SLAVE: u64 = 1 << 19;
+pub(crate) const PROP_SHARED: u64 = 1 << 20;
+
 pub(crate) const AT_RECURSIVE: u32 = 0x8000;
 pub(crate) const AT_EMPTY_PATH: u32 = libc::AT_EMPTY_PATH as u32;
 
