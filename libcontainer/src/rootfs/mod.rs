@@ -39,9 +39,9 @@ pub(crate) struct RootfsOptions {
     /// The container has a new or joined user namespace: devices are bind-mounted from the
     /// host instead of created with mknod.
     pub userns: bool,
-    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID"): without a cgroup
-    /// namespace, `cgroup` mounts bind this cgroup of each hierarchy. None binds the whole
-    /// hierarchy.
+    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID", the same in every
+    /// hierarchy): without a cgroup namespace, `cgroup` mounts bind this cgroup of each
+    /// hierarchy. None binds the cgroups of the calling process (which a child inherits).
     pub cgroup_path: Option<PathBuf>,
 }
 

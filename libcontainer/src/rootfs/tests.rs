@@ -205,7 +205,9 @@ fn rootfs_full_container() {
             "namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "network"},
                            {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}],
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
-                         "fileMode": 416, "uid": 1000, "gid": 1001}],
+                         "fileMode": 416, "uid": 1000, "gid": 1001},
+                        {"path": "/dev/sub/loop200", "type": "b", "major": 7, "minor": 200},
+                        {"path": "/dev/fifo", "type": "p", "fileMode": 384}],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/proc/doesnotexist", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/bus"],
             "sysctl": {"kernel.domainname": "husk.test", "net.ipv4.ip_forward": "1"}
@@ -288,6 +290,16 @@ fn rootfs_full_container() {
         ensure(
             m.uid() == 1000 && m.gid() == 1001,
             format!("fuse owner {}:{}", m.uid(), m.gid()),
+        )?;
+        let m = std::fs::metadata("/dev/sub/loop200").map_err(|e| e.to_string())?;
+        ensure(
+            m.file_type().is_block_device() && m.rdev() == libc::makedev(7, 200),
+            "loop200",
+        )?;
+        let m = std::fs::metadata("/dev/fifo").map_err(|e| e.to_string())?;
+        ensure(
+            m.file_type().is_fifo() && m.mode() & 0o7777 == 0o600,
+            "fifo",
         )?;
         for (l, to) in [
             ("/dev/fd", "/proc/self/fd"),
@@ -547,6 +559,46 @@ fn rootfs_user_namespace() {
         ensure(k.is_empty(), "/proc/keys not masked")?;
         let e = std::fs::write("/proc/sys/kernel/hostname", "x").unwrap_err();
         ensure(errno_of(&e) == libc::EROFS, format!("/proc/sys write: {e}"))?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn rootfs_cgroup_without_namespace() {
+    let b = Bundle::new("cgbind");
+    let s = spec(json!({"mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "ro"]}
+    ]}));
+    let mut rootfs = Rootfs::plan(&s, &b.0, &RootfsOptions::default()).unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    run(&mut rootfs, 0, move |_| {
+        let cg = mountinfo("/sys/fs/cgroup")?;
+        if cg.contains(" - cgroup2 ") {
+            return Ok(());
+        }
+        // Each hierarchy is a bind of this process's own cgroup there.
+        for l in own.lines() {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let name = if ctrl.is_empty() {
+                "unified"
+            } else {
+                ctrl.trim_start_matches("name=")
+            };
+            let p = format!("/sys/fs/cgroup/{name}");
+            if !Path::new(&p).exists() {
+                continue;
+            }
+            let line = mountinfo(&p)?;
+            ensure(
+                line.split(' ').nth(3) == Some(path),
+                format!("{p}: {line} (want {path})"),
+            )?;
+            ensure(has_opt(&fields(&line).0, "ro"), format!("{p} not ro"))?;
+        }
         Ok(())
     })
     .unwrap();
