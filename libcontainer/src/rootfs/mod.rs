@@ -9,8 +9,12 @@
 //!    root.readonly.
 //!
 //! Preconditions: the caller is in its own (new) mount namespace, with CAP_SYS_ADMIN there
-//! (root in its user namespace, uid/gid maps written), and, for /proc and sysctl, already in
-//! the container's pid and net namespaces.
+//! (root in its user namespace, uid/gid maps written), single-threaded, and already in the
+//! container's pid (as its pid 1 or a descendant, for /proc), net (for sysfs and net.*
+//! sysctls), ipc (mqueue) and cgroup (cgroup mounts) namespaces; in its cgroups when `cgroup`
+//! mounts are binds. The host's /proc must still be reachable at /proc until `enter` (the
+//! mount(2) fallback goes through /proc/self/fd). After `enter` the cwd is "/": the caller
+//! changes to process.cwd (created by `mount_all`) itself.
 
 mod cgroup;
 mod devices;
@@ -87,6 +91,12 @@ pub(crate) struct Rootfs {
     plan: plan::Plan,
     /// O_PATH fd of the root, set by `mount_all` (O_CLOEXEC; stays valid after `enter`).
     root_fd: RawFd,
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        crate::sys::close(self.root_fd);
+    }
 }
 
 impl Rootfs {

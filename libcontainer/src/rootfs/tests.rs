@@ -196,6 +196,7 @@ fn rootfs_full_container() {
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
             {"destination": "/data", "type": "tmpfs", "source": "tmpfs",
              "options": ["ro", "noatime", "size=1m"]},
+            {"destination": "/unb", "type": "tmpfs", "source": "tmpfs", "options": ["runbindable"]},
             {"destination": "/etc/hostname", "type": "bind", "source": host_file,
              "options": ["rbind", "ro", "nosuid"]},
             {"destination": "/mnt/shared", "source": shared_dir,
@@ -252,6 +253,11 @@ fn rootfs_full_container() {
         mountinfo("/dev/mqueue")?;
         let (o, _, _) = fields(&mountinfo("/sys")?);
         ensure(has_opt(&o, "ro"), format!("/sys {o}"))?;
+        let (_, opt, _) = fields(&mountinfo("/unb")?);
+        ensure(
+            opt.contains("unbindable"),
+            format!("/unb propagation {opt}"),
+        )?;
         // Hostname bind: a file, read-only, nosuid.
         let (o, _, _) = fields(&mountinfo("/etc/hostname")?);
         ensure(
