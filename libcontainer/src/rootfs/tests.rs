@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::{Rootfs, RootfsOptions};
 use crate::oci_spec::runtime::Spec;
+use crate::sys;
 use crate::sys::mount::testing as t;
-use crate::sys::{self, mount::read};
 
 /// A bundle directory with a busybox rootfs, removed when dropped.
 struct Bundle(PathBuf);
@@ -120,7 +120,7 @@ fn run(
     sys::close(w);
     let mut msg = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = read(r, &mut buf) {
+    while let Ok(n) = t::read(r, &mut buf) {
         if n == 0 {
             break;
         }

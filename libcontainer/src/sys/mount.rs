@@ -267,17 +267,19 @@ pub(crate) fn umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask) }
 }
 
-/// read(2) into `buf`, once.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
-    // SAFETY: buf is a valid writable slice of its length.
-    retry(|| cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _))
-        .map(|n| n as usize)
-}
-
 /// Process plumbing for the rootfs tests (fork a child into new namespaces).
 #[cfg(test)]
 pub(crate) mod testing {
     use super::super::cvt;
+
+    /// read(2) into `buf`, once.
+    pub(crate) fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+        // SAFETY: buf is a valid writable slice of its length.
+        super::retry(|| {
+            super::cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _)
+        })
+        .map(|n| n as usize)
+    }
 
     /// fork(2); glibc's fork keeps malloc usable in the child.
     pub(crate) fn fork() -> Result<i32, i32> {
