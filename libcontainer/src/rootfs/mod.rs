@@ -50,6 +50,8 @@ pub(crate) struct RootfsOptions {
     /// hierarchy): without a cgroup namespace, `cgroup` mounts bind this cgroup of each
     /// hierarchy. None binds the cgroups of the calling process (which a child inherits).
     pub cgroup_path: Option<PathBuf>,
+    /// The working directory `mount_all` creates in the root; None uses process.cwd.
+    pub cwd: Option<PathBuf>,
 }
 
 /// Operation codes of `Fail { area: Rootfs, .. }`; `idx` indexes the plan list named.

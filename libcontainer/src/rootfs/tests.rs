@@ -447,11 +447,16 @@ fn rootfs_no_pivot() {
     let s = spec(json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}));
     let opts = RootfsOptions {
         no_pivot: true,
+        cwd: Some("/home/x".into()),
         ..Default::default()
     };
     let mut rootfs = Rootfs::plan(&s, &b.0, &opts).unwrap();
     run(&mut rootfs, 0, |_| {
         ensure(Path::new("/bin/busybox").exists(), "not in the root")?;
+        ensure(
+            Path::new("/home/x").is_dir(),
+            "RootfsOptions::cwd not created",
+        )?;
         ensure(!Path::new("/usr/bin").exists(), "still on the host root")?;
         Ok(())
     })
@@ -505,6 +510,14 @@ fn rootfs_plan_errors_and_messages() {
     assert!(e.contains("linux.rootfsPropagation"), "{e}");
     let e = err(json!({"linux": {"sysctl": {"kernel/../x": "1"}}}));
     assert!(e.contains("invalid key"), "{e}");
+    // Host sysctls are refused.
+    let e = err(json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}));
+    assert!(
+        e.contains("net.ipv4.ip_forward needs a network namespace"),
+        "{e}"
+    );
+    let e = err(json!({"linux": {"sysctl": {"vm.swappiness": "1"}}}));
+    assert!(e.contains("not in a separate kernel namespace"), "{e}");
     let e = err(
         json!({"mounts": [{"destination": "/x", "source": "/nonexistent", "options": ["bind"]}]}),
     );
