@@ -419,7 +419,11 @@ fn rootfs_readonly_root_and_propagation() {
     let b = Bundle::new("ro");
     let s = spec(json!({
         "root": {"path": b.rootfs(), "readonly": true},
-        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            // The host's sysfs superblock (no net namespace), asked read-only.
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid"]}
+        ],
         "linux": {"rootfsPropagation": "shared"}
     }));
     let mut rootfs =
@@ -428,6 +432,11 @@ fn rootfs_readonly_root_and_propagation() {
         let (o, opt, _) = fields(&mountinfo("/")?);
         ensure(has_opt(&o, "ro"), format!("/ {o}"))?;
         ensure(opt.contains("shared:"), format!("/ propagation {opt}"))?;
+        let (o, _, _) = fields(&mountinfo("/sys")?);
+        ensure(
+            has_opt(&o, "ro") && has_opt(&o, "nosuid"),
+            format!("/sys {o}"),
+        )?;
         let e = std::fs::write("/newfile", "x").unwrap_err();
         ensure(errno_of(&e) == libc::EROFS, format!("write: {e}"))?;
         // Without a /dev mount the devices are made in the rootfs's own /dev.
