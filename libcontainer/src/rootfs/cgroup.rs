@@ -88,17 +88,35 @@ fn fs(fstype: &str, source: &str, params: &[String]) -> Result<Kind> {
     })
 }
 
-/// The container's cgroup seen from a hierarchy mounted with `root` (for binds without a
-/// cgroup namespace).
-fn bind_source(h: &Hierarchy, cgroup: Option<&Path>) -> PathBuf {
-    let Some(cg) = cgroup else {
-        return h.mountpoint.clone();
+/// This process's cgroup in hierarchy `h`, from /proc/self/cgroup text (what a child inherits
+/// when nobody moves it).
+fn own_cgroup(h: &Hierarchy, proc_cgroup: &str) -> Option<PathBuf> {
+    proc_cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl, path) = (f.next()?, f.next()?, f.next()?);
+        let hit = if h.fstype == "cgroup2" {
+            ctrl.is_empty()
+        } else {
+            !ctrl.is_empty()
+                && ctrl
+                    .split(',')
+                    .all(|c| h.controllers.iter().any(|x| x == c))
+        };
+        hit.then(|| PathBuf::from(path))
+    })
+}
+
+/// The container's cgroup in hierarchy `h`, as a host path (for binds without a cgroup
+/// namespace): `cgroup` (the same path in every hierarchy) or else this process's own.
+fn bind_source(h: &Hierarchy, cgroup: Option<&Path>, proc_cgroup: &str) -> PathBuf {
+    let cg = match cgroup {
+        Some(c) => Path::new("/").join(c),
+        None => match own_cgroup(h, proc_cgroup) {
+            Some(c) => c,
+            None => return h.mountpoint.clone(),
+        },
     };
-    let cg = if cg.is_absolute() {
-        cg.to_path_buf()
-    } else {
-        Path::new("/").join(cg)
-    };
+    // mountinfo's root is the cgroup the host mount shows as its top.
     let rel = cg.strip_prefix(&h.root).unwrap_or(&cg);
     let rel = rel.strip_prefix("/").unwrap_or(rel);
     h.mountpoint.join(rel)
@@ -117,6 +135,12 @@ pub(super) fn plan(
     let hs = hierarchies(&text);
     let shown = target.display();
     let cg = opts.cgroup_path.as_deref();
+    let own = if cgroupns {
+        String::new()
+    } else {
+        std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| Error::io("reading /proc/self/cgroup", e))?
+    };
     let fsattr = parsed.fsmount_attr();
     if let Some(h) = hs
         .iter()
@@ -126,7 +150,7 @@ pub(super) fn plan(
             fs("cgroup2", "cgroup", &[])?
         } else {
             Kind::Bind {
-                source: path_cstr(&bind_source(h, cg))?,
+                source: path_cstr(&bind_source(h, cg, &own))?,
                 recursive: false,
             }
         };
@@ -168,7 +192,7 @@ pub(super) fn plan(
         let dest = base.join(&name);
         let kind = if !cgroupns {
             Kind::Bind {
-                source: path_cstr(&bind_source(h, cg))?,
+                source: path_cstr(&bind_source(h, cg, &own))?,
                 recursive: false,
             }
         } else if h.fstype == "cgroup2" {
@@ -234,8 +258,13 @@ mod tests {
         assert_eq!(hs[1].controllers, ["xattr", "name=systemd"]);
         assert_eq!(hs[2].fstype, "cgroup2");
         assert_eq!(
-            bind_source(&hs[1], Some(Path::new("/x/husk/c1"))),
+            bind_source(&hs[1], Some(Path::new("/x/husk/c1")), ""),
             Path::new("/sys/fs/cgroup/systemd/husk/c1")
         );
+        let own = "3:cpuacct,cpu:/a\n1:name=systemd:/x/s\n0::/u\n";
+        let src = |i: usize| bind_source(&hs[i], None, own);
+        assert_eq!(src(0), Path::new("/sys/fs/cgroup/cpu,cpuacct/a"));
+        assert_eq!(src(1), Path::new("/sys/fs/cgroup/systemd/s"));
+        assert_eq!(src(2), Path::new("/sys/fs/cgroup/unified/u"));
     }
 }

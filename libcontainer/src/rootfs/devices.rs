@@ -27,10 +27,8 @@ fn device(
     path: &Path,
     kind: u32,
     perm: u32,
-    major: u32,
-    minor: u32,
-    uid: u32,
-    gid: u32,
+    (major, minor): (u32, u32),
+    (uid, gid): (u32, u32),
 ) -> Result<DeviceStep> {
     Ok(DeviceStep {
         desc,
@@ -58,10 +56,8 @@ pub(super) fn plan(plan: &mut Plan, spec: &Spec, has_pts: bool) -> Result<()> {
             Path::new(path),
             libc::S_IFCHR,
             0o666,
-            major,
-            minor,
-            0,
-            0,
+            (major, minor),
+            (0, 0),
         )?);
     }
     for (i, d) in devs.iter().enumerate() {
@@ -100,10 +96,8 @@ pub(super) fn plan(plan: &mut Plan, spec: &Spec, has_pts: bool) -> Result<()> {
             p,
             kind,
             d.file_mode().unwrap_or(0o666),
-            major,
-            minor,
-            d.uid().unwrap_or(0),
-            d.gid().unwrap_or(0),
+            (major, minor),
+            (d.uid().unwrap_or(0), d.gid().unwrap_or(0)),
         )?);
     }
     let mut links: Vec<(&str, &str, bool)> = vec![

@@ -9,8 +9,15 @@
 //!    root.readonly.
 //!
 //! Preconditions: the caller is in its own (new) mount namespace, with CAP_SYS_ADMIN there
-//! (root in its user namespace, uid/gid maps written), and, for /proc and sysctl, already in
-//! the container's pid and net namespaces.
+//! (root in its user namespace, uid/gid maps written), single-threaded, and already in the
+//! container's pid (as its pid 1 or a descendant, for /proc), net (for sysfs and net.*
+//! sysctls), ipc (mqueue) and cgroup (cgroup mounts) namespaces; in its cgroups when `cgroup`
+//! mounts are binds. The host's /proc must still be reachable at /proc until `enter` (the
+//! mount(2) fallback goes through /proc/self/fd). After `enter` the cwd is "/": the caller
+//! changes to process.cwd (created by `mount_all`) itself.
+
+// Nothing drives the rootfs until init is written; remove this then.
+#![allow(dead_code)]
 
 mod cgroup;
 mod devices;
@@ -39,10 +46,12 @@ pub(crate) struct RootfsOptions {
     /// The container has a new or joined user namespace: devices are bind-mounted from the
     /// host instead of created with mknod.
     pub userns: bool,
-    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID"): without a cgroup
-    /// namespace, `cgroup` mounts bind this cgroup of each hierarchy. None binds the whole
-    /// hierarchy.
+    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID", the same in every
+    /// hierarchy): without a cgroup namespace, `cgroup` mounts bind this cgroup of each
+    /// hierarchy. None binds the cgroups of the calling process (which a child inherits).
     pub cgroup_path: Option<PathBuf>,
+    /// The working directory `mount_all` creates in the root; None uses process.cwd.
+    pub cwd: Option<PathBuf>,
 }
 
 /// Operation codes of `Fail { area: Rootfs, .. }`; `idx` indexes the plan list named.
@@ -89,6 +98,12 @@ pub(crate) struct Rootfs {
     root_fd: RawFd,
 }
 
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        crate::sys::close(self.root_fd);
+    }
+}
+
 impl Rootfs {
     /// Parent side: validates and plans everything (may allocate, may return rich errors).
     pub(crate) fn plan(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Rootfs> {
@@ -113,7 +128,7 @@ impl Rootfs {
         };
         let what = match fail.code {
             code::NS_PROPAGATION => {
-                let kind = if p.ns_propagation == libc::MS_PRIVATE as u64 {
+                let kind = if p.ns_propagation == m::PROP_PRIVATE {
                     "rprivate"
                 } else {
                     "rslave"

@@ -131,7 +131,7 @@ impl<const N: usize> Drop for Fds<N> {
     }
 }
 
-/// A new filesystem through the new mount API; None when the API itself refused it.
+/// A new filesystem through the new mount API, moved onto `target`.
 fn fs_new_api(step: &MountStep, target: RawFd) -> Result<(), i32> {
     let Kind::Fs {
         fstype,

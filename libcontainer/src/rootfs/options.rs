@@ -126,18 +126,18 @@ fn lookup(name: &str) -> Option<Opt> {
     if let Some((set, clr)) = attr_opt(name) {
         return Some(Attr(set, clr, false));
     }
-    let prop = |f: libc::c_ulong, r| Some(Prop(f as u64, r));
+    let prop = |f: u64, r| Some(Prop(f, r));
     match name {
         "bind" => Some(Bind(false)),
         "rbind" => Some(Bind(true)),
-        "private" => prop(libc::MS_PRIVATE, false),
-        "shared" => prop(libc::MS_SHARED, false),
-        "slave" => prop(libc::MS_SLAVE, false),
-        "unbindable" => prop(libc::MS_UNBINDABLE, false),
-        "rprivate" => prop(libc::MS_PRIVATE, true),
-        "rshared" => prop(libc::MS_SHARED, true),
-        "rslave" => prop(libc::MS_SLAVE, true),
-        "runbindable" => prop(libc::MS_UNBINDABLE, true),
+        "private" => prop(PROP_PRIVATE, false),
+        "shared" => prop(PROP_SHARED, false),
+        "slave" => prop(PROP_SLAVE, false),
+        "unbindable" => prop(PROP_UNBINDABLE, false),
+        "rprivate" => prop(PROP_PRIVATE, true),
+        "rshared" => prop(PROP_SHARED, true),
+        "rslave" => prop(PROP_SLAVE, true),
+        "runbindable" => prop(PROP_UNBINDABLE, true),
         "sync" => Some(Sb("sync", libc::MS_SYNCHRONOUS)),
         "async" => Some(Sb("async", 0)),
         "dirsync" => Some(Sb("dirsync", libc::MS_DIRSYNC)),

@@ -213,8 +213,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         })?),
     };
     let ns_propagation = match root_propagation {
-        Some(p) if p.flag == libc::MS_PRIVATE as u64 => libc::MS_PRIVATE as u64,
-        _ => libc::MS_SLAVE as u64,
+        Some(p) if p.flag == crate::sys::mount::PROP_PRIVATE => crate::sys::mount::PROP_PRIVATE,
+        _ => crate::sys::mount::PROP_SLAVE,
     };
 
     let mut plan = Plan {
@@ -358,8 +358,11 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         super::devices::plan(&mut plan, spec, has_pts)?;
     }
 
-    if let Some(p) = spec.process().as_ref() {
-        let cwd = p.cwd();
+    let cwd = opts
+        .cwd
+        .as_deref()
+        .or(spec.process().as_ref().map(|p| p.cwd().as_path()));
+    if let Some(cwd) = cwd {
         if !cwd.is_absolute() {
             return Err(Error::InvalidConfig(format!(
                 "process.cwd {cwd:?} must be absolute"
@@ -380,7 +383,12 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 .push(abs_cstr("linux.readonlyPaths", p)?);
         }
         if let Some(s) = l.sysctl() {
-            super::sysctl::plan(&mut plan, s)?;
+            let ns = super::sysctl::Namespaces {
+                net: has_ns(spec, LinuxNamespaceType::Network),
+                ipc: has_ns(spec, LinuxNamespaceType::Ipc),
+                uts: has_ns(spec, LinuxNamespaceType::Uts),
+            };
+            super::sysctl::plan(&mut plan, s, ns)?;
         }
     }
     Ok(plan)

@@ -9,7 +9,55 @@ use crate::fail::Fail;
 use crate::sys::{self, mount as m};
 use crate::{Error, Result};
 
-pub(super) fn plan(plan: &mut Plan, sysctls: &HashMap<String, String>) -> Result<()> {
+/// Which of the namespaces a sysctl can belong to the container has of its own.
+pub(super) struct Namespaces {
+    pub net: bool,
+    pub ipc: bool,
+    pub uts: bool,
+}
+
+/// Refuses, as runc does, a sysctl that would change the host: only keys of a namespace the
+/// container has are allowed.
+fn check_namespace(key: &str, ns: &Namespaces) -> Result<()> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let need = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        ("ipc", ns.ipc)
+    } else if key.starts_with("net.") {
+        ("network", ns.net)
+    } else if key == "kernel.domainname" {
+        ("uts", ns.uts)
+    } else if key == "kernel.hostname" {
+        return Err(Error::InvalidConfig(
+            "linux.sysctl: kernel.hostname conflicts with the hostname field".into(),
+        ));
+    } else {
+        return Err(Error::InvalidConfig(format!(
+            "linux.sysctl: {key} is not in a separate kernel namespace"
+        )));
+    };
+    if !need.1 {
+        return Err(Error::InvalidConfig(format!(
+            "linux.sysctl: {key} needs a {} namespace of the container's own",
+            need.0
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn plan(
+    plan: &mut Plan,
+    sysctls: &HashMap<String, String>,
+    ns: Namespaces,
+) -> Result<()> {
     let mut keys: Vec<&String> = sysctls.keys().collect();
     keys.sort();
     for key in keys {
@@ -21,6 +69,7 @@ pub(super) fn plan(plan: &mut Plan, sysctls: &HashMap<String, String>) -> Result
                 "linux.sysctl: invalid key {key:?}"
             )));
         }
+        check_namespace(key, &ns)?;
         let path = format!("sys/{}", key.replace('.', "/"));
         plan.sysctls.push(Sysctl {
             key: key.clone(),

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::{Rootfs, RootfsOptions};
 use crate::oci_spec::runtime::Spec;
+use crate::sys;
 use crate::sys::mount::testing as t;
-use crate::sys::{self, mount::read};
 
 /// A bundle directory with a busybox rootfs, removed when dropped.
 struct Bundle(PathBuf);
@@ -120,7 +120,7 @@ fn run(
     sys::close(w);
     let mut msg = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = read(r, &mut buf) {
+    while let Ok(n) = t::read(r, &mut buf) {
         if n == 0 {
             break;
         }
@@ -196,6 +196,7 @@ fn rootfs_full_container() {
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
             {"destination": "/data", "type": "tmpfs", "source": "tmpfs",
              "options": ["ro", "noatime", "size=1m"]},
+            {"destination": "/unb", "type": "tmpfs", "source": "tmpfs", "options": ["runbindable"]},
             {"destination": "/etc/hostname", "type": "bind", "source": host_file,
              "options": ["rbind", "ro", "nosuid"]},
             {"destination": "/mnt/shared", "source": shared_dir,
@@ -205,7 +206,9 @@ fn rootfs_full_container() {
             "namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "network"},
                            {"type": "uts"}, {"type": "ipc"}, {"type": "cgroup"}],
             "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
-                         "fileMode": 416, "uid": 1000, "gid": 1001}],
+                         "fileMode": 416, "uid": 1000, "gid": 1001},
+                        {"path": "/dev/sub/loop200", "type": "b", "major": 7, "minor": 200},
+                        {"path": "/dev/fifo", "type": "p", "fileMode": 384}],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/scsi", "/proc/doesnotexist", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/bus"],
             "sysctl": {"kernel.domainname": "husk.test", "net.ipv4.ip_forward": "1"}
@@ -250,6 +253,11 @@ fn rootfs_full_container() {
         mountinfo("/dev/mqueue")?;
         let (o, _, _) = fields(&mountinfo("/sys")?);
         ensure(has_opt(&o, "ro"), format!("/sys {o}"))?;
+        let (_, opt, _) = fields(&mountinfo("/unb")?);
+        ensure(
+            opt.contains("unbindable"),
+            format!("/unb propagation {opt}"),
+        )?;
         // Hostname bind: a file, read-only, nosuid.
         let (o, _, _) = fields(&mountinfo("/etc/hostname")?);
         ensure(
@@ -288,6 +296,16 @@ fn rootfs_full_container() {
         ensure(
             m.uid() == 1000 && m.gid() == 1001,
             format!("fuse owner {}:{}", m.uid(), m.gid()),
+        )?;
+        let m = std::fs::metadata("/dev/sub/loop200").map_err(|e| e.to_string())?;
+        ensure(
+            m.file_type().is_block_device() && m.rdev() == libc::makedev(7, 200),
+            "loop200",
+        )?;
+        let m = std::fs::metadata("/dev/fifo").map_err(|e| e.to_string())?;
+        ensure(
+            m.file_type().is_fifo() && m.mode() & 0o7777 == 0o600,
+            "fifo",
         )?;
         for (l, to) in [
             ("/dev/fd", "/proc/self/fd"),
@@ -401,7 +419,11 @@ fn rootfs_readonly_root_and_propagation() {
     let b = Bundle::new("ro");
     let s = spec(json!({
         "root": {"path": b.rootfs(), "readonly": true},
-        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            // The host's sysfs superblock (no net namespace), asked read-only.
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid"]}
+        ],
         "linux": {"rootfsPropagation": "shared"}
     }));
     let mut rootfs =
@@ -410,6 +432,11 @@ fn rootfs_readonly_root_and_propagation() {
         let (o, opt, _) = fields(&mountinfo("/")?);
         ensure(has_opt(&o, "ro"), format!("/ {o}"))?;
         ensure(opt.contains("shared:"), format!("/ propagation {opt}"))?;
+        let (o, _, _) = fields(&mountinfo("/sys")?);
+        ensure(
+            has_opt(&o, "ro") && has_opt(&o, "nosuid"),
+            format!("/sys {o}"),
+        )?;
         let e = std::fs::write("/newfile", "x").unwrap_err();
         ensure(errno_of(&e) == libc::EROFS, format!("write: {e}"))?;
         // Without a /dev mount the devices are made in the rootfs's own /dev.
@@ -429,11 +456,16 @@ fn rootfs_no_pivot() {
     let s = spec(json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}));
     let opts = RootfsOptions {
         no_pivot: true,
+        cwd: Some("/home/x".into()),
         ..Default::default()
     };
     let mut rootfs = Rootfs::plan(&s, &b.0, &opts).unwrap();
     run(&mut rootfs, 0, |_| {
         ensure(Path::new("/bin/busybox").exists(), "not in the root")?;
+        ensure(
+            Path::new("/home/x").is_dir(),
+            "RootfsOptions::cwd not created",
+        )?;
         ensure(!Path::new("/usr/bin").exists(), "still on the host root")?;
         Ok(())
     })
@@ -487,6 +519,14 @@ fn rootfs_plan_errors_and_messages() {
     assert!(e.contains("linux.rootfsPropagation"), "{e}");
     let e = err(json!({"linux": {"sysctl": {"kernel/../x": "1"}}}));
     assert!(e.contains("invalid key"), "{e}");
+    // Host sysctls are refused.
+    let e = err(json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1"}}}));
+    assert!(
+        e.contains("net.ipv4.ip_forward needs a network namespace"),
+        "{e}"
+    );
+    let e = err(json!({"linux": {"sysctl": {"vm.swappiness": "1"}}}));
+    assert!(e.contains("not in a separate kernel namespace"), "{e}");
     let e = err(
         json!({"mounts": [{"destination": "/x", "source": "/nonexistent", "options": ["bind"]}]}),
     );
@@ -547,6 +587,46 @@ fn rootfs_user_namespace() {
         ensure(k.is_empty(), "/proc/keys not masked")?;
         let e = std::fs::write("/proc/sys/kernel/hostname", "x").unwrap_err();
         ensure(errno_of(&e) == libc::EROFS, format!("/proc/sys write: {e}"))?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn rootfs_cgroup_without_namespace() {
+    let b = Bundle::new("cgbind");
+    let s = spec(json!({"mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "ro"]}
+    ]}));
+    let mut rootfs = Rootfs::plan(&s, &b.0, &RootfsOptions::default()).unwrap();
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    run(&mut rootfs, 0, move |_| {
+        let cg = mountinfo("/sys/fs/cgroup")?;
+        if cg.contains(" - cgroup2 ") {
+            return Ok(());
+        }
+        // Each hierarchy is a bind of this process's own cgroup there.
+        for l in own.lines() {
+            let mut f = l.splitn(3, ':');
+            let (_, ctrl, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let name = if ctrl.is_empty() {
+                "unified"
+            } else {
+                ctrl.trim_start_matches("name=")
+            };
+            let p = format!("/sys/fs/cgroup/{name}");
+            if !Path::new(&p).exists() {
+                continue;
+            }
+            let line = mountinfo(&p)?;
+            ensure(
+                line.split(' ').nth(3) == Some(path),
+                format!("{p}: {line} (want {path})"),
+            )?;
+            ensure(has_opt(&fields(&line).0, "ro"), format!("{p} not ro"))?;
+        }
         Ok(())
     })
     .unwrap();

@@ -28,6 +28,12 @@ pub(crate) const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub(crate) const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub(crate) const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
+/// Propagation types for `MountAttr::propagation` (the MS_* values, as u64 on every arch).
+pub(crate) const PROP_UNBINDABLE: u64 = 1 << 17;
+pub(crate) const PROP_PRIVATE: u64 = 1 << 18;
+pub(crate) const PROP_SLAVE: u64 = 1 << 19;
+pub(crate) const PROP_SHARED: u64 = 1 << 20;
+
 pub(crate) const AT_RECURSIVE: u32 = 0x8000;
 pub(crate) const AT_EMPTY_PATH: u32 = libc::AT_EMPTY_PATH as u32;
 
@@ -261,17 +267,19 @@ pub(crate) fn umask(mask: u32) -> u32 {
     unsafe { libc::umask(mask) }
 }
 
-/// read(2) into `buf`, once.
-pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
-    // SAFETY: buf is a valid writable slice of its length.
-    retry(|| cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _))
-        .map(|n| n as usize)
-}
-
 /// Process plumbing for the rootfs tests (fork a child into new namespaces).
 #[cfg(test)]
 pub(crate) mod testing {
     use super::super::cvt;
+
+    /// read(2) into `buf`, once.
+    pub(crate) fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+        // SAFETY: buf is a valid writable slice of its length.
+        super::retry(|| {
+            super::cvt_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as _)
+        })
+        .map(|n| n as usize)
+    }
 
     /// fork(2); glibc's fork keeps malloc usable in the child.
     pub(crate) fn fork() -> Result<i32, i32> {
