@@ -208,6 +208,12 @@ impl Runtime {
                 "cannot use console socket if the container does not allocate a tty (process.terminal is false)".into(),
             ));
         }
+        let cgroup = cgroups::Manager::new(
+            spec.linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().as_deref()),
+            id,
+        )?;
         let mut plan = Plan::build(
             spec.clone(),
             &PlanOptions {
@@ -216,14 +222,8 @@ impl Runtime {
                 preserve_fds: opts.preserve_fds,
                 listen_fds: listen_fds(),
                 new_keyring: !opts.no_new_keyring,
-                cgroup_path: None,
+                cgroup_path: Some(cgroup.saved().path.clone()),
             },
-        )?;
-        let cgroup = cgroups::Manager::new(
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.cgroups_path().as_deref()),
-            id,
         )?;
         let root_path = spec
             .root()

@@ -52,6 +52,7 @@ impl Plan {
                 no_pivot: o.no_pivot,
                 userns: ns.userns,
                 cgroup_path: o.cgroup_path.clone(),
+                cwd: None,
             },
         )?;
         let h = spec.hooks().as_ref();

@@ -17,7 +17,6 @@
 //! changes to process.cwd (created by `mount_all`) itself.
 
 // Nothing drives the rootfs until init is written; remove this then.
-#![allow(dead_code)]
 
 mod cgroup;
 mod devices;
