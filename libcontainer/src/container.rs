@@ -222,7 +222,7 @@ impl Runtime {
                 preserve_fds: opts.preserve_fds,
                 listen_fds: listen_fds(),
                 new_keyring: !opts.no_new_keyring,
-                cgroup_path: Some(cgroup.saved().path.clone()),
+                cgroup_dirs: cgroup.saved().dirs.clone(),
             },
         )?;
         let root_path = spec
@@ -428,7 +428,7 @@ impl Container {
                         preserve_fds: 0,
                         listen_fds: 0,
                         new_keyring: false,
-                        cgroup_path: None,
+                        cgroup_dirs: Vec::new(),
                     },
                 ) {
                     Ok(plan) => plan.describe(&f),

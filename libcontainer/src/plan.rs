@@ -28,8 +28,8 @@ pub(crate) struct PlanOptions<'a> {
     pub preserve_fds: u32,
     pub listen_fds: u32,
     pub new_keyring: bool,
-    /// The container's cgroup as /proc/PID/cgroup shows it, for `cgroup` mounts.
-    pub cgroup_path: Option<std::path::PathBuf>,
+    /// The container's cgroup directory in each hierarchy, for `cgroup` mounts.
+    pub cgroup_dirs: Vec<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -51,7 +51,7 @@ impl Plan {
             &RootfsOptions {
                 no_pivot: o.no_pivot,
                 userns: ns.userns,
-                cgroup_path: o.cgroup_path.clone(),
+                cgroup_dirs: o.cgroup_dirs.clone(),
                 cwd: None,
             },
         )?;

@@ -107,14 +107,14 @@ fn own_cgroup(h: &Hierarchy, proc_cgroup: &str) -> Option<PathBuf> {
 }
 
 /// The container's cgroup in hierarchy `h`, as a host path (for binds without a cgroup
-/// namespace): `cgroup` (the same path in every hierarchy) or else this process's own.
-fn bind_source(h: &Hierarchy, cgroup: Option<&Path>, proc_cgroup: &str) -> PathBuf {
-    let cg = match cgroup {
-        Some(c) => Path::new("/").join(c),
-        None => match own_cgroup(h, proc_cgroup) {
-            Some(c) => c,
-            None => return h.mountpoint.clone(),
-        },
+/// namespace): the one of `dirs` (the container's directory in each hierarchy) under `h`'s
+/// mount point, or else this process's own cgroup there.
+fn bind_source(h: &Hierarchy, dirs: &[PathBuf], proc_cgroup: &str) -> PathBuf {
+    if let Some(d) = dirs.iter().find(|d| d.starts_with(&h.mountpoint)) {
+        return d.clone();
+    }
+    let Some(cg) = own_cgroup(h, proc_cgroup) else {
+        return h.mountpoint.clone();
     };
     // mountinfo's root is the cgroup the host mount shows as its top.
     let rel = cg.strip_prefix(&h.root).unwrap_or(&cg);
@@ -134,7 +134,7 @@ pub(super) fn plan(
         .map_err(|e| Error::io("reading /proc/self/mountinfo", e))?;
     let hs = hierarchies(&text);
     let shown = target.display();
-    let cg = opts.cgroup_path.as_deref();
+    let cg = &opts.cgroup_dirs;
     let own = if cgroupns {
         String::new()
     } else {
@@ -257,12 +257,18 @@ mod tests {
         assert_eq!(hs[0].controllers, ["cpu", "cpuacct"]);
         assert_eq!(hs[1].controllers, ["xattr", "name=systemd"]);
         assert_eq!(hs[2].fstype, "cgroup2");
+        // The container's own directory of each hierarchy wins, whatever the others are.
+        let dirs = [
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/c1"),
+            PathBuf::from("/sys/fs/cgroup/systemd/x/husk/c1"),
+        ];
         assert_eq!(
-            bind_source(&hs[1], Some(Path::new("/x/husk/c1")), ""),
-            Path::new("/sys/fs/cgroup/systemd/husk/c1")
+            bind_source(&hs[1], &dirs, ""),
+            Path::new("/sys/fs/cgroup/systemd/x/husk/c1")
         );
+        assert_eq!(bind_source(&hs[0], &dirs, ""), dirs[0]);
         let own = "3:cpuacct,cpu:/a\n1:name=systemd:/x/s\n0::/u\n";
-        let src = |i: usize| bind_source(&hs[i], None, own);
+        let src = |i: usize| bind_source(&hs[i], &[], own);
         assert_eq!(src(0), Path::new("/sys/fs/cgroup/cpu,cpuacct/a"));
         assert_eq!(src(1), Path::new("/sys/fs/cgroup/systemd/s"));
         assert_eq!(src(2), Path::new("/sys/fs/cgroup/unified/u"));

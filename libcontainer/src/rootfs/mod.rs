@@ -45,10 +45,9 @@ pub(crate) struct RootfsOptions {
     /// The container has a new or joined user namespace: devices are bind-mounted from the
     /// host instead of created with mknod.
     pub userns: bool,
-    /// The container's cgroup path (as in /proc/PID/cgroup, e.g. "/husk/ID", the same in every
-    /// hierarchy): without a cgroup namespace, `cgroup` mounts bind this cgroup of each
-    /// hierarchy. None binds the cgroups of the calling process (which a child inherits).
-    pub cgroup_path: Option<PathBuf>,
+    /// The container's cgroup directory in each hierarchy (absolute host paths): without a
+    /// cgroup namespace, `cgroup` mounts bind these. Empty binds the caller's own cgroups.
+    pub cgroup_dirs: Vec<PathBuf>,
     /// The working directory `mount_all` creates in the root; None uses process.cwd.
     pub cwd: Option<PathBuf>,
 }
@@ -192,9 +191,7 @@ impl Rootfs {
             code::ROOT_RO => "remounting / read-only (root.readonly)".into(),
             c => format!("rootfs step {c} #{i}"),
         };
-        let text = crate::fail::errno_text(fail.errno);
-        let text = text.split(" (os error").next().unwrap_or("");
-        format!("{what}: {text}")
+        format!("{what}: {}", crate::fail::errno_text(fail.errno))
     }
 
     /// Child side, no allocation: step 1 above. Must run in the container's new mount

@@ -63,11 +63,9 @@ impl Target {
     }
 }
 
-/// An `Error::Io` whose text is strerror's alone (without Rust's " (os error N)").
+/// An `Error::Io` (its message reads the errno as Go does, which engines match on).
 pub(crate) fn io_err(what: String, e: std::io::Error) -> Error {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or("").to_string();
-    Error::io(what, std::io::Error::new(e.kind(), text))
+    Error::io(what, e)
 }
 
 pub(crate) fn cstr(b: &[u8]) -> Result<CString> {

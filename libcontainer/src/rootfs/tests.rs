@@ -514,7 +514,7 @@ fn rootfs_plan_errors_and_messages() {
         "{e}"
     );
     let e = err(json!({"root": {"path": "/nonexistent/rootfs"}}));
-    assert_eq!(e, "rootfs /nonexistent/rootfs: No such file or directory");
+    assert_eq!(e, "rootfs /nonexistent/rootfs: no such file or directory");
     let e = err(json!({"linux": {"rootfsPropagation": "sideways"}}));
     assert!(e.contains("linux.rootfsPropagation"), "{e}");
     let e = err(json!({"linux": {"sysctl": {"kernel/../x": "1"}}}));
@@ -539,13 +539,13 @@ fn rootfs_plan_errors_and_messages() {
     let f = super::fail(super::code::MOUNT, 1, libc::EPERM);
     assert_eq!(
         r.describe(&f),
-        "mount proc onto /proc (mounts[1]): Operation not permitted"
+        "mount proc onto /proc (mounts[1]): operation not permitted"
     );
     // A failing mount in the child comes back as that message.
     let s = spec(json!({"mounts": [{"destination": "/x", "type": "nosuchfs", "source": "x"}]}));
     let mut r = Rootfs::plan(&s, &b.0, &opts).unwrap();
     let e = run(&mut r, 0, |_| Ok(())).unwrap_err();
-    assert_eq!(e, "mount nosuchfs onto /x (mounts[0]): No such device");
+    assert_eq!(e, "mount nosuchfs onto /x (mounts[0]): no such device");
 }
 
 #[test]
