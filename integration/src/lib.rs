@@ -809,13 +809,26 @@ pub fn unshare_sleep(flags: &[&str], check_ns: &str) -> HostProc {
     let child = c.stdin(Stdio::null()).spawn().expect("spawn unshare");
     let p = HostProc(child);
     let mine = fs::read_link(format!("/proc/self/ns/{check_ns}")).unwrap();
+    let fork = flags.contains(&"--fork");
     let start = Instant::now();
     loop {
-        let theirs = fs::read_link(format!("/proc/{}/ns/{check_ns}", p.pid()));
-        let exe = fs::read_link(format!("/proc/{}/exe", p.pid()));
-        if let (Ok(t), Ok(e)) = (theirs, exe) {
-            if t != mine && e.to_string_lossy().contains("busybox") {
-                return p;
+        // with --fork the sleep is unshare's child
+        let target = if fork {
+            fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid()))
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        } else {
+            Some(p.pid().to_string())
+        };
+        if let Some(t) = target {
+            let theirs = fs::read_link(format!("/proc/{t}/ns/{check_ns}"));
+            let exe = fs::read_link(format!("/proc/{t}/exe"));
+            if let (Ok(ns), Ok(e)) = (theirs, exe) {
+                if ns != mine && e.to_string_lossy().contains("busybox") {
+                    return p;
+                }
             }
         }
         assert!(start.elapsed() < Duration::from_secs(5), "unshare did not start");
