@@ -422,6 +422,22 @@ impl Cmd {
         self.cmd.env(k, v);
         self
     }
+    /// Runs the binary through `sh -c 'LISTEN_PID=$$ exec ...'` so that LISTEN_PID is the
+    /// runtime's own pid, as systemd socket activation sets it.
+    pub fn listen_pid_self(mut self) -> Self {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c")
+            .arg("LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"")
+            .args(&self.argv);
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        self.cmd = c;
+        self
+    }
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
