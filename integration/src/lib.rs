@@ -84,7 +84,12 @@ impl TempDir {
         let base = std::env::var_os("HUSK_TEST_TMP")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
-        let path = base.join(format!("husk-it-{}-{}-{}", tag, std::process::id(), unique()));
+        let path = base.join(format!(
+            "husk-it-{}-{}-{}",
+            tag,
+            std::process::id(),
+            unique()
+        ));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create temp dir");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -178,7 +183,9 @@ fn applets() -> &'static [String] {
 /// Makes a busybox root filesystem at `rootfs`: /bin/busybox plus a symlink per applet, and
 /// the usual empty directories.
 pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "dev", "proc", "sys", "tmp", "etc", "root", "mnt", "run", "var"] {
+    for d in [
+        "bin", "dev", "proc", "sys", "tmp", "etc", "root", "mnt", "run", "var",
+    ] {
         fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
@@ -317,13 +324,47 @@ pub fn set_ns(cfg: &mut Value, kind: &str, path: Option<&str>) {
 /// Every capability this kernel knows, as CAP_ names (for configs wanting all of them).
 pub fn all_caps() -> Vec<String> {
     [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
     ]
     .iter()
     .map(|c| format!("CAP_{c}"))
@@ -575,7 +616,9 @@ impl Runtime {
 
     /// A command line `BIN --root ROOT ARGS...`.
     pub fn cmd<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
-        self.cmd_noroot::<&str>(&[]).args(&["--root", &self.root_str()]).args(args)
+        self.cmd_noroot::<&str>(&[])
+            .args(&["--root", &self.root_str()])
+            .args(args)
     }
 
     /// A command line without the `--root` flag.
@@ -654,7 +697,10 @@ impl Runtime {
     /// The `status` field of `state ID`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Waits until `state ID` says `want`.
@@ -715,7 +761,12 @@ pub fn contains_id(hay: &str, id: &str) -> bool {
 
 /// Cgroup directories (in every hierarchy under /sys/fs/cgroup) whose path contains `id`.
 pub fn cgroup_dirs_for(id: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, id: &str, depth: usize, found: &mut Vec<PathBuf>) {
+    cgroup_dirs_where(&|name| contains_id(name, id))
+}
+
+/// Cgroup directories (in every hierarchy, up to 7 levels deep) whose name satisfies `pred`.
+pub fn cgroup_dirs_where(pred: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    fn walk(dir: &Path, pred: &dyn Fn(&str) -> bool, depth: usize, found: &mut Vec<PathBuf>) {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for e in rd.flatten() {
             let Ok(ft) = e.file_type() else { continue };
@@ -723,18 +774,18 @@ pub fn cgroup_dirs_for(id: &str) -> Vec<PathBuf> {
                 continue;
             }
             let p = e.path();
-            if contains_id(&e.file_name().to_string_lossy(), id) {
+            if pred(&e.file_name().to_string_lossy()) {
                 found.push(p.clone());
             }
             if depth > 0 {
-                walk(&p, id, depth - 1, found);
+                walk(&p, pred, depth - 1, found);
             }
         }
     }
     let mut found = Vec::new();
     if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
         for h in rd.flatten() {
-            walk(&h.path(), id, 6, &mut found);
+            walk(&h.path(), pred, 6, &mut found);
         }
     }
     found
@@ -744,9 +795,13 @@ pub fn cgroup_dirs_for(id: &str) -> Vec<PathBuf> {
 pub fn processes_for(id: &str) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let mut found = Vec::new();
-    let Ok(rd) = fs::read_dir("/proc") else { return found };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return found;
+    };
     for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if pid == me || !pid_alive(pid as i64) {
             continue;
         }
@@ -847,7 +902,10 @@ pub fn unshare_sleep(flags: &[&str], check_ns: &str) -> HostProc {
                 }
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "unshare did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "unshare did not start"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -968,8 +1026,8 @@ pub fn wait_pid_gone(pid: i64, t: Duration) -> bool {
 pub fn mountinfo_line<'a>(mountinfo: &'a str, mp: &str) -> Option<&'a str> {
     mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(mp))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(mp))
 }
 
 /// The per-mount options (field 6) of a mountinfo line.

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use integration::*;
 
 /// The v1 controllers mounted on this host (each its own hierarchy) that a container joins.
-const V1: [&str; 8] = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"];
+const V1: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+];
 
 /// Our own cgroup in hierarchy `key` ("memory", ... or "" for the unified line).
 fn own_cgroup(pid: &str, key: &str) -> String {
@@ -73,7 +75,11 @@ fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
         assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?} of the init");
         let dir = mount_of(k).join(want.trim_start_matches('/'));
         let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap();
-        assert!(procs.lines().any(|l| l == pid), "{pid} not in {}", dir.display());
+        assert!(
+            procs.lines().any(|l| l == pid),
+            "{pid} not in {}",
+            dir.display()
+        );
         dirs.push(dir);
     }
     rt.exec(&["start", &id]).expect_ok();
@@ -143,10 +149,15 @@ fn resources_are_written() {
     let id = rt.id();
     rt.create(&b, &id);
     let read = |h: &str, f: &str| {
-        fs::read_to_string(Path::new("/sys/fs/cgroup").join(h).join(p.trim_start_matches('/')).join(f))
-            .unwrap()
-            .trim()
-            .to_string()
+        fs::read_to_string(
+            Path::new("/sys/fs/cgroup")
+                .join(h)
+                .join(p.trim_start_matches('/'))
+                .join(f),
+        )
+        .unwrap()
+        .trim()
+        .to_string()
     };
     assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
     assert_eq!(read("pids", "pids.max"), "50");

@@ -91,11 +91,20 @@ fn all_six_hooks_in_order_with_args_env_state() {
         assert_eq!(l[1], "arg-one arg two", "{name} args");
         assert_eq!(l[2], format!("env-{name}"), "{name} env");
         let in_container = matches!(name, "createContainer" | "startContainer");
-        let want_ns = if in_container { &container_uts } else { &host_uts };
+        let want_ns = if in_container {
+            &container_uts
+        } else {
+            &host_uts
+        };
         assert_eq!(&l[3], want_ns, "{name} uts namespace");
-        let st: Value = serde_json::from_str(l[4]).unwrap_or_else(|e| panic!("{name}: {e}: {}", l[4]));
+        let st: Value =
+            serde_json::from_str(l[4]).unwrap_or_else(|e| panic!("{name}: {e}: {}", l[4]));
         assert_eq!(st["id"], id.as_str(), "{name}");
-        assert_eq!(st["bundle"].as_str().unwrap(), bundle.to_str().unwrap(), "{name}");
+        assert_eq!(
+            st["bundle"].as_str().unwrap(),
+            bundle.to_str().unwrap(),
+            "{name}"
+        );
         let want_status = match name {
             "prestart" | "createRuntime" | "createContainer" => "creating",
             "startContainer" => "created",
@@ -125,10 +134,20 @@ fn hook_timeout_fails_create() {
     let o = rt
         .exec(&["create", "--bundle", &b.path_str(), &id])
         .expect_err();
-    assert!(t.elapsed() < Duration::from_secs(15), "create waited {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(15),
+        "create waited {:?}",
+        t.elapsed()
+    );
     let all = format!("{}{}", o.stderr, o.stdout).to_lowercase();
-    assert!(all.contains("timed out") || all.contains("timeout"), "no timeout named: {o}");
-    assert!(all.contains("prestart") || runc_wording(), "hook kind not named: {o}");
+    assert!(
+        all.contains("timed out") || all.contains("timeout"),
+        "no timeout named: {o}"
+    );
+    assert!(
+        all.contains("prestart") || runc_wording(),
+        "hook kind not named: {o}"
+    );
     rt.exec(&["delete", "--force", &id]);
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
@@ -138,7 +157,8 @@ fn failing_prestart_fails_create() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
     b.edit(|c| {
-        c["hooks"] = json!({"prestart": [{"path": "/usr/bin/busybox", "args": ["busybox", "false"]}]});
+        c["hooks"] =
+            json!({"prestart": [{"path": "/usr/bin/busybox", "args": ["busybox", "false"]}]});
     });
     let id = rt.id();
     rt.exec(&["create", "--bundle", &b.path_str(), &id])
@@ -157,14 +177,20 @@ fn failing_poststart_fails_start() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "100"]);
     b.edit(|c| {
-        c["hooks"] = json!({"poststart": [{"path": "/usr/bin/busybox", "args": ["busybox", "false"]}]});
+        c["hooks"] =
+            json!({"poststart": [{"path": "/usr/bin/busybox", "args": ["busybox", "false"]}]});
     });
     let id = rt.id();
     rt.create(&b, &id);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    rt.exec(&["start", &id]).expect_err().expect_msg("poststart");
+    rt.exec(&["start", &id])
+        .expect_err()
+        .expect_msg("poststart");
     // the container is not left running
-    assert!(wait_pid_gone(pid, Duration::from_secs(10)), "init {pid} still runs");
+    assert!(
+        wait_pid_gone(pid, Duration::from_secs(10)),
+        "init {pid} still runs"
+    );
     rt.exec(&["delete", "--force", &id]);
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }

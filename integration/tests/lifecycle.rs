@@ -67,7 +67,10 @@ fn state_json_fields_through_lifecycle() {
     let check = |st: &Value, status: &str| {
         assert_eq!(st["id"], id.as_str());
         assert_eq!(st["status"], status);
-        assert!(st["ociVersion"].as_str().is_some_and(|v| !v.is_empty()), "{st}");
+        assert!(
+            st["ociVersion"].as_str().is_some_and(|v| !v.is_empty()),
+            "{st}"
+        );
         let bundle = fs::canonicalize(b.path()).unwrap();
         assert_eq!(st["bundle"].as_str().unwrap(), bundle.to_str().unwrap());
         assert_eq!(st["annotations"]["org.example.key"], "value", "{st}");
@@ -129,7 +132,10 @@ fn run_prints_container_output() {
     let id = rt.id();
     let o = rt.run(&b, &id).expect_ok();
     assert_eq!(o.stdout, "hello from busybox\n");
-    assert!(!rt.root().join(&id).exists(), "run leaves state of an exited container");
+    assert!(
+        !rt.root().join(&id).exists(),
+        "run leaves state of an exited container"
+    );
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
@@ -147,7 +153,7 @@ fn run_detach() {
     assert_eq!(st["status"], "running");
     let pid = st["pid"].as_i64().unwrap();
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(cmdline, b"sleep\0100\0");
+    assert_eq!(cmdline, b"sleep\x00100\x00");
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert!(wait_pid_gone(pid, T), "pid {pid} survived");
     assert_nothing_remains(&rt, &id, Some(b.path()));
@@ -183,7 +189,10 @@ fn list_table_json_quiet() {
     assert_eq!(row(&a)[2], "created");
     assert_eq!(row(&c)[2], "running");
     assert_eq!(row(&c)[1], rt.state(&c)["pid"].to_string());
-    assert_eq!(row(&c)[3], fs::canonicalize(b.path()).unwrap().to_str().unwrap());
+    assert_eq!(
+        row(&c)[3],
+        fs::canonicalize(b.path()).unwrap().to_str().unwrap()
+    );
     assert_eq!(row(&c)[5], "root");
 
     let o = rt.exec(&["list", "--format", "json"]).expect_ok();
@@ -252,13 +261,18 @@ fn kill_numeric_signal() {
 fn kill_term_is_delivered_to_handler() {
     // The signal number reaches the process: a trap sees SIGUSR1 (10).
     let rt = Runtime::new();
-    let b = Bundle::sh("trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.05; done");
+    let b = Bundle::sh(
+        "trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.05; done",
+    );
     let id = rt.id();
     let out = rt.work().join("out");
     rt.create_to(&b, &id, &out);
     rt.exec(&["start", &id]).expect_ok();
     let start = std::time::Instant::now();
-    while !fs::read_to_string(&out).unwrap_or_default().contains("ready") {
+    while !fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("ready")
+    {
         assert!(start.elapsed() < T);
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -328,7 +342,11 @@ fn delete_running_fails_force_works() {
         // runc: "cannot delete container t-... that is not stopped: running"
         o.expect_msg("running");
     }
-    assert_eq!(rt.status(&id), "running", "failed delete changed the container");
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "failed delete changed the container"
+    );
     assert!(pid_alive(pid));
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert!(wait_pid_gone(pid, T), "pid {pid} survived");

@@ -54,8 +54,14 @@ fn created(kind: &str) {
         &format!("readlink /proc/self/ns/{name}"),
     );
     let got = out.trim();
-    assert!(got.starts_with(&format!("{name}:[")), "readlink printed {out:?}");
-    assert_ne!(got, host_ns, "{kind}: container shares the host's namespace");
+    assert!(
+        got.starts_with(&format!("{name}:[")),
+        "readlink printed {out:?}"
+    );
+    assert_ne!(
+        got, host_ns,
+        "{kind}: container shares the host's namespace"
+    );
 }
 
 fn not_created(kind: &str) {
@@ -70,7 +76,11 @@ fn not_created(kind: &str) {
         },
         &format!("readlink /proc/self/ns/{name}"),
     );
-    assert_eq!(out.trim(), host_ns, "{kind} not asked for, yet not the host's");
+    assert_eq!(
+        out.trim(),
+        host_ns,
+        "{kind} not asked for, yet not the host's"
+    );
 }
 
 #[test]
@@ -108,7 +118,10 @@ fn create_cgroup_ns() {
     // In a new cgroup ns the container's own cgroup is its root.
     let out = inside(|c| set_ns(c, "cgroup", None), "cat /proc/self/cgroup");
     for l in out.lines() {
-        assert!(l.ends_with(":/"), "cgroup ns root is not the container's: {out}");
+        assert!(
+            l.ends_with(":/"),
+            "cgroup ns root is not the container's: {out}"
+        );
     }
 }
 #[test]
@@ -144,7 +157,15 @@ fn user_ns_maps_exactly_as_configured() {
         .collect();
     assert_eq!(
         norm,
-        ["0 100000 65536", "--", "0 200000 1000", "1000 300000 10", "--", "0", "0"],
+        [
+            "0 100000 65536",
+            "--",
+            "0 200000 1000",
+            "1000 300000 10",
+            "--",
+            "0",
+            "0"
+        ],
         "{out}"
     );
 }
@@ -307,6 +328,10 @@ fn join_several_by_path_at_once() {
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(
         got,
-        [ns_link(&pid, "net"), ns_link(&pid, "uts"), ns_link(&pid, "ipc")]
+        [
+            ns_link(&pid, "net"),
+            ns_link(&pid, "uts"),
+            ns_link(&pid, "ipc")
+        ]
     );
 }

@@ -41,11 +41,7 @@ fn args_exact() {
 #[test]
 fn env_exact() {
     let out = inside(
-        |c| {
-            c["process"]["env"] = json!([
-                "PATH=/bin", "A=1", "B=with space", "C=x=y", "EMPTY="
-            ])
-        },
+        |c| c["process"]["env"] = json!(["PATH=/bin", "A=1", "B=with space", "C=x=y", "EMPTY="]),
         "env | grep -v '^HOME=' | grep -v '^PWD=' | grep -v '^SHLVL=' | sort",
     );
     assert_eq!(out, "A=1\nB=with space\nC=x=y\nEMPTY=\nPATH=/bin\n");
@@ -97,17 +93,23 @@ fn user_uid_gid_additional_gids() {
     assert!(first.starts_with("uid=1000 gid=1001 groups="), "{first}");
     assert_eq!(status_line(&out, "Uid"), "1000\t1000\t1000\t1000");
     assert_eq!(status_line(&out, "Gid"), "1001\t1001\t1001\t1001");
-    let mut groups: Vec<&str> = status_line(&out, "Groups").leak().split_whitespace().collect();
+    let mut groups: Vec<&str> = status_line(&out, "Groups")
+        .leak()
+        .split_whitespace()
+        .collect();
     groups.sort();
     assert_eq!(groups, ["2000", "2001"]);
 }
 
 #[test]
 fn umask() {
-    let out = inside(|c| {
-        c["process"]["user"]["umask"] = json!(0o027);
-        c["root"]["readonly"] = json!(false);
-    }, "umask; touch /tmp/f; stat -c %a /tmp/f");
+    let out = inside(
+        |c| {
+            c["process"]["user"]["umask"] = json!(0o027);
+            c["root"]["readonly"] = json!(false);
+        },
+        "umask; touch /tmp/f; stat -c %a /tmp/f",
+    );
     assert_eq!(out, "0027\n640\n");
     // default is 0022
     let out = inside(|_| {}, "umask");
@@ -146,7 +148,10 @@ fn capabilities_non_root() {
     assert_eq!(status_line(&out, "CapInh"), mask(&[KILL, NET_BIND]));
     assert_eq!(status_line(&out, "CapPrm"), mask(&[KILL]));
     assert_eq!(status_line(&out, "CapEff"), mask(&[KILL]));
-    assert_eq!(status_line(&out, "CapBnd"), mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN]));
+    assert_eq!(
+        status_line(&out, "CapBnd"),
+        mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN])
+    );
     assert_eq!(status_line(&out, "CapAmb"), mask(&[KILL]));
 }
 
@@ -156,7 +161,10 @@ fn capabilities_root() {
     // caps that at the permitted set held before exec; effective = permitted.
     let out = inside(cap_config, "cat /proc/self/status");
     assert_eq!(status_line(&out, "CapInh"), mask(&[KILL, NET_BIND]));
-    assert_eq!(status_line(&out, "CapBnd"), mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN]));
+    assert_eq!(
+        status_line(&out, "CapBnd"),
+        mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN])
+    );
     assert_eq!(status_line(&out, "CapAmb"), mask(&[KILL]));
     let prm = status_line(&out, "CapPrm");
     assert_eq!(prm, mask(&[CHOWN, KILL, NET_BIND]));
@@ -165,7 +173,10 @@ fn capabilities_root() {
 
 #[test]
 fn capabilities_default_config() {
-    let out = inside(|c| c["process"]["user"] = json!({"uid": 0, "gid": 0}), "cat /proc/self/status");
+    let out = inside(
+        |c| c["process"]["user"] = json!({"uid": 0, "gid": 0}),
+        "cat /proc/self/status",
+    );
     // runc spec's default: AUDIT_WRITE(29), KILL(5), NET_BIND_SERVICE(10) everywhere but
     // inheritable; the kernel cannot raise an ambient cap that is not inheritable, so the
     // ambient set stays empty (and that is not an error).
@@ -203,16 +214,25 @@ fn rlimits() {
 
 #[test]
 fn no_new_privileges() {
-    let out = inside(|c| c["process"]["noNewPrivileges"] = json!(true), "cat /proc/self/status");
+    let out = inside(
+        |c| c["process"]["noNewPrivileges"] = json!(true),
+        "cat /proc/self/status",
+    );
     assert_eq!(status_line(&out, "NoNewPrivs"), "1");
-    let out = inside(|c| c["process"]["noNewPrivileges"] = json!(false), "cat /proc/self/status");
+    let out = inside(
+        |c| c["process"]["noNewPrivileges"] = json!(false),
+        "cat /proc/self/status",
+    );
     assert_eq!(status_line(&out, "NoNewPrivs"), "0");
 }
 
 #[test]
 fn oom_score_adj() {
     // positive only: this sandbox refuses negative values (no CAP_SYS_RESOURCE)
-    let out = inside(|c| c["process"]["oomScoreAdj"] = json!(500), "cat /proc/self/oom_score_adj");
+    let out = inside(
+        |c| c["process"]["oomScoreAdj"] = json!(500),
+        "cat /proc/self/oom_score_adj",
+    );
     assert_eq!(out, "500\n");
 }
 
@@ -273,7 +293,11 @@ fn preserve_fds() {
     let mut l = o.stdout.lines();
     assert_eq!(l.next(), Some("preserved-content"), "{o}");
     let fds: Vec<&str> = l.collect();
-    assert_eq!(fds, ["0", "1", "2", "3"], "fds of the container's init: {o}");
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "fds of the container's init: {o}"
+    );
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
@@ -317,7 +341,9 @@ fn exec_not_found_fails_create() {
     let rt = Runtime::new();
     let b = Bundle::new(&["/no/such/binary"]);
     let id = rt.id();
-    let o = rt.exec(&["create", "--bundle", &b.path_str(), &id]).expect_err();
+    let o = rt
+        .exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err();
     o.expect_msg("no such file or directory");
     rt.exec(&["delete", "--force", &id]);
     assert_nothing_remains(&rt, &id, Some(b.path()));

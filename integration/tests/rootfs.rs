@@ -69,8 +69,11 @@ fn bind_mount_flags() {
     let s = src.path().to_string_lossy().to_string();
     let out = inside(
         |c| {
-            add_mount(c, json!({"destination": "/mnt/b", "type": "bind", "source": s,
-                "options": ["bind", "ro", "nosuid", "nodev", "noexec"]}));
+            add_mount(
+                c,
+                json!({"destination": "/mnt/b", "type": "bind", "source": s,
+                "options": ["bind", "ro", "nosuid", "nodev", "noexec"]}),
+            );
         },
         "cat /mnt/b/f; cat /proc/self/mountinfo",
     );
@@ -89,23 +92,43 @@ fn bind_vs_rbind_submounts() {
     let src = TempDir::new("src");
     fs::create_dir(src.path().join("sub")).unwrap();
     let sub = src.path().join("sub");
-    host("mount", &["-t", "tmpfs", "-o", "size=1m", "tmpfs", sub.to_str().unwrap()]);
+    host(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "tmpfs",
+            sub.to_str().unwrap(),
+        ],
+    );
     let _g = MountGuard(sub.clone());
     fs::write(sub.join("inner"), "in-submount\n").unwrap();
     let s = src.path().to_string_lossy().to_string();
     let s2 = s.clone();
     let out = inside(
         |c| {
-            add_mount(c, json!({"destination": "/mnt/r", "type": "bind", "source": s,
-                "options": ["rbind"]}));
-            add_mount(c, json!({"destination": "/mnt/nr", "type": "bind", "source": s2,
-                "options": ["bind"]}));
+            add_mount(
+                c,
+                json!({"destination": "/mnt/r", "type": "bind", "source": s,
+                "options": ["rbind"]}),
+            );
+            add_mount(
+                c,
+                json!({"destination": "/mnt/nr", "type": "bind", "source": s2,
+                "options": ["bind"]}),
+            );
         },
         "cat /mnt/r/sub/inner; ls /mnt/nr/sub | wc -l; cat /proc/self/mountinfo",
     );
     let mut l = out.lines();
     assert_eq!(l.next(), Some("in-submount"), "{out}");
-    assert_eq!(l.next().map(str::trim), Some("0"), "plain bind carried the submount: {out}");
+    assert_eq!(
+        l.next().map(str::trim),
+        Some("0"),
+        "plain bind carried the submount: {out}"
+    );
     assert!(mountinfo_line(&out, "/mnt/r/sub").is_some(), "{out}");
     assert!(mountinfo_line(&out, "/mnt/nr/sub").is_none(), "{out}");
 }
@@ -115,13 +138,26 @@ fn rro_makes_submounts_readonly() {
     let src = TempDir::new("src");
     let sub = src.path().join("sub");
     fs::create_dir(&sub).unwrap();
-    host("mount", &["-t", "tmpfs", "-o", "size=1m", "tmpfs", sub.to_str().unwrap()]);
+    host(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "tmpfs",
+            sub.to_str().unwrap(),
+        ],
+    );
     let _g = MountGuard(sub.clone());
     let s = src.path().to_string_lossy().to_string();
     let out = inside(
         |c| {
-            add_mount(c, json!({"destination": "/mnt/r", "type": "bind", "source": s,
-                "options": ["rbind", "rro"]}));
+            add_mount(
+                c,
+                json!({"destination": "/mnt/r", "type": "bind", "source": s,
+                "options": ["rbind", "rro"]}),
+            );
         },
         "touch /mnt/r/sub/x 2>/dev/null && echo wrote; cat /proc/self/mountinfo",
     );
@@ -144,26 +180,54 @@ fn bind_propagation() {
     host("mount", &["--make-shared", &p]);
     let out = inside(
         |c| {
-            for (d, o) in [("/mnt/sh", "rshared"), ("/mnt/sl", "rslave"), ("/mnt/pr", "rprivate")] {
-                add_mount(c, json!({"destination": d, "type": "bind", "source": p,
-                    "options": ["rbind", o]}));
+            for (d, o) in [
+                ("/mnt/sh", "rshared"),
+                ("/mnt/sl", "rslave"),
+                ("/mnt/pr", "rprivate"),
+            ] {
+                add_mount(
+                    c,
+                    json!({"destination": d, "type": "bind", "source": p,
+                    "options": ["rbind", o]}),
+                );
             }
         },
         "cat /proc/self/mountinfo",
     );
-    let opt = |mp: &str| mount_optional(mountinfo_line(&out, mp).unwrap_or_else(|| panic!("{mp}: {out}")));
-    assert!(opt("/mnt/sh").iter().any(|f| f.starts_with("shared:")), "{:?}", opt("/mnt/sh"));
-    assert!(opt("/mnt/sl").iter().any(|f| f.starts_with("master:")), "{:?}", opt("/mnt/sl"));
-    assert!(!opt("/mnt/sl").iter().any(|f| f.starts_with("shared:")), "{:?}", opt("/mnt/sl"));
-    assert!(opt("/mnt/pr").is_empty(), "rprivate has {:?}", opt("/mnt/pr"));
+    let opt = |mp: &str| {
+        mount_optional(mountinfo_line(&out, mp).unwrap_or_else(|| panic!("{mp}: {out}")))
+    };
+    assert!(
+        opt("/mnt/sh").iter().any(|f| f.starts_with("shared:")),
+        "{:?}",
+        opt("/mnt/sh")
+    );
+    assert!(
+        opt("/mnt/sl").iter().any(|f| f.starts_with("master:")),
+        "{:?}",
+        opt("/mnt/sl")
+    );
+    assert!(
+        !opt("/mnt/sl").iter().any(|f| f.starts_with("shared:")),
+        "{:?}",
+        opt("/mnt/sl")
+    );
+    assert!(
+        opt("/mnt/pr").is_empty(),
+        "rprivate has {:?}",
+        opt("/mnt/pr")
+    );
 }
 
 #[test]
 fn tmpfs_size_and_mode() {
     let out = inside(
         |c| {
-            add_mount(c, json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
-                "options": ["size=1m", "mode=1777", "nosuid"]}));
+            add_mount(
+                c,
+                json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+                "options": ["size=1m", "mode=1777", "nosuid"]}),
+            );
         },
         "stat -c %a /mnt/t; grep ' /mnt/t ' /proc/self/mountinfo; df -k /mnt/t | tail -1",
     );
@@ -171,7 +235,10 @@ fn tmpfs_size_and_mode() {
     assert_eq!(l.next(), Some("1777"), "{out}");
     let line = l.next().unwrap();
     assert!(line.contains(" - tmpfs "), "{line}");
-    assert!(super_opts(line).contains(&"size=1024k".to_string()), "{line}");
+    assert!(
+        super_opts(line).contains(&"size=1024k".to_string()),
+        "{line}"
+    );
     let df: Vec<&str> = l.next().unwrap().split_whitespace().collect();
     assert_eq!(df[1], "1024", "df total: {df:?}");
 }
@@ -181,7 +248,13 @@ fn special_filesystems() {
     let out = inside(|_| {}, "cat /proc/self/mountinfo; stat -c %a /dev/pts/ptmx");
     let ty = |mp: &str| {
         let l = mountinfo_line(&out, mp).unwrap_or_else(|| panic!("{mp} not mounted: {out}"));
-        l.split(" - ").nth(1).unwrap().split(' ').next().unwrap().to_string()
+        l.split(" - ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(ty("/proc"), "proc");
     assert_eq!(ty("/sys"), "sysfs");
@@ -190,12 +263,24 @@ fn special_filesystems() {
     assert_eq!(ty("/dev/mqueue"), "mqueue");
     assert_eq!(ty("/dev/pts"), "devpts");
     let pts = mountinfo_line(&out, "/dev/pts").unwrap();
-    assert!(super_opts(pts).contains(&"ptmxmode=666".to_string()), "{pts}");
+    assert!(
+        super_opts(pts).contains(&"ptmxmode=666".to_string()),
+        "{pts}"
+    );
     assert!(super_opts(pts).contains(&"mode=620".to_string()), "{pts}");
     // newinstance: not the host's devpts (device numbers differ)
     let host_pts = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let host_dev = mountinfo_line(&host_pts, "/dev/pts").unwrap().split(' ').nth(2).unwrap().to_string();
-    assert_ne!(pts.split(' ').nth(2).unwrap(), host_dev, "devpts not a new instance");
+    let host_dev = mountinfo_line(&host_pts, "/dev/pts")
+        .unwrap()
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        pts.split(' ').nth(2).unwrap(),
+        host_dev,
+        "devpts not a new instance"
+    );
     assert_eq!(out.lines().last(), Some("666"));
     let sys = mountinfo_line(&out, "/sys").unwrap();
     assert!(mount_opts(sys).contains(&"ro".to_string()), "{sys}");
@@ -203,7 +288,10 @@ fn special_filesystems() {
 
 #[test]
 fn cgroup_mount() {
-    let out = inside(|_| {}, "grep ' /sys/fs/cgroup' /proc/self/mountinfo; ls /sys/fs/cgroup");
+    let out = inside(
+        |_| {},
+        "grep ' /sys/fs/cgroup' /proc/self/mountinfo; ls /sys/fs/cgroup",
+    );
     let cg: Vec<&str> = out.lines().filter(|l| l.contains(" - cgroup ")).collect();
     assert!(!cg.is_empty(), "no cgroup v1 mounts: {out}");
     for l in &cg {
@@ -211,7 +299,10 @@ fn cgroup_mount() {
     }
     for h in ["memory", "pids", "cpu"] {
         assert!(out.lines().any(|l| l == h), "{h} missing: {out}");
-        assert!(mountinfo_line(&out, &format!("/sys/fs/cgroup/{h}")).is_some(), "{out}");
+        assert!(
+            mountinfo_line(&out, &format!("/sys/fs/cgroup/{h}")).is_some(),
+            "{out}"
+        );
     }
 }
 
@@ -229,7 +320,14 @@ fn linux_devices() {
         "stat -c '%F|%t %T %a %u %g' /dev/mydev /dev/sub/blk",
     );
     let l: Vec<&str> = out.lines().collect();
-    assert_eq!(l, ["character special file|1 5 640 1000 1001", "block special file|7 c8 600 0 0"], "{out}");
+    assert_eq!(
+        l,
+        [
+            "character special file|1 5 640 1000 1001",
+            "block special file|7 c8 600 0 0"
+        ],
+        "{out}"
+    );
 }
 
 #[test]
@@ -312,16 +410,16 @@ fn sysctl() {
         "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax",
     );
     assert_eq!(out, "1\n12345678\n");
-    assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_before);
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_before
+    );
 }
 
 #[test]
 fn hostname_and_domainname() {
     let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let out = inside(
-        |c| c["hostname"] = json!("box-one"),
-        "hostname",
-    );
+    let out = inside(|c| c["hostname"] = json!("box-one"), "hostname");
     assert_eq!(out, "box-one\n");
     if skip_for_runc("runc 1.1.5 ignores domainname (added in runc 1.2)") {
         return;
@@ -334,7 +432,10 @@ fn hostname_and_domainname() {
         "hostname; cat /proc/sys/kernel/domainname",
     );
     assert_eq!(out, "box-one\nexample.test\n");
-    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name);
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name
+    );
 }
 
 #[test]
@@ -364,7 +465,11 @@ fn overlay_root() {
     let lower_b = Bundle::new(&["true"]);
     let lower = lower_b.rootfs();
     let top = TempDir::new("ovl");
-    let (upper, work, merged) = (top.path().join("upper"), top.path().join("work"), top.path().join("merged"));
+    let (upper, work, merged) = (
+        top.path().join("upper"),
+        top.path().join("work"),
+        top.path().join("merged"),
+    );
     for d in [&upper, &work, &merged] {
         fs::create_dir(d).unwrap();
     }
@@ -374,7 +479,17 @@ fn overlay_root() {
         upper.display(),
         work.display()
     );
-    host("mount", &["-t", "overlay", "overlay", "-o", &opts, merged.to_str().unwrap()]);
+    host(
+        "mount",
+        &[
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &opts,
+            merged.to_str().unwrap(),
+        ],
+    );
     let _g = MountGuard(merged.clone());
     let m = merged.to_string_lossy().to_string();
     let out = inside(
@@ -384,7 +499,13 @@ fn overlay_root() {
         "echo written > /new-file; cat /new-file; grep ' / / ' /proc/self/mountinfo",
     );
     assert!(out.starts_with("written\n"), "{out}");
-    assert!(out.contains(" - overlay "), "root is not the overlay: {out}");
-    assert_eq!(fs::read_to_string(upper.join("new-file")).unwrap(), "written\n");
+    assert!(
+        out.contains(" - overlay "),
+        "root is not the overlay: {out}"
+    );
+    assert_eq!(
+        fs::read_to_string(upper.join("new-file")).unwrap(),
+        "written\n"
+    );
     assert!(!Path::new(&lower).join("new-file").exists());
 }
