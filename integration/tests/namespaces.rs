@@ -234,8 +234,17 @@ fn time_ns_offsets() {
 
 /// Joins namespace `kind` of a process made by `unshare FLAGS`, checks the inode inside.
 fn joined(kind: &str, flags: &[&str], extra: impl FnOnce(&mut Value)) {
+    let p = unshare_sleep(flags, ns_name(kind));
+    check_joined(kind, &p, flags, extra);
+}
+
+fn check_joined(
+    kind: &str,
+    p: &HostProc,
+    flags: &[&str],
+    extra: impl FnOnce(&mut Value),
+) -> String {
     let name = ns_name(kind);
-    let p = unshare_sleep(flags, name);
     // With --fork (pid, time), the namespace is the sleep's, unshare's child.
     let target = if flags.contains(&"--fork") {
         let start = std::time::Instant::now();
@@ -261,8 +270,13 @@ fn joined(kind: &str, flags: &[&str], extra: impl FnOnce(&mut Value)) {
         },
         &format!("readlink /proc/self/ns/{name}"),
     );
-    assert_eq!(out.trim(), want, "{kind} joined by path {path}");
-    drop(p);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(want.as_str()),
+        "{kind} joined by path {path}"
+    );
+    lines.collect::<Vec<_>>().join("\n")
 }
 
 #[test]
@@ -297,14 +311,26 @@ fn join_user_ns() {
     if skip_for_runc("runc 1.1.5 wants uid/gid mappings even when joining a user ns by path") {
         return;
     }
-    joined("user", &["--user", "--map-root-user"], |c| {
+    // A user ns made by `unshare --user`, whose maps the test (root) writes itself.
+    let p = unshare_sleep(&["--user"], "user");
+    for m in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{}/{m}", p.pid()), "0 100000 65536\n").unwrap();
+    }
+    let rest = check_joined("user", &p, &[], |c| {
+        // a v1 cgroup mount needs the host's hierarchies, not ours to bind in a user ns
         c["mounts"]
             .as_array_mut()
             .unwrap()
             .retain(|m| m["destination"] != "/sys/fs/cgroup");
-        // joining a user ns: net ns created inside it so sysfs can be mounted
+        c["process"]["args"][2] = json!("readlink /proc/self/ns/user; cat /proc/self/uid_map");
     });
+    let norm: Vec<String> = rest
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(norm, ["0 100000 65536"]);
 }
+
 #[test]
 fn join_time_ns() {
     if skip_for_runc("runc 1.1.5 does not know the time namespace") {
