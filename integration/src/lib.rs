@@ -579,6 +579,12 @@ impl Default for Runtime {
 
 impl Runtime {
     pub fn new() -> Runtime {
+        // SAFETY: plain syscall.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the integration tests need root"
+        );
         let bin = husk_bin();
         assert!(
             bin.exists(),

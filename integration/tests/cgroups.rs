@@ -12,6 +12,17 @@ const V1: [&str; 8] = [
     "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
 ];
 
+/// Every v1 hierarchy to check: the controllers plus the named `name=systemd` one when mounted
+/// (runc joins it too), then "" for the unified (`0::`) line.
+fn hierarchies() -> Vec<&'static str> {
+    let mut h: Vec<&str> = V1.to_vec();
+    if Path::new("/sys/fs/cgroup/systemd/cgroup.procs").exists() {
+        h.push("name=systemd");
+    }
+    h.push("");
+    h
+}
+
 /// Our own cgroup in hierarchy `key` ("memory", ... or "" for the unified line).
 fn own_cgroup(pid: &str, key: &str) -> String {
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -41,6 +52,8 @@ fn join(base: &str, rel: &str) -> String {
 fn mount_of(key: &str) -> PathBuf {
     if key.is_empty() {
         PathBuf::from("/sys/fs/cgroup/unified")
+    } else if let Some(name) = key.strip_prefix("name=") {
+        PathBuf::from("/sys/fs/cgroup").join(name)
     } else {
         PathBuf::from("/sys/fs/cgroup").join(key)
     }
@@ -50,7 +63,7 @@ fn mount_of(key: &str) -> PathBuf {
 struct CgParent(String);
 impl Drop for CgParent {
     fn drop(&mut self) {
-        for k in V1.iter().copied().chain([""]) {
+        for k in hierarchies() {
             let _ = fs::remove_dir(mount_of(k).join(&self.0));
         }
     }
@@ -70,7 +83,7 @@ fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
     rt.create(&b, &id);
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
     let mut dirs = Vec::new();
-    for k in V1.iter().copied().chain([""]) {
+    for k in hierarchies() {
         let want = expect(k);
         assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?} of the init");
         let dir = mount_of(k).join(want.trim_start_matches('/'));
@@ -120,7 +133,7 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
     let me = std::process::id().to_string();
     let mut dirs = Vec::new();
-    for k in V1.iter().copied().chain([""]) {
+    for k in hierarchies() {
         let want = join(&own_cgroup(&me, k), &id);
         assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?}");
         dirs.push(mount_of(k).join(want.trim_start_matches('/')));
