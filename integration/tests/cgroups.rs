@@ -59,12 +59,39 @@ fn mount_of(key: &str) -> PathBuf {
     }
 }
 
-/// Removes (rmdir, best effort) a parent cgroup the test made under every hierarchy.
-struct CgParent(String);
+/// Removes (rmdir, best effort) a parent cgroup the test made under every hierarchy: at the
+/// hierarchy's root, or (relative) under the test process's own cgroup.
+struct CgParent {
+    name: String,
+    relative: bool,
+}
+impl CgParent {
+    fn absolute(name: &str) -> CgParent {
+        CgParent {
+            name: name.to_string(),
+            relative: false,
+        }
+    }
+    fn relative(name: &str) -> CgParent {
+        CgParent {
+            name: name.to_string(),
+            relative: true,
+        }
+    }
+}
 impl Drop for CgParent {
     fn drop(&mut self) {
+        let me = std::process::id().to_string();
         for k in hierarchies() {
-            let _ = fs::remove_dir(mount_of(k).join(&self.0));
+            let base = if self.relative {
+                own_cgroup(&me, k)
+            } else {
+                "/".to_string()
+            };
+            let dir = mount_of(k)
+                .join(base.trim_start_matches('/'))
+                .join(&self.name);
+            let _ = fs::remove_dir(dir);
         }
     }
 }
@@ -107,7 +134,7 @@ fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
 #[test]
 fn cgroups_path_absolute() {
     let parent = format!("husk-it-{}", std::process::id());
-    let _g = CgParent(parent.clone());
+    let _g = CgParent::absolute(&parent);
     // the id is fixed below, so compute it the same way the Runtime does
     let marker = format!("abs-{}", unique());
     let p = format!("/{parent}/{marker}");
@@ -118,7 +145,7 @@ fn cgroups_path_absolute() {
 fn cgroups_path_relative() {
     let me = std::process::id().to_string();
     let rel = format!("husk-it-rel-{}/c{}", std::process::id(), unique());
-    let _g = CgParent(format!("husk-it-rel-{}", std::process::id()));
+    let _g = CgParent::relative(&format!("husk-it-rel-{}", std::process::id()));
     let r2 = rel.clone();
     check(Some(rel), move |k| join(&own_cgroup(&me, k), &r2));
 }
@@ -150,7 +177,7 @@ fn resources_are_written() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "100"]);
     let parent = format!("husk-it-res-{}", std::process::id());
-    let _g = CgParent(parent.clone());
+    let _g = CgParent::absolute(&parent);
     let p = format!("/{parent}/c{}", unique());
     let p2 = p.clone();
     b.edit(|c| {
