@@ -927,6 +927,29 @@ pub fn ns_link(pid: &str, kind: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // console socket
 
+/// Accepts one connection on `l`, giving up after `timeout` (a runtime that never connects
+/// must fail the test, not hang it).
+pub fn accept_timeout(
+    l: &std::os::unix::net::UnixListener,
+    timeout: Duration,
+) -> Option<UnixStream> {
+    l.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+    None
+}
+
 /// Receives one fd sent with SCM_RIGHTS on `s`.
 pub fn recv_fd(s: &UnixStream) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 4096];

@@ -160,6 +160,12 @@ fn bad_signal() {
 fn sigkill_mid_create_then_delete_force() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "100"]);
+    // first, an uninterrupted create really creates (so the rest tests something)
+    let id = rt.id();
+    rt.create(&b, &id);
+    assert_eq!(rt.status(&id), "created");
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
     for ms in [1u64, 5, 20, 100] {
         let id = rt.id();
         let (mut child, ..) = rt.cmd(&["create", "--bundle", &b.path_str(), &id]).spawn();

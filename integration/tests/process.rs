@@ -248,8 +248,8 @@ fn terminal_console_socket() {
     let l = UnixListener::bind(&sock).unwrap();
     let id = rt.id();
     let h = std::thread::spawn(move || {
-        let (s, _) = l.accept().unwrap();
-        recv_fd(&s).unwrap()
+        let s = accept_timeout(&l, Duration::from_secs(20))?;
+        recv_fd(&s).ok()
     });
     rt.exec(&[
         "create",
@@ -260,7 +260,10 @@ fn terminal_console_socket() {
         &id,
     ])
     .expect_ok();
-    let master = h.join().unwrap();
+    let master = h
+        .join()
+        .unwrap()
+        .expect("no pty master received on the console socket");
     // the fd is a pty master
     let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
     assert!(link.to_string_lossy().contains("ptmx"), "{link:?}");

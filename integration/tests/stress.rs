@@ -12,6 +12,9 @@ fn run_true_500_times() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
     let rt = Runtime::new();
+    // first, that containers really run here: one prints
+    let hello = Bundle::new(&["echo", "stress-ok"]);
+    assert_eq!(rt.output(&hello), "stress-ok\n");
     let b = Bundle::new(&["true"]);
     let start = Instant::now();
     let mut ids = Vec::new();
