@@ -284,8 +284,10 @@ fn kill_term_is_delivered_to_handler() {
 #[test]
 fn kill_all() {
     let rt = Runtime::new();
-    // init plus two children; --all must reach the children too.
-    let b = Bundle::sh("sleep 100 & sleep 100 & wait");
+    // No pid namespace: the children would outlive their parent's death unless --all
+    // reaches them too.
+    let mut b = Bundle::sh("sleep 100 & sleep 100 & wait");
+    b.edit(|c| remove_ns(c, "pid"));
     let id = rt.id();
     rt.exec(&["run", "--detach", "--bundle", &b.path_str(), &id])
         .expect_ok();
