@@ -881,7 +881,12 @@ impl Drop for HostProc {
 /// Returns the process (whose pid is the `sleep`, unshare execs it).
 pub fn unshare_sleep(flags: &[&str], check_ns: &str) -> HostProc {
     let mut c = Command::new("unshare");
-    c.args(flags).args(["busybox", "sleep", "100"]);
+    c.args(flags);
+    if flags.contains(&"--fork") {
+        // killing unshare (on drop) must take its forked child with it
+        c.arg("--kill-child");
+    }
+    c.args(["busybox", "sleep", "100"]);
     c.env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin");
     let child = c.stdin(Stdio::null()).spawn().expect("spawn unshare");
     let p = HostProc(child);

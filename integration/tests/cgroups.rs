@@ -91,7 +91,15 @@ impl Drop for CgParent {
             let dir = mount_of(k)
                 .join(base.trim_start_matches('/'))
                 .join(&self.name);
-            let _ = fs::remove_dir(dir);
+            // retry briefly: a just-removed child can keep the parent busy for a moment
+            for _ in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
         }
     }
 }
