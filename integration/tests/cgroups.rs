@@ -1,0 +1,215 @@
+//! Cgroups on this hybrid host: the init's /proc/PID/cgroup names the configured cgroupsPath
+//! (absolute, relative, default) in every v1 hierarchy and in the unified `0::` line; after
+//! delete the directories are gone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use integration::*;
+
+/// The v1 controllers mounted on this host (each its own hierarchy) that a container joins.
+const V1: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+];
+
+/// Every v1 hierarchy to check: the controllers plus the named `name=systemd` one when mounted
+/// (runc joins it too), then "" for the unified (`0::`) line.
+fn hierarchies() -> Vec<&'static str> {
+    let mut h: Vec<&str> = V1.to_vec();
+    if Path::new("/sys/fs/cgroup/systemd/cgroup.procs").exists() {
+        h.push("name=systemd");
+    }
+    h.push("");
+    h
+}
+
+/// Our own cgroup in hierarchy `key` ("memory", ... or "" for the unified line).
+fn own_cgroup(pid: &str, key: &str) -> String {
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for l in cg.lines() {
+        let mut f = l.splitn(3, ':');
+        let (n, ctrls, path) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+        let hit = if key.is_empty() {
+            n == "0" && ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == key)
+        };
+        if hit {
+            return path.to_string();
+        }
+    }
+    panic!("no {key:?} line in /proc/{pid}/cgroup: {cg}");
+}
+
+fn join(base: &str, rel: &str) -> String {
+    if base == "/" {
+        format!("/{rel}")
+    } else {
+        format!("{base}/{rel}")
+    }
+}
+
+fn mount_of(key: &str) -> PathBuf {
+    if key.is_empty() {
+        PathBuf::from("/sys/fs/cgroup/unified")
+    } else if let Some(name) = key.strip_prefix("name=") {
+        PathBuf::from("/sys/fs/cgroup").join(name)
+    } else {
+        PathBuf::from("/sys/fs/cgroup").join(key)
+    }
+}
+
+/// Removes (rmdir, best effort) a parent cgroup the test made under every hierarchy: at the
+/// hierarchy's root, or (relative) under the test process's own cgroup.
+struct CgParent {
+    name: String,
+    relative: bool,
+}
+impl CgParent {
+    fn absolute(name: &str) -> CgParent {
+        CgParent {
+            name: name.to_string(),
+            relative: false,
+        }
+    }
+    fn relative(name: &str) -> CgParent {
+        CgParent {
+            name: name.to_string(),
+            relative: true,
+        }
+    }
+}
+impl Drop for CgParent {
+    fn drop(&mut self) {
+        let me = std::process::id().to_string();
+        for k in hierarchies() {
+            let base = if self.relative {
+                own_cgroup(&me, k)
+            } else {
+                "/".to_string()
+            };
+            let dir = mount_of(k)
+                .join(base.trim_start_matches('/'))
+                .join(&self.name);
+            // retry briefly: a just-removed child can keep the parent busy for a moment
+            for _ in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// Creates a container with `cgroups_path`, checks each hierarchy against `expect(key)`,
+/// deletes it and checks the directories are gone.
+fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.edit(|c| {
+        if let Some(p) = &cgroups_path {
+            c["linux"]["cgroupsPath"] = json!(p);
+        }
+    });
+    let id = rt.id();
+    rt.create(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    let mut dirs = Vec::new();
+    for k in hierarchies() {
+        let want = expect(k);
+        assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?} of the init");
+        let dir = mount_of(k).join(want.trim_start_matches('/'));
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap();
+        assert!(
+            procs.lines().any(|l| l == pid),
+            "{pid} not in {}",
+            dir.display()
+        );
+        dirs.push(dir);
+    }
+    rt.exec(&["start", &id]).expect_ok();
+    assert_eq!(own_cgroup(&pid, "memory"), expect("memory"));
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    for d in &dirs {
+        assert!(!d.exists(), "{} left after delete", d.display());
+    }
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn cgroups_path_absolute() {
+    let parent = format!("husk-it-{}", std::process::id());
+    let _g = CgParent::absolute(&parent);
+    // the id is fixed below, so compute it the same way the Runtime does
+    let marker = format!("abs-{}", unique());
+    let p = format!("/{parent}/{marker}");
+    check(Some(p.clone()), |_| p.clone());
+}
+
+#[test]
+fn cgroups_path_relative() {
+    let me = std::process::id().to_string();
+    let rel = format!("husk-it-rel-{}/c{}", std::process::id(), unique());
+    let _g = CgParent::relative(&format!("husk-it-rel-{}", std::process::id()));
+    let r2 = rel.clone();
+    check(Some(rel), move |k| join(&own_cgroup(&me, k), &r2));
+}
+
+#[test]
+fn cgroups_path_default_is_id_under_own_cgroup() {
+    // Without cgroupsPath the container goes to <caller's cgroup>/<id> (as runc does).
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.create(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    let me = std::process::id().to_string();
+    let mut dirs = Vec::new();
+    for k in hierarchies() {
+        let want = join(&own_cgroup(&me, k), &id);
+        assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?}");
+        dirs.push(mount_of(k).join(want.trim_start_matches('/')));
+    }
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    for d in &dirs {
+        assert!(!d.exists(), "{} left after delete", d.display());
+    }
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn resources_are_written() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    let parent = format!("husk-it-res-{}", std::process::id());
+    let _g = CgParent::absolute(&parent);
+    let p = format!("/{parent}/c{}", unique());
+    let p2 = p.clone();
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = json!(p2);
+        c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        c["linux"]["resources"]["pids"] = json!({"limit": 50});
+        c["linux"]["resources"]["cpu"] = json!({"shares": 512});
+    });
+    let id = rt.id();
+    rt.create(&b, &id);
+    let read = |h: &str, f: &str| {
+        fs::read_to_string(
+            Path::new("/sys/fs/cgroup")
+                .join(h)
+                .join(p.trim_start_matches('/'))
+                .join(f),
+        )
+        .unwrap()
+        .trim()
+        .to_string()
+    };
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read("pids", "pids.max"), "50");
+    assert_eq!(read("cpu", "cpu.shares"), "512");
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}

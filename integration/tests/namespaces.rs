@@ -1,0 +1,363 @@
+//! Namespaces: each kind created (a different inode from the host's) and joined by path (the
+//! same inode as a process the test started with `unshare`).
+
+use std::time::Duration;
+
+use integration::*;
+
+const KINDS: [(&str, &str); 8] = [
+    // (config type, /proc/self/ns name)
+    ("mount", "mnt"),
+    ("uts", "uts"),
+    ("ipc", "ipc"),
+    ("pid", "pid"),
+    ("network", "net"),
+    ("user", "user"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+];
+
+fn ns_name(kind: &str) -> &'static str {
+    KINDS.iter().find(|k| k.0 == kind).unwrap().1
+}
+
+/// Runs `script` in a container whose config `edit` changed; returns stdout.
+fn inside(edit: impl FnOnce(&mut Value), script: &str) -> String {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(script);
+    b.edit(edit);
+    let o = rt.run_new(&b);
+    assert!(o.ok(), "container failed: {o}");
+    o.stdout
+}
+
+fn user_maps(c: &mut Value) {
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    // A v1 cgroup mount needs the host's hierarchies, which a user ns may not bind.
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["destination"] != "/sys/fs/cgroup");
+}
+
+fn created(kind: &str) {
+    let name = ns_name(kind);
+    let host_ns = ns_link("self", name);
+    let out = inside(
+        |c| {
+            set_ns(c, kind, None);
+            if kind == "user" {
+                user_maps(c);
+            }
+        },
+        &format!("readlink /proc/self/ns/{name}"),
+    );
+    let got = out.trim();
+    assert!(
+        got.starts_with(&format!("{name}:[")),
+        "readlink printed {out:?}"
+    );
+    assert_ne!(
+        got, host_ns,
+        "{kind}: container shares the host's namespace"
+    );
+}
+
+fn not_created(kind: &str) {
+    let name = ns_name(kind);
+    let host_ns = ns_link("self", name);
+    let out = inside(
+        |c| {
+            remove_ns(c, kind);
+            if kind == "uts" {
+                c.as_object_mut().unwrap().remove("hostname");
+            }
+        },
+        &format!("readlink /proc/self/ns/{name}"),
+    );
+    assert_eq!(
+        out.trim(),
+        host_ns,
+        "{kind} not asked for, yet not the host's"
+    );
+}
+
+#[test]
+fn create_mount_ns() {
+    created("mount");
+}
+#[test]
+fn create_uts_ns() {
+    created("uts");
+}
+#[test]
+fn create_ipc_ns() {
+    created("ipc");
+}
+#[test]
+fn create_pid_ns() {
+    created("pid");
+    let out = inside(|_| {}, "echo $$");
+    assert_eq!(out.trim(), "1", "init is pid 1 in its pid namespace");
+}
+#[test]
+fn create_net_ns() {
+    created("network");
+    // only lo, and it is down
+    let out = inside(|_| {}, "ls /sys/class/net");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+}
+#[test]
+fn create_user_ns() {
+    created("user");
+}
+#[test]
+fn create_cgroup_ns() {
+    created("cgroup");
+    // In a new cgroup ns the container's own cgroup is its root.
+    let out = inside(|c| set_ns(c, "cgroup", None), "cat /proc/self/cgroup");
+    for l in out.lines() {
+        assert!(
+            l.ends_with(":/"),
+            "cgroup ns root is not the container's: {out}"
+        );
+    }
+}
+#[test]
+fn create_time_ns() {
+    if skip_for_runc("runc 1.1.5 does not know the time namespace") {
+        return;
+    }
+    created("time");
+}
+#[test]
+fn no_uts_ipc_net_ns_shares_hosts() {
+    for k in ["uts", "ipc", "network", "cgroup"] {
+        not_created(k);
+    }
+}
+
+#[test]
+fn user_ns_maps_exactly_as_configured() {
+    let out = inside(
+        |c| {
+            set_ns(c, "user", None);
+            user_maps(c);
+            c["linux"]["gidMappings"] = json!([
+                {"containerID": 0, "hostID": 200000, "size": 1000},
+                {"containerID": 1000, "hostID": 300000, "size": 10}
+            ]);
+        },
+        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; echo --; id -u; id -g",
+    );
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        norm,
+        [
+            "0 100000 65536",
+            "--",
+            "0 200000 1000",
+            "1000 300000 10",
+            "--",
+            "0",
+            "0"
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn user_ns_process_runs_as_mapped_host_uid() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.edit(|c| {
+        set_ns(c, "user", None);
+        user_maps(c);
+    });
+    let id = rt.id();
+    rt.create(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let gid = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
+    assert_eq!(uid.split_whitespace().nth(1), Some("100000"), "{uid}");
+    assert_eq!(gid.split_whitespace().nth(1), Some("200000"), "{gid}");
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn time_ns_offsets() {
+    if skip_for_runc("runc 1.1.5 does not know the time namespace") {
+        return;
+    }
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = inside(
+        |c| {
+            set_ns(c, "time", None);
+            c["linux"]["timeOffsets"] = json!({
+                "boottime": {"secs": 86400, "nanosecs": 0},
+                "monotonic": {"secs": 3600, "nanosecs": 500}
+            });
+        },
+        "cat /proc/uptime; cat /proc/self/timens_offsets",
+    );
+    let mut lines = out.lines();
+    let up: f64 = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up >= host_up + 86400.0 && up < host_up + 86400.0 + 60.0,
+        "uptime inside {up}, host {host_up}"
+    );
+    let offs: Vec<String> = lines
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(offs.contains(&"monotonic 3600 500".to_string()), "{offs:?}");
+    assert!(offs.contains(&"boottime 86400 0".to_string()), "{offs:?}");
+}
+
+/// Joins namespace `kind` of a process made by `unshare FLAGS`, checks the inode inside.
+fn joined(kind: &str, flags: &[&str], extra: impl FnOnce(&mut Value)) {
+    let p = unshare_sleep(flags, ns_name(kind));
+    check_joined(kind, &p, flags, extra);
+}
+
+fn check_joined(
+    kind: &str,
+    p: &HostProc,
+    flags: &[&str],
+    extra: impl FnOnce(&mut Value),
+) -> String {
+    let name = ns_name(kind);
+    // With --fork (pid, time), the namespace is the sleep's, unshare's child.
+    let target = if flags.contains(&"--fork") {
+        let start = std::time::Instant::now();
+        loop {
+            let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", p.pid()))
+                .unwrap_or_default();
+            if let Some(k) = kids.split_whitespace().next() {
+                break k.to_string();
+            }
+            assert!(start.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    } else {
+        p.pid().to_string()
+    };
+    let want = ns_link(&target, name);
+    assert_ne!(want, ns_link("self", name));
+    let path = format!("/proc/{target}/ns/{name}");
+    let out = inside(
+        |c| {
+            set_ns(c, kind, Some(&path));
+            extra(c);
+        },
+        &format!("readlink /proc/self/ns/{name}"),
+    );
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some(want.as_str()),
+        "{kind} joined by path {path}"
+    );
+    lines.collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn join_net_ns() {
+    joined("network", &["--net"], |_| {});
+}
+#[test]
+fn join_uts_ns() {
+    // a joined uts ns: the config must not set a hostname (the ns is not ours to change)
+    joined("uts", &["--uts"], |c| {
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+}
+#[test]
+fn join_ipc_ns() {
+    joined("ipc", &["--ipc"], |_| {});
+}
+#[test]
+fn join_mount_ns() {
+    joined("mount", &["--mount"], |_| {});
+}
+#[test]
+fn join_cgroup_ns() {
+    joined("cgroup", &["--cgroup"], |_| {});
+}
+#[test]
+fn join_pid_ns() {
+    joined("pid", &["--pid", "--fork"], |_| {});
+}
+#[test]
+fn join_user_ns() {
+    if skip_for_runc("runc 1.1.5 wants uid/gid mappings even when joining a user ns by path") {
+        return;
+    }
+    // A user ns made by `unshare --user`, whose maps the test (root) writes itself.
+    let p = unshare_sleep(&["--user"], "user");
+    for m in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{}/{m}", p.pid()), "0 100000 65536\n").unwrap();
+    }
+    let rest = check_joined("user", &p, &[], |c| {
+        // a v1 cgroup mount needs the host's hierarchies, not ours to bind in a user ns
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
+        c["process"]["args"][2] = json!("readlink /proc/self/ns/user; cat /proc/self/uid_map");
+    });
+    let norm: Vec<String> = rest
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(norm, ["0 100000 65536"]);
+}
+
+#[test]
+fn join_time_ns() {
+    if skip_for_runc("runc 1.1.5 does not know the time namespace") {
+        return;
+    }
+    joined("time", &["--time", "--fork"], |_| {});
+}
+#[test]
+fn join_several_by_path_at_once() {
+    let p = unshare_sleep(&["--net", "--uts", "--ipc"], "net");
+    let pid = p.pid().to_string();
+    let out = inside(
+        |c| {
+            for (k, n) in [("network", "net"), ("uts", "uts"), ("ipc", "ipc")] {
+                set_ns(c, k, Some(&format!("/proc/{pid}/ns/{n}")));
+            }
+            c.as_object_mut().unwrap().remove("hostname");
+        },
+        "for n in net uts ipc; do readlink /proc/self/ns/$n; done",
+    );
+    let got: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        got,
+        [
+            ns_link(&pid, "net"),
+            ns_link(&pid, "uts"),
+            ns_link(&pid, "ipc")
+        ]
+    );
+}

@@ -1,0 +1,353 @@
+//! The container process: args, env, cwd, user, umask, capabilities, rlimits,
+//! noNewPrivileges, oomScoreAdj, terminal, preserved fds, LISTEN_FDS, no fd leaks.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+use integration::*;
+
+fn inside(edit: impl FnOnce(&mut Value), script: &str) -> String {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(script);
+    b.edit(edit);
+    let id = rt.id();
+    let o = rt.run(&b, &id);
+    rt.exec(&["delete", "--force", &id]);
+    assert!(o.ok(), "container failed: {o}");
+    o.stdout
+}
+
+fn status_line(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("{key} missing: {status}"))
+        .split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn args_exact() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["echo", "one", "two words", "  three", "", "*"]);
+    assert_eq!(rt.output(&b), "one two words   three  *\n");
+}
+
+#[test]
+fn env_exact() {
+    let out = inside(
+        |c| c["process"]["env"] = json!(["PATH=/bin", "A=1", "B=with space", "C=x=y", "EMPTY="]),
+        "env | grep -v '^HOME=' | grep -v '^PWD=' | grep -v '^SHLVL=' | sort",
+    );
+    assert_eq!(out, "A=1\nB=with space\nC=x=y\nEMPTY=\nPATH=/bin\n");
+}
+
+#[test]
+fn cwd() {
+    let out = inside(|c| c["process"]["cwd"] = json!("/root"), "pwd");
+    assert_eq!(out, "/root\n");
+    // a cwd that does not exist yet is created (runc does this too)
+    let out = inside(|c| c["process"]["cwd"] = json!("/tmp/made/here"), "pwd");
+    assert_eq!(out, "/tmp/made/here\n");
+}
+
+#[test]
+fn cwd_relative_refused() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["pwd"]);
+    b.edit(|c| c["process"]["cwd"] = json!("tmp"));
+    let id = rt.id();
+    rt.run(&b, &id).expect_err().expect_msg("cwd");
+    rt.exec(&["delete", "--force", &id]);
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn cwd_escaping_root_refused() {
+    if skip_for_runc("runc 1.1.5 resolves /.. to / and accepts it") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["pwd"]);
+    b.edit(|c| c["process"]["cwd"] = json!("/../../etc"));
+    let id = rt.id();
+    rt.run(&b, &id).expect_err().expect_msg("cwd");
+    rt.exec(&["delete", "--force", &id]);
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn user_uid_gid_additional_gids() {
+    let out = inside(
+        |c| {
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [2000, 2001]})
+        },
+        "id; cat /proc/self/status",
+    );
+    let first = out.lines().next().unwrap();
+    assert!(first.starts_with("uid=1000 gid=1001 groups="), "{first}");
+    assert_eq!(status_line(&out, "Uid"), "1000\t1000\t1000\t1000");
+    assert_eq!(status_line(&out, "Gid"), "1001\t1001\t1001\t1001");
+    let mut groups: Vec<&str> = status_line(&out, "Groups")
+        .leak()
+        .split_whitespace()
+        .collect();
+    groups.sort();
+    assert_eq!(groups, ["2000", "2001"]);
+}
+
+#[test]
+fn umask() {
+    let out = inside(
+        |c| {
+            c["process"]["user"]["umask"] = json!(0o027);
+            c["root"]["readonly"] = json!(false);
+        },
+        "umask; touch /tmp/f; stat -c %a /tmp/f",
+    );
+    assert_eq!(out, "0027\n640\n");
+    // default is 0022
+    let out = inside(|_| {}, "umask");
+    assert_eq!(out, "0022\n");
+}
+
+fn mask(caps: &[u32]) -> String {
+    format!("{:016x}", caps.iter().fold(0u64, |m, c| m | (1u64 << c)))
+}
+
+const CHOWN: u32 = 0;
+const KILL: u32 = 5;
+const NET_BIND: u32 = 10;
+const SYS_ADMIN: u32 = 21;
+
+fn cap_config(c: &mut Value) {
+    c["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "ambient": ["CAP_KILL"]
+    });
+}
+
+#[test]
+fn capabilities_non_root() {
+    // Non-root, no file caps: after exec only the ambient set survives in prm/eff.
+    let out = inside(
+        |c| {
+            cap_config(c);
+            c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        },
+        "cat /proc/self/status",
+    );
+    assert_eq!(status_line(&out, "CapInh"), mask(&[KILL, NET_BIND]));
+    assert_eq!(status_line(&out, "CapPrm"), mask(&[KILL]));
+    assert_eq!(status_line(&out, "CapEff"), mask(&[KILL]));
+    assert_eq!(
+        status_line(&out, "CapBnd"),
+        mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN])
+    );
+    assert_eq!(status_line(&out, "CapAmb"), mask(&[KILL]));
+}
+
+#[test]
+fn capabilities_root() {
+    // Root: exec gives root inheritable|bounding, but noNewPrivileges (on in this config)
+    // caps that at the permitted set held before exec; effective = permitted.
+    let out = inside(cap_config, "cat /proc/self/status");
+    assert_eq!(status_line(&out, "CapInh"), mask(&[KILL, NET_BIND]));
+    assert_eq!(
+        status_line(&out, "CapBnd"),
+        mask(&[CHOWN, KILL, NET_BIND, SYS_ADMIN])
+    );
+    assert_eq!(status_line(&out, "CapAmb"), mask(&[KILL]));
+    let prm = status_line(&out, "CapPrm");
+    assert_eq!(prm, mask(&[CHOWN, KILL, NET_BIND]));
+    assert_eq!(status_line(&out, "CapEff"), prm);
+}
+
+#[test]
+fn capabilities_default_config() {
+    let out = inside(
+        |c| c["process"]["user"] = json!({"uid": 0, "gid": 0}),
+        "cat /proc/self/status",
+    );
+    // runc spec's default: AUDIT_WRITE(29), KILL(5), NET_BIND_SERVICE(10) everywhere but
+    // inheritable; the kernel cannot raise an ambient cap that is not inheritable, so the
+    // ambient set stays empty (and that is not an error).
+    let want = mask(&[5, 10, 29]);
+    assert_eq!(status_line(&out, "CapBnd"), want);
+    assert_eq!(status_line(&out, "CapEff"), want);
+    assert_eq!(status_line(&out, "CapPrm"), want);
+    assert_eq!(status_line(&out, "CapAmb"), mask(&[]));
+    assert_eq!(status_line(&out, "CapInh"), mask(&[]));
+}
+
+#[test]
+fn rlimits() {
+    let out = inside(
+        |c| {
+            c["process"]["rlimits"] = json!([
+                {"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000},
+                {"type": "RLIMIT_CORE", "soft": 0, "hard": 4096}
+            ])
+        },
+        "cat /proc/self/limits; ulimit -n",
+    );
+    let line = |name: &str| -> Vec<String> {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"))[name.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(line("Max open files"), ["1000", "2000", "files"]);
+    assert_eq!(line("Max core file size"), ["0", "4096", "bytes"]);
+    assert_eq!(out.lines().last(), Some("1000"));
+}
+
+#[test]
+fn no_new_privileges() {
+    let out = inside(
+        |c| c["process"]["noNewPrivileges"] = json!(true),
+        "cat /proc/self/status",
+    );
+    assert_eq!(status_line(&out, "NoNewPrivs"), "1");
+    let out = inside(
+        |c| c["process"]["noNewPrivileges"] = json!(false),
+        "cat /proc/self/status",
+    );
+    assert_eq!(status_line(&out, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn oom_score_adj() {
+    // positive only: this sandbox refuses negative values (no CAP_SYS_RESOURCE)
+    let out = inside(
+        |c| c["process"]["oomScoreAdj"] = json!(500),
+        "cat /proc/self/oom_score_adj",
+    );
+    assert_eq!(out, "500\n");
+}
+
+#[test]
+fn terminal_console_socket() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("tty; echo hello-tty; stty size");
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+    });
+    let sock = rt.work().join("console.sock");
+    let l = UnixListener::bind(&sock).unwrap();
+    let id = rt.id();
+    let h = std::thread::spawn(move || {
+        let s = accept_timeout(&l, Duration::from_secs(20))?;
+        recv_fd(&s).ok()
+    });
+    rt.exec(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .expect_ok();
+    let master = h
+        .join()
+        .unwrap()
+        .expect("no pty master received on the console socket");
+    // the fd is a pty master
+    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
+    assert!(link.to_string_lossy().contains("ptmx"), "{link:?}");
+    rt.exec(&["start", &id]).expect_ok();
+    let out = read_pty(&master, "33 111", Duration::from_secs(10));
+    let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(
+        lines.first() == Some(&"/dev/pts/0") || lines.first() == Some(&"/dev/console"),
+        "{out:?}"
+    );
+    assert_eq!(&lines[1..], ["hello-tty", "33 111"], "{out:?}");
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn preserve_fds() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("cat <&3; ls /proc/1/fd; true");
+    let f = rt.work().join("preserved");
+    fs::write(&f, "preserved-content\n").unwrap();
+    let file = fs::File::open(&f).unwrap();
+    let id = rt.id();
+    let o = rt
+        .cmd(&["run", "--preserve-fds", "1", "--bundle", &b.path_str(), &id])
+        .fd(file.as_raw_fd(), 3)
+        .run()
+        .expect_ok();
+    let mut l = o.stdout.lines();
+    assert_eq!(l.next(), Some("preserved-content"), "{o}");
+    let fds: Vec<&str> = l.collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "fds of the container's init: {o}"
+    );
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn listen_fds_passthrough() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3");
+    let f = rt.work().join("sock-standin");
+    fs::write(&f, "listen-fd-3\n").unwrap();
+    let file = fs::File::open(&f).unwrap();
+    let id = rt.id();
+    let o = rt
+        .cmd(&["run", "--bundle", &b.path_str(), &id])
+        .env("LISTEN_FDS", "1")
+        .fd(file.as_raw_fd(), 3)
+        .listen_pid_self()
+        .run()
+        .expect_ok();
+    assert_eq!(o.stdout, "1 1\nlisten-fd-3\n");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn no_fd_leaks() {
+    // pid 1 is the shell; `ls` lists the shell's fds (its own dir fd is not among them)
+    let out = inside(|_| {}, "ls /proc/1/fd; true");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["0", "1", "2"]);
+    // also through create/start (the init waited in between)
+    let rt = Runtime::new();
+    let b = Bundle::sh("ls /proc/1/fd; true");
+    let id = rt.id();
+    let out_f = rt.work().join("out");
+    rt.create_to(&b, &id, &out_f);
+    rt.exec(&["start", &id]).expect_ok();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert_eq!(fs::read_to_string(&out_f).unwrap(), "0\n1\n2\n");
+}
+
+#[test]
+fn exec_not_found_fails_create() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["/no/such/binary"]);
+    let id = rt.id();
+    let o = rt
+        .exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err();
+    o.expect_msg("no such file or directory");
+    rt.exec(&["delete", "--force", &id]);
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
