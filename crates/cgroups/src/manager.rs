@@ -28,7 +28,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn write_file(path: &Path, data: &str) -> Result<()> {
-    let mut f = OpenOptions::new().write(true).open(path).map_err(io(path))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
     f.write_all(data.as_bytes()).map_err(io(path))
 }
 
@@ -166,14 +169,17 @@ impl Manager {
             if kill.exists() {
                 match write_file(&kill, "1") {
                     Ok(()) => {}
-                    Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }
             }
         }
         let pids = match self.pids() {
             Ok(p) => p,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Vec::new()
+            }
             Err(e) => return Err(e),
         };
         if pids.is_empty() {
