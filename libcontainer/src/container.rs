@@ -1,6 +1,6 @@
 //! The public lifecycle API: `Runtime` (a state directory) and `Container`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -408,8 +408,7 @@ impl Container {
         let state = hook_state(&rec, Status::Created, pid);
         let memfd =
             sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
-        // SAFETY: a new fd nothing else owns.
-        let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+        let memfd = crate::sys::adopt(memfd);
         let chan = Chan(conn.as_raw_fd());
         chan.send(Msg::Start, &[memfd.as_raw_fd()])
             .map_err(|e| Error::errno("sending start to the container", e))?;
@@ -520,8 +519,7 @@ fn signal_init(rec: &Record, signal: i32) -> Result<()> {
         Err(libc::ESRCH) => return Err(Error::NotRunning),
         Err(e) => return Err(Error::errno(format!("pidfd_open {pid}"), e)),
     };
-    // SAFETY: a new fd nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = crate::sys::adopt(fd);
     // Checked after opening the pidfd: if the pid was recycled before, the start time differs.
     if !state::process_alive(pid, start) {
         return Err(Error::NotRunning);

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::{Read, Seek};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -98,8 +98,7 @@ pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
 fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, String> {
     let fd =
         sys::proc::memfd_with(name, data).map_err(|e| format!("memfd: {}", sys::strerror(e)))?;
-    // SAFETY: memfd_with returned a new fd that nothing else owns.
-    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    Ok(std::fs::File::from(crate::sys::adopt(fd)))
 }
 
 fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
@@ -124,8 +123,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         .map_err(|e| format!("could not run: {}", crate::fail::io_text(&e)))?;
     let pidfd = sys::proc::pidfd_open(child.id() as i32)
         .map_err(|e| format!("pidfd: {}", sys::strerror(e)))?;
-    // SAFETY: a new fd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pidfd = crate::sys::adopt(pidfd);
     let timeout_ms = h
         .timeout()
         .map(|t| (t as i32).saturating_mul(1000))

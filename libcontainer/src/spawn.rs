@@ -1,7 +1,7 @@
 //! The parent side of `create`: one clone3, then the protocol loop until the init reports
 //! `Created`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::hooks::{self, Kind};
 use crate::plan::Plan;
@@ -27,8 +27,7 @@ pub(crate) trait Events {
 }
 
 fn own(fd: RawFd) -> OwnedFd {
-    // SAFETY: callers pass fds just returned by the kernel that nothing else owns.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    sys::adopt(fd)
 }
 
 /// Kills and reaps a child that must not survive a failed create.

@@ -3,11 +3,9 @@
 //! on one container serialize.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -253,39 +251,21 @@ impl StateDir {
 }
 
 fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: c is a valid C string; the returned fd is owned by the OwnedFd.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd was just opened and is ours.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(f.into())
 }
 
 fn flock(fd: &OwnedFd, how: libc::c_int) -> std::io::Result<()> {
-    loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(fd.as_raw_fd(), how) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
+    crate::sys::flock(fd.as_raw_fd(), how).map_err(std::io::Error::from_raw_os_error)
 }
 
 /// The name of the user running husk (runc's `owner` field), or the uid as a number.
 pub(crate) fn owner_name() -> String {
-    // SAFETY: geteuid always succeeds.
-    let uid = unsafe { libc::geteuid() };
+    let uid = crate::sys::geteuid();
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|p| {

@@ -37,11 +37,10 @@ impl Proxy {
 /// the mask is restored afterwards.
 pub(crate) fn wait_forwarding(pidfd: &OwnedFd) -> Result<i32> {
     use crate::sys::proc;
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     let (sfd, old) =
         proc::signalfd_for(proc::FORWARDED).map_err(|e| Error::errno("signalfd", e))?;
-    // SAFETY: a new fd nothing else owns.
-    let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
+    let sfd = crate::sys::adopt(sfd);
     let result = loop {
         match proc::poll_two(pidfd.as_raw_fd(), sfd.as_raw_fd()) {
             Err(e) => break Err(Error::errno("waiting for the container", e)),

@@ -7,6 +7,7 @@
 pub mod hierarchy;
 mod manager;
 pub mod path;
+mod sys;
 
 use std::path::PathBuf;
 

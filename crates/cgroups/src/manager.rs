@@ -190,8 +190,8 @@ impl Manager {
             let _ = write_file(&f.join("freezer.state"), "FROZEN");
         }
         for pid in pids {
-            // SAFETY: kill(2) with plain integers; the pids were read from our own cgroup.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // The pids were read from the container's own cgroup.
+            crate::sys::kill(pid, libc::SIGKILL);
         }
         if let Some(f) = freezer {
             let _ = write_file(&f.join("freezer.state"), "THAWED");

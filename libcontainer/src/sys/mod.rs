@@ -13,7 +13,7 @@ pub(crate) mod mount;
 pub(crate) mod proc;
 pub(crate) mod sock;
 
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// The calling thread's errno.
 pub(crate) fn errno() -> i32 {
@@ -109,4 +109,24 @@ pub(crate) fn strerror(errno: i32) -> String {
         s.replace_range(0..1, &first.to_lowercase());
     }
     s
+}
+
+/// Takes ownership of an fd that a call in this module just returned (and that nothing else
+/// owns), so it is closed on drop.
+pub(crate) fn adopt(fd: RawFd) -> OwnedFd {
+    debug_assert!(fd >= 0);
+    // SAFETY: by this function's contract the fd is open and has no other owner.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// flock(2), retried on EINTR.
+pub(crate) fn flock(fd: RawFd, how: libc::c_int) -> Result<(), i32> {
+    // SAFETY: flock with integer arguments.
+    retry(|| cvt(unsafe { libc::flock(fd, how) })).map(drop)
+}
+
+/// The effective uid.
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: geteuid always succeeds.
+    unsafe { libc::geteuid() }
 }
