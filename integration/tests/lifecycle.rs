@@ -402,3 +402,53 @@ fn start_twice_fails() {
     }
     assert_eq!(rt.status(&id), "running");
 }
+
+#[test]
+fn run_keep_leaves_the_stopped_container() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("exit 4");
+    let id = rt.id();
+    let o = rt.exec(&["run", "--keep", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(o.code(), 4, "{o}");
+    assert_eq!(rt.status(&id), "stopped");
+    assert_eq!(rt.state(&id)["pid"], 0);
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+/// Without a pid namespace, a process the container orphans is reparented to `run` (a child
+/// subreaper, as in runc), or past it with `--no-subreaper`. The container prints its
+/// parent's pid (husk's) and the orphan's new parent.
+#[test]
+fn run_subreaper_adopts_orphans_unless_disabled() {
+    for (flag, adopted) in [(None, true), (Some("--no-subreaper"), false)] {
+        let rt = Runtime::new();
+        let mut b = Bundle::sh(
+            "sh -c 'sleep 2 & echo $! > /dev/shm/orphan'; sleep 0.3; \
+             echo husk=$PPID; grep PPid /proc/$(cat /dev/shm/orphan)/status",
+        );
+        b.edit(|c| remove_ns(c, "pid"));
+        let id = rt.id();
+        let mut args = vec!["run"];
+        args.extend(flag);
+        let bundle = b.path().to_str().unwrap().to_string();
+        args.extend(["--bundle", &bundle, &id]);
+        let o = rt.exec(&args).expect_ok();
+        let husk = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("husk="))
+            .unwrap()
+            .trim()
+            .to_string();
+        let parent = o
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        assert_eq!(parent == husk, adopted, "{flag:?}: {o}");
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+}

@@ -4,7 +4,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use libcontainer::{CreateOptions, RunOutcome, Runtime};
+use libcontainer::{CreateOptions, RunOptions, RunOutcome, Runtime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = support::temp_dir("example");
@@ -13,7 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // create + start + wait + delete in one call; `create`, `Container::start`, `state`,
     // `kill` and `delete` are the same steps one at a time.
-    let outcome = runtime.run("example", &CreateOptions::new(&bundle), false)?;
+    let outcome = runtime.run(
+        "example",
+        &CreateOptions::new(&bundle),
+        RunOptions::default(),
+    )?;
     println!("container exited: {outcome:?}");
 
     std::fs::remove_dir_all(&dir)?;

@@ -49,6 +49,20 @@ impl CreateOptions {
     }
 }
 
+/// Options of `Runtime::run` beyond those of `create`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// Return once the container runs, leaving it to the caller.
+    pub detach: bool,
+    /// Keep the container (stopped) after it exits instead of deleting it.
+    pub keep: bool,
+    /// Make the calling process a child subreaper while it waits, so processes the container
+    /// leaves behind (without a pid namespace) are reparented to it and reaped, as runc's
+    /// `run` does unless `--no-subreaper`. This affects the whole process and reaps any exited
+    /// child: leave it off in programs that wait for children of their own.
+    pub subreaper: bool,
+}
+
 /// How `Runtime::run` ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
@@ -299,7 +313,8 @@ impl Runtime {
     }
 
     /// create + start + wait, then delete (or, with `detach`, create + start).
-    pub fn run(&self, id: &str, opts: &CreateOptions, detach: bool) -> Result<RunOutcome> {
+    pub fn run(&self, id: &str, opts: &CreateOptions, run: RunOptions) -> Result<RunOutcome> {
+        let detach = run.detach;
         let spec = load_spec(&opts.bundle)?;
         let terminal = spec
             .process()
@@ -310,6 +325,10 @@ impl Runtime {
             return Err(Error::InvalidConfig(
                 "cannot allocate tty if husk will detach without setting console socket".into(),
             ));
+        }
+        if run.subreaper && !detach {
+            sys::proc::set_child_subreaper(true)
+                .map_err(|e| Error::errno("becoming a child subreaper", e))?;
         }
         let (container, spawned) = self.create_inner(id, opts)?;
         let proxy = match (&spawned.console, &opts.console_socket) {
@@ -325,7 +344,13 @@ impl Runtime {
         }
         let status = crate::tty::wait_forwarding(&spawned.pidfd)?;
         drop(proxy);
-        container.delete(true)?;
+        if !run.keep {
+            container.delete(true)?;
+        }
+        if run.subreaper {
+            // Whatever the container left behind was killed with its cgroup; reap it.
+            sys::proc::reap_exited();
+        }
         Ok(RunOutcome::Exited(status))
     }
 

@@ -43,7 +43,7 @@ mod sys;
 mod tty;
 
 pub use caps::{CAPABILITIES, RLIMITS};
-pub use container::{Container, CreateOptions, RunOutcome, Runtime};
+pub use container::{Container, CreateOptions, RunOptions, RunOutcome, Runtime};
 pub use error::{Error, Result};
 pub use signal::parse_signal;
 pub use spec::default_spec;

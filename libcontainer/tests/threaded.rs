@@ -8,7 +8,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use libcontainer::{CreateOptions, RunOutcome, Runtime};
+use libcontainer::{CreateOptions, RunOptions, RunOutcome, Runtime};
 
 #[test]
 fn containers_from_a_busy_multithreaded_caller() {
@@ -38,7 +38,11 @@ fn containers_from_a_busy_multithreaded_caller() {
     let opts = CreateOptions::new(&bundle);
     let mut outcomes = Vec::new();
     for i in 0..100 {
-        outcomes.push(runtime.run(&format!("threads-{}-{i}", std::process::id()), &opts, false));
+        outcomes.push(runtime.run(
+            &format!("threads-{}-{i}", std::process::id()),
+            &opts,
+            RunOptions::default(),
+        ));
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use libcontainer::{parse_signal, CreateOptions, RunOutcome, Runtime};
+use libcontainer::{parse_signal, CreateOptions, RunOptions, RunOutcome, Runtime};
 
 use crate::args::Matches;
 use crate::output;
@@ -60,7 +60,12 @@ pub(crate) fn create(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
 pub(crate) fn run(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     refuse_cgroup_options(ctx)?;
     let opts = create_options(m)?;
-    match ctx.runtime.run(&m.args[0], &opts, m.flag("detach"))? {
+    let run = RunOptions {
+        detach: m.flag("detach"),
+        keep: m.flag("keep"),
+        subreaper: !m.flag("no-subreaper"),
+    };
+    match ctx.runtime.run(&m.args[0], &opts, run)? {
         RunOutcome::Detached => Ok(0),
         RunOutcome::Exited(code) => Ok(code),
     }

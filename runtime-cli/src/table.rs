@@ -80,11 +80,19 @@ const RUN_FLAGS: &[Flag] = &[
     BUNDLE,
     CONSOLE_SOCKET,
     DETACH,
+    Flag::boolean("keep", None, "do not delete the container after it exits"),
     PID_FILE,
+    NO_SUBREAPER,
     NO_PIVOT,
     NO_NEW_KEYRING,
     PRESERVE_FDS,
 ];
+
+const NO_SUBREAPER: Flag = Flag::boolean(
+    "no-subreaper",
+    None,
+    "disable the use of the subreaper used to reap reparented processes",
+);
 
 const LIST_FLAGS: &[Flag] = &[
     Flag::value(

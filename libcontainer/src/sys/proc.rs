@@ -377,3 +377,22 @@ pub(crate) fn poll_two(a: RawFd, b: RawFd) -> Result<(bool, bool), i32> {
     retry(|| cvt(unsafe { libc::poll(p.as_mut_ptr(), 2, -1) }))?;
     Ok((p[0].revents != 0, p[1].revents != 0))
 }
+
+/// prctl(PR_SET_CHILD_SUBREAPER).
+pub(crate) fn set_child_subreaper(on: bool) -> Result<(), i32> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, on as libc::c_ulong, 0, 0, 0) })
+        .map(drop)
+}
+
+/// Reaps every child that has already exited (waitpid(-1, WNOHANG) until none is left).
+pub(crate) fn reap_exited() {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return;
+        }
+    }
+}
