@@ -452,3 +452,37 @@ fn run_subreaper_adopts_orphans_unless_disabled() {
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
 }
+
+/// The init is known by pid and start time: if the recorded start time no longer matches the
+/// process behind the pid (as after pid reuse), husk treats the container as stopped and
+/// signals nothing.
+#[test]
+fn recycled_pid_is_never_signalled() {
+    if skip_for_runc("husk's state.json layout") {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.create(&b, &id).expect_ok();
+    rt.exec(&["start", &id]).expect_ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let path = rt.root().join(&id).join("state.json");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    let mut v: Value = serde_json::from_str(&saved).unwrap();
+    let start = v["pid_start"].as_u64().unwrap();
+    v["pid_start"] = json!(start + 1);
+    std::fs::write(&path, v.to_string()).unwrap();
+
+    assert_eq!(rt.status(&id), "stopped");
+    rt.exec(&["kill", &id, "KILL"])
+        .expect_err()
+        .expect_msg("container not running");
+    assert!(pid_alive(pid), "the process behind the pid was signalled");
+
+    std::fs::write(&path, saved).unwrap();
+    assert_eq!(rt.status(&id), "running");
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert!(wait_pid_gone(pid, std::time::Duration::from_secs(5)));
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
