@@ -4,9 +4,12 @@
 //! On hybrid hosts (v1 controllers plus a unified hierarchy) the container gets the same path
 //! in every v1 hierarchy and in the unified one, as runc does. docs/cgroups.md has the rules.
 
+pub mod bpf;
 pub mod hierarchy;
 mod manager;
+mod ops;
 pub mod path;
+mod resources;
 mod sys;
 
 use std::path::PathBuf;
