@@ -1,8 +1,18 @@
 //! husk's cgroup manager: places a container's processes in its cgroup on cgroup v1, v2 and
-//! hybrid hosts, and removes the cgroup on delete. (Interface fixed; bodies by the cgroups work.)
+//! hybrid hosts, and removes the cgroup on delete.
+//!
+//! - [`hierarchy`]: which hierarchies the host has (`/proc/self/mountinfo`), and the [`Layout`];
+//! - [`path`]: `linux.cgroupsPath` to one directory per hierarchy;
+//! - `manager`: creating, joining, listing and destroying (the [`Manager`] methods).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+
+mod fs;
+pub mod hierarchy;
+mod manager;
+pub mod path;
+mod sys;
 
 /// Errors of this crate; each names the cgroup file or directory involved.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +25,12 @@ pub enum Error {
     },
     #[error("cgroup: {0}")]
     Invalid(String),
+    /// A kernel file did not have the expected format.
+    #[error("cgroup: cannot parse {path}: {what}")]
+    Parse { path: PathBuf, what: String },
+    /// `destroy` could not remove a directory in time: processes are still in it.
+    #[error("cgroup {path}: still busy after killing its processes (pids {pids:?})")]
+    Busy { path: PathBuf, pids: Vec<i32> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -40,6 +56,28 @@ pub struct Saved {
     pub dirs: Vec<PathBuf>,
     /// The v2 directory (also in `dirs`), if any.
     pub unified: Option<PathBuf>,
+    /// The v1 directories (also in `dirs`) with their hierarchy's controllers, so that later
+    /// commands find e.g. the freezer or memory directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub v1: Vec<V1Dir>,
+}
+
+/// The container's directory in one v1 hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct V1Dir {
+    /// The hierarchy's controllers, sorted (`["cpu", "cpuacct"]`, `["name=systemd"]`).
+    pub controllers: Vec<String>,
+    pub dir: PathBuf,
+}
+
+impl Saved {
+    /// The container's directory in the v1 hierarchy carrying `controller`, if any.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.dir.as_path())
+    }
 }
 
 /// The cgroups of one container.
@@ -51,10 +89,10 @@ pub struct Manager {
 impl Manager {
     /// Resolves a spec's `linux.cgroupsPath` on this host: absolute paths are taken from each
     /// hierarchy's root, relative ones from the calling process's own cgroup, and `None` means
-    /// `default_name` relative to the caller's cgroup. Nothing is created yet.
+    /// `default_name` relative to the caller's cgroup. Nothing is created yet. Paths with `..`
+    /// components, or naming no cgroup below the start (`/`, `.`), are refused.
     pub fn new(cgroups_path: Option<&Path>, default_name: &str) -> Result<Manager> {
-        let _ = (cgroups_path, default_name);
-        Err(Error::Invalid("not implemented yet".into()))
+        manager::resolve(cgroups_path, default_name).map(|saved| Manager { saved })
     }
 
     /// A manager for cgroups created earlier, from what `saved()` returned.
@@ -67,30 +105,31 @@ impl Manager {
         &self.saved
     }
 
-    /// Creates the directories (mkdir -p) in every hierarchy.
+    /// Creates the directories (mkdir -p) in every hierarchy (v1 cpuset levels get their
+    /// parent's `cpuset.cpus`/`cpuset.mems`).
     pub fn create(&self) -> Result<()> {
-        Err(Error::Invalid("not implemented yet".into()))
+        manager::create(&self.saved)
     }
 
     /// An O_PATH|O_DIRECTORY fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
     pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
-        Ok(None)
+        manager::unified_fd(&self.saved)
     }
 
     /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
     /// was already cloned into the v2 one).
     pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
-        let _ = (pid, skip_unified);
-        Err(Error::Invalid("not implemented yet".into()))
+        manager::add(&self.saved, pid, skip_unified)
     }
 
-    /// Pids of every process in the container's cgroup.
+    /// Pids of every process in the container's cgroup (and cgroups below it), sorted.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        Ok(Vec::new())
+        manager::pids(&self.saved)
     }
 
     /// Removes every directory, killing with SIGKILL whatever still runs in them first.
+    /// Idempotent: directories already gone are fine.
     pub fn destroy(&self) -> Result<()> {
-        Err(Error::Invalid("not implemented yet".into()))
+        manager::destroy(&self.saved)
     }
 }
