@@ -67,24 +67,25 @@ fn ensure_cpuset(dir: &Path) -> Result<()> {
             match std::fs::read_to_string(d.join(f)) {
                 Ok(s) if !s.trim().is_empty() => {}
                 Ok(_) => return Ok(false),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
                 Err(e) => return Err(io_err(&d.join(f))(e)),
             }
         }
         Ok(true)
     };
-    if filled(dir)? {
-        return Ok(());
+    if dir.is_dir() {
+        if !dir.join("cpuset.cpus").exists() {
+            return Err(Error::Invalid(format!(
+                "{}: not a directory of a v1 cpuset hierarchy",
+                dir.display()
+            )));
+        }
+        if filled(dir)? {
+            return Ok(());
+        }
     }
     let parent = dir
         .parent()
-        .filter(|p| p.join("cpuset.cpus").exists())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: no cpuset parent to copy cpuset.cpus/mems from",
-                dir.display()
-            ))
-        })?;
+        .ok_or_else(|| Error::Invalid(format!("{}: no cpuset parent", dir.display())))?;
     ensure_cpuset(parent)?;
     match std::fs::create_dir(dir) {
         Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(io_err(dir)(e)),
@@ -159,8 +160,7 @@ pub fn destroy(saved: &Saved) -> Result<()> {
         kill_all(saved)?;
         match remove_all(saved) {
             Ok(()) => return Ok(()),
-            Err(Error::Busy { path, .. }) if Instant::now() < deadline => {
-                let _ = path;
+            Err(Error::Busy { .. }) if Instant::now() < deadline => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
@@ -186,6 +186,7 @@ fn kill_all(saved: &Saved) -> Result<()> {
     if let Some(f) = freezer {
         freeze(f, "FROZEN")?;
     }
+    // Listed again: the frozen set is final.
     let pids = crate::manager::pids(saved)?;
     let mut result = Ok(());
     for pid in pids {

@@ -41,7 +41,9 @@ impl CgroupPath {
                     )))
                 }
                 Component::Prefix(_) => {
-                    return Err(Error::Invalid(format!("cgroups path {p:?}: not a unix path")))
+                    return Err(Error::Invalid(format!(
+                        "cgroups path {p:?}: not a unix path"
+                    )))
                 }
             }
         }
@@ -186,7 +188,10 @@ mod tests {
         let rel = CgroupPath::Relative("c1".into());
         let abs = CgroupPath::Absolute("x/c1".into());
         let d = |h: &Hierarchy, p: &CgroupPath| p.dir_in(h, own.of(h)).unwrap();
-        assert_eq!(d(&mem, &rel), Path::new("/sys/fs/cgroup/memory/process_api/abc/c1"));
+        assert_eq!(
+            d(&mem, &rel),
+            Path::new("/sys/fs/cgroup/memory/process_api/abc/c1")
+        );
         assert_eq!(d(&cpu, &rel), Path::new("/sys/fs/cgroup/cpu,cpuacct/c1"));
         assert_eq!(d(&sd, &rel), Path::new("/sys/fs/cgroup/systemd/c1"));
         assert_eq!(d(&uni, &rel), Path::new("/sys/fs/cgroup/unified/u/c1"));
