@@ -28,6 +28,13 @@ pub enum Error {
     /// A kernel file did not have the expected format.
     #[error("cgroup: cannot parse {path}: {what}")]
     Parse { path: PathBuf, what: String },
+    /// `destroy` could not SIGKILL a process of the cgroup.
+    #[error("cgroup: killing pid {pid}: {source}")]
+    Kill {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
     /// `destroy` could not remove a directory in time: processes are still in it.
     #[error("cgroup {path}: still busy after killing its processes (pids {pids:?})")]
     Busy { path: PathBuf, pids: Vec<i32> },

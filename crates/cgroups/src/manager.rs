@@ -184,19 +184,22 @@ fn kill_all(saved: &Saved) -> Result<()> {
         return Ok(());
     }
     if let Some(f) = freezer {
-        freeze(f, "FROZEN")?;
-    }
-    // Listed again: the frozen set is final.
-    let pids = crate::manager::pids(saved)?;
-    let mut result = Ok(());
-    for pid in pids {
-        match sys::kill(pid, libc::SIGKILL) {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) && result.is_ok() => {
-                result = Err(Error::Invalid(format!("killing pid {pid}: {e}")));
-            }
-            _ => {}
+        if let Err(e) = freeze(f, "FROZEN") {
+            let _ = freeze(f, "THAWED");
+            return Err(e);
         }
     }
+    // Listed again: the frozen set is final. Thawed whatever happens.
+    let result = crate::manager::pids(saved).and_then(|pids| {
+        for pid in pids {
+            match sys::kill(pid, libc::SIGKILL) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(source) => return Err(Error::Kill { pid, source }),
+            }
+        }
+        Ok(())
+    });
     if let Some(f) = freezer {
         freeze(f, "THAWED")?;
     }
