@@ -239,3 +239,33 @@ fn destroy_refuses_to_kill_the_caller() {
     assert!(matches!(m.destroy(), Err(Error::Invalid(_))));
     assert!(Path::new("/sys/fs/cgroup/memory").join(&mem[1..]).exists());
 }
+
+#[test]
+fn destroy_kills_a_process_that_keeps_forking() {
+    let name = unique("fork");
+    let m = Manager::new(Some(Path::new(&name)), "unused").unwrap();
+    let _c = Cleanup(&m, vec![]);
+    m.create().unwrap();
+    // The shell is added before it starts forking: it waits for a line on stdin first.
+    let mut sh = Command::new("sh")
+        .args(["-c", "read go; while :; do sleep 1000 & done"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    m.add(sh.id() as i32, false).unwrap();
+    use std::io::Write;
+    sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let t = std::time::Instant::now();
+    while m.pids().unwrap().len() < 5 && t.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(
+        m.pids().unwrap().len() >= 5,
+        "the shell forks into the cgroup"
+    );
+    m.destroy().unwrap();
+    assert_eq!(sh.wait().unwrap().signal(), Some(libc::SIGKILL));
+    for d in &m.saved().dirs {
+        assert!(!d.exists(), "{}", d.display());
+    }
+}
