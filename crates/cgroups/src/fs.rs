@@ -25,11 +25,13 @@ pub fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(io_err(path))
 }
 
-/// The pids in `dir/cgroup.procs`; a missing directory has none.
+/// The pids in `dir/cgroup.procs`; a missing (or just removed: ENODEV) directory has none.
 pub fn procs(dir: &Path) -> Result<Vec<i32>> {
     let path = dir.join("cgroup.procs");
     let text = match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV) => {
+            return Ok(Vec::new())
+        }
         r => r.map_err(io_err(&path))?,
     };
     text.split_whitespace()
