@@ -1,20 +1,21 @@
 //! husk's cgroup manager: places a container's processes in its cgroup on cgroup v1, v2 and
 //! hybrid hosts, and removes the cgroup on delete.
 //!
-//! On hybrid hosts (v1 controllers plus a unified hierarchy) the container gets the same path
-//! in every v1 hierarchy and in the unified one, as runc does. docs/cgroups.md has the rules.
+//! - [`hierarchy`]: which hierarchies the host has (`/proc/self/mountinfo`), and the [`Layout`];
+//! - [`path`]: `linux.cgroupsPath` to one directory per hierarchy;
+//! - `manager`: creating, joining, listing and destroying (the [`Manager`] methods).
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 pub mod bpf;
+mod fs;
 pub mod hierarchy;
 mod manager;
 mod ops;
 pub mod path;
 mod resources;
 mod sys;
-
-use std::path::PathBuf;
-
-pub use manager::Manager;
 
 /// Errors of this crate; each names the cgroup file or directory involved.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +26,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {what}")]
-    Parse { path: PathBuf, what: String },
     #[error("cgroup: {0}")]
     Invalid(String),
+    /// A kernel file did not have the expected format.
+    #[error("cgroup: cannot parse {path}: {what}")]
+    Parse { path: PathBuf, what: String },
+    /// `destroy` could not SIGKILL a process of the cgroup.
+    #[error("cgroup: killing pid {pid}: {source}")]
+    Kill {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `destroy` could not remove a directory in time: processes are still in it.
+    #[error("cgroup {path}: still busy after killing its processes (pids {pids:?})")]
+    Busy { path: PathBuf, pids: Vec<i32> },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,14 +66,80 @@ pub struct Saved {
     pub dirs: Vec<PathBuf>,
     /// The v2 directory (also in `dirs`), if any.
     pub unified: Option<PathBuf>,
-    /// The directory in the v1 hierarchy with the cpuset controller, if any.
-    #[serde(default)]
-    pub cpuset: Option<PathBuf>,
-    /// The directory in the v1 hierarchy with the freezer controller, if any.
-    #[serde(default)]
-    pub freezer: Option<PathBuf>,
-    /// The container's cgroup as /proc/PID/cgroup shows it (in the unified hierarchy, or the
-    /// first v1 one).
-    #[serde(default)]
-    pub path: PathBuf,
+    /// The v1 directories (also in `dirs`) with their hierarchy's controllers, so that later
+    /// commands find e.g. the freezer or memory directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub v1: Vec<V1Dir>,
+}
+
+/// The container's directory in one v1 hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct V1Dir {
+    /// The hierarchy's controllers, sorted (`["cpu", "cpuacct"]`, `["name=systemd"]`).
+    pub controllers: Vec<String>,
+    pub dir: PathBuf,
+}
+
+impl Saved {
+    /// The container's directory in the v1 hierarchy carrying `controller`, if any.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.dir.as_path())
+    }
+}
+
+/// The cgroups of one container.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    saved: Saved,
+}
+
+impl Manager {
+    /// Resolves a spec's `linux.cgroupsPath` on this host: absolute paths are taken from each
+    /// hierarchy's root, relative ones from the calling process's own cgroup, and `None` means
+    /// `default_name` relative to the caller's cgroup. Nothing is created yet. Paths with `..`
+    /// components, or naming no cgroup below the start (`/`, `.`), are refused.
+    pub fn new(cgroups_path: Option<&Path>, default_name: &str) -> Result<Manager> {
+        manager::resolve(cgroups_path, default_name).map(|saved| Manager { saved })
+    }
+
+    /// A manager for cgroups created earlier, from what `saved()` returned.
+    pub fn from_saved(saved: Saved) -> Manager {
+        Manager { saved }
+    }
+
+    /// What to store to find these cgroups again.
+    pub fn saved(&self) -> &Saved {
+        &self.saved
+    }
+
+    /// Creates the directories (mkdir -p) in every hierarchy (v1 cpuset levels get their
+    /// parent's `cpuset.cpus`/`cpuset.mems`).
+    pub fn create(&self) -> Result<()> {
+        manager::create(&self.saved)
+    }
+
+    /// An O_PATH|O_DIRECTORY fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
+    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
+        manager::unified_fd(&self.saved)
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
+    /// was already cloned into the v2 one).
+    pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
+        manager::add(&self.saved, pid, skip_unified)
+    }
+
+    /// Pids of every process in the container's cgroup (and cgroups below it), sorted.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        manager::pids(&self.saved)
+    }
+
+    /// Removes every directory, killing with SIGKILL whatever still runs in them first.
+    /// Idempotent: directories already gone are fine.
+    pub fn destroy(&self) -> Result<()> {
+        manager::destroy(&self.saved)
+    }
 }

@@ -1,260 +1,252 @@
-//! Creating, joining and removing one container's cgroups.
+//! The bodies of [`crate::Manager`]'s methods.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::hierarchy::{self, Hierarchy};
+use crate::fs::{io_err, procs, read, tree_deepest_first, write};
+use crate::hierarchy;
 use crate::path::{CgroupPath, OwnCgroups};
-use crate::{Error, Result, Saved};
+use crate::{sys, Error, Layout, Result, Saved, V1Dir};
 
-/// How long `destroy` waits for killed processes to leave before giving up.
-const DESTROY_WAIT: Duration = Duration::from_secs(10);
+/// How long `destroy` keeps killing and retrying `rmdir` on EBUSY.
+const DESTROY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `destroy` waits for a v1 freezer to report FROZEN.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The cgroups of one container.
-#[derive(Clone, Debug)]
-pub struct Manager {
-    saved: Saved,
+pub fn resolve(cgroups_path: Option<&Path>, default_name: &str) -> Result<Saved> {
+    let path = CgroupPath::parse(cgroups_path, default_name)?;
+    let hs = hierarchy::detect()?;
+    let own = match path {
+        CgroupPath::Relative(_) => OwnCgroups::read()?,
+        CgroupPath::Absolute(_) => OwnCgroups::default(),
+    };
+    let mut saved = Saved {
+        layout: hs.layout,
+        dirs: Vec::new(),
+        unified: None,
+        v1: Vec::new(),
+    };
+    for h in &hs.v1 {
+        let dir = path.dir_in(h, own.of(h))?;
+        saved.dirs.push(dir.clone());
+        saved.v1.push(V1Dir {
+            controllers: h.controllers.clone(),
+            dir,
+        });
+    }
+    if let Some(h) = &hs.unified {
+        let dir = path.dir_in(h, own.of(h))?;
+        saved.dirs.push(dir.clone());
+        saved.unified = Some(dir);
+    }
+    Ok(saved)
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+pub fn create(saved: &Saved) -> Result<()> {
+    for d in &saved.v1 {
+        if d.controllers.iter().any(|c| c == "cpuset") {
+            ensure_cpuset(&d.dir)?;
+        }
     }
+    for dir in &saved.dirs {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    Ok(())
 }
 
-fn write_file(path: &Path, data: &str) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io(path))?;
-    f.write_all(data.as_bytes()).map_err(io(path))
-}
-
-/// The path of `dir` as /proc/PID/cgroup shows it for hierarchy `h`.
-fn cgroup_view(h: &Hierarchy, dir: &Path) -> PathBuf {
-    let below = dir.strip_prefix(&h.mount_point).unwrap_or(dir);
-    h.root.join(below)
-}
-
-impl Manager {
-    /// Resolves a spec's `linux.cgroupsPath` on this host: absolute paths are taken from each
-    /// hierarchy's root, relative ones from the calling process's own cgroup, and `None` means
-    /// `default_name` relative to the caller's cgroup. Nothing is created yet.
-    pub fn new(cgroups_path: Option<&Path>, default_name: &str) -> Result<Manager> {
-        let hs = hierarchy::detect()?;
-        let path = CgroupPath::parse(cgroups_path, default_name)?;
-        let own = match path {
-            CgroupPath::Relative(_) => OwnCgroups::read()?,
-            CgroupPath::Absolute(_) => OwnCgroups::default(),
-        };
-        let mut saved = Saved {
-            layout: hs.layout,
-            dirs: Vec::new(),
-            unified: None,
-            cpuset: None,
-            freezer: None,
-            path: PathBuf::new(),
-        };
-        for h in &hs.v1 {
-            let dir = path.dir_in(h, own.of(h))?;
-            if h.has("cpuset") {
-                saved.cpuset = Some(dir.clone());
-            }
-            if h.has("freezer") {
-                saved.freezer = Some(dir.clone());
-            }
-            if saved.path.as_os_str().is_empty() {
-                saved.path = cgroup_view(h, &dir);
-            }
-            saved.dirs.push(dir);
-        }
-        if let Some(u) = &hs.unified {
-            let dir = path.dir_in(u, own.of(u))?;
-            saved.path = cgroup_view(u, &dir);
-            saved.unified = Some(dir.clone());
-            saved.dirs.push(dir);
-        }
-        Ok(Manager { saved })
-    }
-
-    /// A manager for cgroups created earlier, from what `saved()` returned.
-    pub fn from_saved(saved: Saved) -> Manager {
-        Manager { saved }
-    }
-
-    /// What to store to find these cgroups again.
-    pub fn saved(&self) -> &Saved {
-        &self.saved
-    }
-
-    /// Creates the directories (mkdir -p) in every hierarchy. New cpuset levels get their
-    /// parent's cpus and mems, without which the kernel refuses tasks (ENOSPC).
-    pub fn create(&self) -> Result<()> {
-        for dir in &self.saved.dirs {
-            if Some(dir) == self.saved.cpuset.as_ref() {
-                create_cpuset(dir)?;
-            } else {
-                std::fs::create_dir_all(dir).map_err(io(dir))?;
+/// mkdir -p for a v1 cpuset directory: every level whose `cpuset.cpus` or `cpuset.mems` is empty
+/// (a new one always is) gets its parent's, or the kernel refuses tasks with ENOSPC. The same
+/// walk as runc's; the hierarchy's root always has both set.
+fn ensure_cpuset(dir: &Path) -> Result<()> {
+    const FILES: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
+    let filled = |d: &Path| -> Result<bool> {
+        for f in FILES {
+            match std::fs::read_to_string(d.join(f)) {
+                Ok(s) if !s.trim().is_empty() => {}
+                Ok(_) => return Ok(false),
+                Err(e) => return Err(io_err(&d.join(f))(e)),
             }
         }
-        Ok(())
-    }
-
-    /// An O_PATH|O_DIRECTORY fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
-    pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
-        let Some(dir) = &self.saved.unified else {
-            return Ok(None);
-        };
-        let f = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(dir)
-            .map_err(io(dir))?;
-        Ok(Some(f.into()))
-    }
-
-    /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
-    /// was already cloned into the v2 one).
-    pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
-        for dir in &self.saved.dirs {
-            if skip_unified && Some(dir) == self.saved.unified.as_ref() {
-                continue;
-            }
-            write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+        Ok(true)
+    };
+    if dir.is_dir() {
+        if !dir.join("cpuset.cpus").exists() {
+            return Err(Error::Invalid(format!(
+                "{}: not a directory of a v1 cpuset hierarchy",
+                dir.display()
+            )));
         }
-        Ok(())
-    }
-
-    /// Pids of every process in the container's cgroup (and its sub-cgroups).
-    pub fn pids(&self) -> Result<Vec<i32>> {
-        let mut pids = Vec::new();
-        for dir in &self.saved.dirs {
-            collect_pids(dir, &mut pids)?;
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        Ok(pids)
-    }
-
-    /// Removes every directory, killing with SIGKILL whatever still runs in them first.
-    /// Idempotent: directories already gone are fine.
-    pub fn destroy(&self) -> Result<()> {
-        let deadline = Instant::now() + DESTROY_WAIT;
-        loop {
-            self.kill_all()?;
-            let mut busy = None;
-            for dir in &self.saved.dirs {
-                if let Err(e) = remove_tree(dir) {
-                    busy = Some(e);
-                }
-            }
-            match busy {
-                None => return Ok(()),
-                Some(e) if Instant::now() >= deadline => return Err(e),
-                Some(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    }
-
-    /// SIGKILLs every process: cgroup.kill on v2; on v1 freeze, kill, thaw so that nothing
-    /// forks away meanwhile.
-    fn kill_all(&self) -> Result<()> {
-        if let Some(u) = &self.saved.unified {
-            let kill = u.join("cgroup.kill");
-            if kill.exists() {
-                match write_file(&kill, "1") {
-                    Ok(()) => {}
-                    Err(Error::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        let pids = match self.pids() {
-            Ok(p) => p,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
-        if pids.is_empty() {
+        if filled(dir)? {
             return Ok(());
         }
-        let freezer = self.saved.freezer.as_ref().filter(|f| f.exists());
-        if let Some(f) = freezer {
-            let _ = write_file(&f.join("freezer.state"), "FROZEN");
+    }
+    let parent = dir
+        .parent()
+        .ok_or_else(|| Error::Invalid(format!("{}: no cpuset parent", dir.display())))?;
+    ensure_cpuset(parent)?;
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(io_err(dir)(e)),
+        _ => {}
+    }
+    for f in FILES {
+        let cur = read(&dir.join(f))?;
+        if cur.trim().is_empty() {
+            let v = read(&parent.join(f))?;
+            write(&dir.join(f), v.trim())?;
         }
-        for pid in pids {
-            // The pids were read from the container's own cgroup.
-            crate::sys::kill(pid, libc::SIGKILL);
+    }
+    Ok(())
+}
+
+pub fn unified_fd(saved: &Saved) -> Result<Option<OwnedFd>> {
+    let Some(dir) = &saved.unified else {
+        return Ok(None);
+    };
+    // std adds O_CLOEXEC; O_PATH makes the access mode irrelevant.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(io_err(dir))?;
+    Ok(Some(f.into()))
+}
+
+pub fn add(saved: &Saved, pid: i32, skip_unified: bool) -> Result<()> {
+    for dir in &saved.dirs {
+        if skip_unified && Some(dir) == saved.unified.as_ref() {
+            continue;
         }
-        if let Some(f) = freezer {
-            let _ = write_file(&f.join("freezer.state"), "THAWED");
+        write(&dir.join("cgroup.procs"), &pid.to_string())?;
+    }
+    Ok(())
+}
+
+pub fn pids(saved: &Saved) -> Result<Vec<i32>> {
+    let mut all = Vec::new();
+    for dir in &saved.dirs {
+        for d in tree_deepest_first(dir)? {
+            all.extend(procs(&d)?);
         }
-        Ok(())
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok(all)
+}
+
+pub fn destroy(saved: &Saved) -> Result<()> {
+    let me = std::process::id() as i32;
+    if pids(saved)?.contains(&me) {
+        return Err(Error::Invalid(format!(
+            "the calling process (pid {me}) is in the container's cgroups {:?}; not killing it",
+            saved.dirs
+        )));
+    }
+    if let Some(dir) = &saved.unified {
+        let kill = dir.join("cgroup.kill");
+        if kill.exists() {
+            match write(&kill, "1") {
+                // Removed meanwhile: nothing to kill.
+                Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
+                r => r?,
+            }
+        }
+    }
+    let deadline = Instant::now() + DESTROY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        kill_all(saved)?;
+        match remove_all(saved) {
+            Ok(()) => return Ok(()),
+            Err(Error::Busy { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(Error::Busy { path, .. }) => {
+                let pids = pids(saved).unwrap_or_default();
+                return Err(Error::Busy { path, pids });
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
-/// mkdir -p for the cpuset hierarchy, copying cpus and mems into each new level.
-fn create_cpuset(dir: &Path) -> Result<()> {
-    let mut missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
-    missing.reverse();
-    for d in missing {
-        match std::fs::create_dir(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io(d)(e)),
+/// SIGKILLs every process in the cgroups; on v1 with a freezer, frozen first so nothing forks
+/// in between, then thawed so the signals are acted on.
+fn kill_all(saved: &Saved) -> Result<()> {
+    let freezer = saved
+        .v1_dir("freezer")
+        .filter(|d| saved.layout != Layout::V2 && d.join("freezer.state").exists());
+    let pids = pids(saved)?;
+    if pids.is_empty() {
+        return Ok(());
+    }
+    if let Some(f) = freezer {
+        if let Err(e) = freeze(f, "FROZEN") {
+            let _ = freeze(f, "THAWED");
+            return Err(e);
         }
-        let parent = d.parent().unwrap_or(d);
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            let mine = d.join(f);
-            let cur = std::fs::read_to_string(&mine).map_err(io(&mine))?;
-            if cur.trim().is_empty() {
-                let p = parent.join(f);
-                let val = std::fs::read_to_string(&p).map_err(io(&p))?;
-                write_file(&mine, val.trim())?;
+    }
+    // Listed again: the frozen set is final. Thawed whatever happens.
+    let result = crate::manager::pids(saved).and_then(|pids| {
+        for pid in pids {
+            match sys::kill(pid, libc::SIGKILL) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(source) => return Err(Error::Kill { pid, source }),
+            }
+        }
+        Ok(())
+    });
+    if let Some(f) = freezer {
+        freeze(f, "THAWED")?;
+    }
+    result
+}
+
+/// Writes `state` to `dir/freezer.state` and waits (bounded) until it reads back; FREEZING
+/// that does not finish is left as is (the kill and thaw still follow). A missing directory
+/// is fine.
+fn freeze(dir: &Path, state: &str) -> Result<()> {
+    let file = dir.join("freezer.state");
+    match write(&file, state) {
+        Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => return Ok(()),
+        r => r?,
+    }
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    while Instant::now() < deadline {
+        match std::fs::read_to_string(&file) {
+            Ok(s) if s.trim() == state => return Ok(()),
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&file)(e)),
+        }
+        // Re-writing nudges a FREEZING cgroup on older kernels.
+        let _ = write(&file, state);
+    }
+    Ok(())
+}
+
+/// rmdir of each container directory and every cgroup below it, deepest first. Only the leaf
+/// (the container's own directory) is removed, never its parents, as runc does. `Busy` on
+/// EBUSY so the caller retries.
+fn remove_all(saved: &Saved) -> Result<()> {
+    for dir in &saved.dirs {
+        for d in tree_deepest_first(dir)? {
+            match std::fs::remove_dir(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    return Err(Error::Busy {
+                        path: d,
+                        pids: Vec::new(),
+                    })
+                }
+                Err(e) => return Err(io_err(&d)(e)),
             }
         }
     }
     Ok(())
-}
-
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-    let procs = dir.join("cgroup.procs");
-    let text = match std::fs::read_to_string(&procs) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(&procs)(e)),
-    };
-    out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            collect_pids(&e.path(), out)?;
-        }
-    }
-    Ok(())
-}
-
-/// rmdir of a cgroup and every sub-cgroup the container made, deepest first.
-fn remove_tree(dir: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(dir)(e)),
-    };
-    for e in entries.flatten() {
-        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            remove_tree(&e.path())?;
-        }
-    }
-    match std::fs::remove_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(dir)(e)),
-    }
 }

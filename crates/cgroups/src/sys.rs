@@ -1,7 +1,13 @@
-//! The crate's only unsafe code.
+//! The crate's only `unsafe`: thin libc wrappers.
 
-/// kill(2); errors (the process already gone) are ignored.
-pub(crate) fn kill(pid: i32, sig: i32) {
-    // SAFETY: kill with plain integers affects no memory of ours.
-    unsafe { libc::kill(pid, sig) };
+use std::io;
+
+/// Sends `sig` to `pid`.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
