@@ -351,3 +351,57 @@ fn exec_not_found_fails_create() {
     rt.exec(&["delete", "--force", &id]);
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
+
+#[test]
+fn scheduler_io_priority_personality_affinity_memory_policy() {
+    if skip_for_runc("runc 1.1.5 predates these fields") {
+        return;
+    }
+    let out = inside(
+        |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+            c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 3});
+            c["process"]["execCPUAffinity"] = json!({"final": "0"});
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+            c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+        },
+        "grep -E '^policy' /proc/self/sched | tr -s ' '; cut -d' ' -f19 /proc/self/stat; \
+         ionice -p $$; cat /proc/self/personality; grep Cpus_allowed_list /proc/self/status; \
+         grep -c bind:0 /proc/self/numa_maps",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "policy : 3", "{out}");
+    assert_eq!(lines[1], "5", "nice: {out}");
+    assert_eq!(lines[2], "best-effort: prio 3", "{out}");
+    assert_eq!(lines[3], "00000008", "{out}");
+    assert_eq!(lines[4], "Cpus_allowed_list:\t0", "{out}");
+    assert!(
+        lines[5].parse::<u32>().unwrap() > 0,
+        "numa_maps shows no bind:0 mapping: {out}"
+    );
+}
+
+#[test]
+fn lsm_settings_the_host_lacks_are_refused() {
+    if skip_for_runc("runc ignores a profile when AppArmor is off") {
+        return;
+    }
+    let rt = Runtime::new();
+    for (field, value, lsm) in [
+        ("apparmorProfile", "docker-default", "AppArmor"),
+        (
+            "selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "SELinux",
+        ),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| c["process"][field] = json!(value));
+        let id = rt.id();
+        rt.exec(&["create", "--bundle", &b.path_str(), &id])
+            .expect_err()
+            .expect_msg(&format!("process.{field}"))
+            .expect_msg(lsm);
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+}

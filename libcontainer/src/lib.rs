@@ -24,6 +24,7 @@
 
 pub use oci_spec;
 
+mod attrs;
 mod caps;
 mod container;
 mod error;

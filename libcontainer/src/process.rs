@@ -83,6 +83,8 @@ pub(crate) struct ProcPlan {
     pub oom_score_adj: Option<i32>,
     /// Join a new session keyring (unless `--no-new-keyring`).
     pub new_keyring: bool,
+    /// Scheduler, I/O priority, personality, CPU affinity, memory policy.
+    pub attrs: crate::attrs::Attrs,
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
@@ -106,6 +108,29 @@ fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
     Ok(mask)
 }
 
+/// AppArmor and SELinux are not applied yet: a config asking for either gets a clear error
+/// rather than a container without it (this host has neither LSM).
+fn check_lsm(p: &crate::oci_spec::runtime::Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        return Err(Error::Unsupported(if enabled {
+            format!("process.apparmorProfile {profile:?}: applying AppArmor profiles is not supported yet")
+        } else {
+            format!("process.apparmorProfile {profile:?}: AppArmor is not enabled on this host")
+        }));
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+        return Err(Error::Unsupported(if enabled {
+            format!("process.selinuxLabel {label:?}: applying SELinux labels is not supported yet")
+        } else {
+            format!("process.selinuxLabel {label:?}: SELinux is not enabled on this host")
+        }));
+    }
+    Ok(())
+}
+
 impl ProcPlan {
     /// Plans the process. `listen_fds` is the LISTEN_FDS count passed through (0 if none).
     pub(crate) fn build(
@@ -118,6 +143,7 @@ impl ProcPlan {
             .process()
             .as_ref()
             .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+        check_lsm(p)?;
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::InvalidConfig(
@@ -225,6 +251,7 @@ impl ProcPlan {
             rlimits,
             oom_score_adj: p.oom_score_adj(),
             new_keyring,
+            attrs: crate::attrs::Attrs::build(spec)?,
         })
     }
 
@@ -256,6 +283,7 @@ impl ProcPlan {
     /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
     pub(crate) fn apply(&self) -> Result<(), Fail> {
         let f = |c, e| Fail::new(Area::Process, c, 0, e);
+        self.attrs.apply()?;
         if self.new_keyring {
             // In a user namespace the keyring may be refused; runc ignores that too.
             match sys::creds::new_session_keyring() {
@@ -295,6 +323,9 @@ impl ProcPlan {
 
     /// Parent side: the message for a child failure in the Process or Exec area.
     pub(crate) fn describe(&self, f: &Fail) -> String {
+        if let Some(m) = crate::attrs::Attrs::describe(f).filter(|_| f.area == Area::Process) {
+            return m;
+        }
         let e = errno_text(f.errno);
         let arg0 = self.args.strings()[0].to_string_lossy();
         let cwd = self.cwd.to_string_lossy();

@@ -87,6 +87,8 @@ pub(crate) fn spawn(
     let mut init: Option<(i32, Reaper)> = None;
 
     events.pid(pid)?;
+    // execCPUAffinity.initial holds until the process is in the container's cgroups.
+    plan.proc.attrs.apply_initial(pid)?;
     cgroup.add(pid, cloned_into)?;
     for &(res, soft, hard) in &plan.proc.rlimits {
         sys::proc::prlimit(pid, res, soft, hard).map_err(|e| {

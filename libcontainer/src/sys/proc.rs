@@ -396,3 +396,65 @@ pub(crate) fn reap_exited() {
         }
     }
 }
+
+/// struct sched_attr (SCHED_ATTR_SIZE_VER1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) on the calling thread.
+pub(crate) fn sched_setattr(attr: &SchedAttr) -> Result<(), i32> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: a is a valid sched_attr of the size it declares.
+    cvt_long(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) })
+        .map(drop)
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, self, value).
+pub(crate) fn ioprio_set(value: i32) -> Result<(), i32> {
+    // SAFETY: plain syscall with integer arguments.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) }).map(drop)
+}
+
+/// personality(2).
+pub(crate) fn personality(persona: u64) -> Result<(), i32> {
+    // SAFETY: plain syscall with an integer argument.
+    cvt(unsafe { libc::personality(persona as libc::c_ulong) }).map(drop)
+}
+
+/// A CPU or NUMA node mask of 1024 bits.
+pub(crate) type Mask = [u64; 16];
+
+/// sched_setaffinity(2) of `pid` (0: the caller).
+pub(crate) fn sched_setaffinity(pid: i32, mask: &Mask) -> Result<(), i32> {
+    // SAFETY: mask is valid for its size in bytes.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of::<Mask>(),
+            mask.as_ptr(),
+        )
+    })
+    .map(drop)
+}
+
+/// set_mempolicy(2) with a 1024-node mask.
+pub(crate) fn set_mempolicy(mode: i32, nodes: &Mask) -> Result<(), i32> {
+    // SAFETY: nodes is valid for 1024 bits; maxnode counts one past the last bit, as the
+    // kernel expects.
+    cvt_long(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), 1025usize) })
+        .map(drop)
+}
