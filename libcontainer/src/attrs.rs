@@ -44,6 +44,25 @@ fn lookup(field: &str, table: &[(&str, i64)], key: &str) -> Result<i64> {
         .ok_or_else(|| Error::InvalidConfig(format!("{field}: unsupported value {key:?}")))
 }
 
+/// The runtime-spec's names of two scheduler flags, and oci-spec 0.10's (which it would reject
+/// the spec's names for).
+const RENAMED: &[(&[u8], &[u8])] = &[
+    (b"\"SCHED_FLAG_RESET_ON_FORK\"", b"\"SCHED_RESET_ON_FORK\""),
+    (b"\"SCHED_FLAG_DL_OVERRUN\"", b"\"SCHED_FLAG_D_L_OVERRUN\""),
+];
+
+/// Rewrites config.json's spelling of those flags into oci-spec's before parsing. The quoted
+/// names cannot occur as anything but these enum values.
+pub(crate) fn spec_names_fixed(data: Vec<u8>) -> Vec<u8> {
+    let mut data = data;
+    for (from, to) in RENAMED {
+        while let Some(i) = data.windows(from.len()).position(|w| w == *from) {
+            data.splice(i..i + from.len(), to.iter().copied());
+        }
+    }
+    data
+}
+
 /// Parses a list such as "0-3,7" into a 1024-bit mask.
 pub(crate) fn parse_list(field: &str, s: &str) -> Result<Mask> {
     let bad = || Error::InvalidConfig(format!("{field}: invalid list {s:?} (like \"0-3,7\")"));
@@ -78,10 +97,11 @@ const SCHED_POLICIES: &[(&str, i64)] = &[
     ("SCHED_IDLE", 5),
     ("SCHED_DEADLINE", 6),
 ];
+/// By oci-spec 0.10's names: two differ from the runtime-spec's (see `spec_names_fixed`).
 const SCHED_FLAGS: &[(&str, i64)] = &[
-    ("SCHED_FLAG_RESET_ON_FORK", 0x01),
+    ("SCHED_RESET_ON_FORK", 0x01),
     ("SCHED_FLAG_RECLAIM", 0x02),
-    ("SCHED_FLAG_DL_OVERRUN", 0x04),
+    ("SCHED_FLAG_D_L_OVERRUN", 0x04),
     ("SCHED_FLAG_KEEP_POLICY", 0x08),
     ("SCHED_FLAG_KEEP_PARAMS", 0x10),
     ("SCHED_FLAG_UTIL_CLAMP_MIN", 0x20),
@@ -243,20 +263,22 @@ mod tests {
 
     #[test]
     fn names_match_oci_spec() {
-        let spec: Spec = serde_json::from_value(serde_json::json!({
+        let json = serde_json::to_vec(&serde_json::json!({
             "ociVersion": "1.3.0",
             "process": {"cwd": "/", "user": {"uid": 0, "gid": 0},
                 "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 3},
-                "scheduler": {"policy": "SCHED_BATCH", "nice": 5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+                "scheduler": {"policy": "SCHED_BATCH", "nice": 5,
+                    "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]},
                 "execCPUAffinity": {"final": "0"}},
             "linux": {"personality": {"domain": "LINUX32"},
                 "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}}
         }))
         .unwrap();
+        let spec: Spec = serde_json::from_slice(&spec_names_fixed(json)).unwrap();
         let a = Attrs::build(&spec).unwrap();
         assert_eq!(a.ioprio, Some((2 << 13) | 3));
         let s = a.sched.unwrap();
-        assert_eq!((s.policy, s.nice, s.flags), (3, 5, 1));
+        assert_eq!((s.policy, s.nice, s.flags), (3, 5, 1 | 4));
         assert_eq!(a.personality, Some(8));
         assert_eq!(a.mempolicy.unwrap().0, 2 | (1 << 15));
         assert_eq!(a.affinity_final.unwrap()[0], 1);

@@ -87,6 +87,7 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
         msg: crate::fail::io_text(&e),
     })?;
     // serde_path_to_error names the field ("process.args: invalid type ...").
+    let data = crate::attrs::spec_names_fixed(data);
     let de = &mut serde_json::Deserializer::from_slice(&data);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
         path,
