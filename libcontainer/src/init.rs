@@ -15,6 +15,7 @@ pub(crate) mod code {
     pub const RECV: u16 = 2;
     pub const UNEXPECTED: u16 = 3;
     pub const ACCEPT: u16 = 4;
+    pub const DUMPABLE: u16 = 5;
     pub const PTMX: u16 = 10;
     pub const UNLOCK: u16 = 11;
     pub const PEER: u16 = 12;
@@ -60,6 +61,11 @@ fn first_child_steps(
     listener: RawFd,
     report: &mut Chan,
 ) -> Result<(), Fail> {
+    // Until exec this process is husk's image: nothing in the container may open its
+    // /proc/PID/exe (the host binary) or its fds. While it holds every capability the kernel's
+    // capability check already refuses less privileged processes; this also covers the
+    // moment between dropping capabilities and exec (execve makes it dumpable again).
+    sys::proc::set_dumpable(false).map_err(|e| sync_fail(code::DUMPABLE, e))?;
     // The parent first puts us in our cgroups (and writes maps for a user ns made by clone3).
     wait_proceed(chan)?;
     if plan.ns.clone_flags == 0 {
@@ -155,6 +161,7 @@ pub(crate) fn describe(f: &Fail) -> String {
     let e = crate::fail::errno_text(f.errno);
     match (f.area, f.code) {
         (Area::Sync, code::ACCEPT) => format!("waiting for start: {e}"),
+        (Area::Sync, code::DUMPABLE) => format!("making the container process non-dumpable: {e}"),
         (Area::Sync, _) => format!("talking to the parent process: {e}"),
         (_, code::PTMX) => format!("opening the container's /dev/ptmx: {e}"),
         (_, code::CTTY) => format!("setting the controlling terminal: {e}"),

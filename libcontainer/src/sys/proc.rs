@@ -458,3 +458,10 @@ pub(crate) fn set_mempolicy(mode: i32, nodes: &Mask) -> Result<(), i32> {
     cvt_long(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes.as_ptr(), 1025usize) })
         .map(drop)
 }
+
+/// prctl(PR_SET_DUMPABLE): a non-dumpable process's /proc files (exe, mem, fd) are closed to
+/// everyone without CAP_SYS_PTRACE in the runtime's user namespace; execve restores it.
+pub(crate) fn set_dumpable(on: bool) -> Result<(), i32> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
