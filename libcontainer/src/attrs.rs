@@ -112,7 +112,7 @@ const IOPRIO_CLASSES: &[(&str, i64)] = &[
     ("IOPRIO_CLASS_BE", 2),
     ("IOPRIO_CLASS_IDLE", 3),
 ];
-const MPOL_MODES: &[(&str, i64)] = &[
+pub(crate) const MPOL_MODES: &[(&str, i64)] = &[
     ("MPOL_DEFAULT", 0),
     ("MPOL_PREFERRED", 1),
     ("MPOL_BIND", 2),
@@ -121,7 +121,7 @@ const MPOL_MODES: &[(&str, i64)] = &[
     ("MPOL_PREFERRED_MANY", 5),
     ("MPOL_WEIGHTED_INTERLEAVE", 6),
 ];
-const MPOL_FLAGS: &[(&str, i64)] = &[
+pub(crate) const MPOL_FLAGS: &[(&str, i64)] = &[
     ("MPOL_F_NUMA_BALANCING", 1 << 13),
     ("MPOL_F_RELATIVE_NODES", 1 << 14),
     ("MPOL_F_STATIC_NODES", 1 << 15),

@@ -28,6 +28,16 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every hook list, in lifecycle order.
+    pub(crate) const ALL: [Kind; 6] = [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+        Kind::Poststart,
+        Kind::Poststop,
+    ];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Prestart => "prestart",

@@ -57,6 +57,18 @@ pub(crate) struct NsPlan {
     pub domainname: Option<CString>,
 }
 
+/// Every namespace husk can create or join.
+pub(crate) const ALL: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Time,
+];
+
 fn flag(kind: LinuxNamespaceType) -> i32 {
     match kind {
         LinuxNamespaceType::Mount => libc::CLONE_NEWNS,

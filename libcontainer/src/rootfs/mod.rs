@@ -23,6 +23,16 @@ mod devices;
 mod mask;
 mod mount;
 mod options;
+
+/// Mount options husk itself interprets (the rest go to the filesystem), for `features`.
+pub(crate) fn known_mount_options() -> &'static [&'static str] {
+    options::KNOWN
+}
+
+#[cfg(test)]
+pub(crate) fn options_known(name: &str) -> bool {
+    options::is_known(name)
+}
 mod pivot;
 mod plan;
 mod sysctl;

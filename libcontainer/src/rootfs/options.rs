@@ -100,6 +100,67 @@ enum Opt {
 
 const ATIME: u64 = MOUNT_ATTR__ATIME;
 
+/// Every option name `lookup` knows, for `features` (a test keeps the two in step).
+pub(crate) const KNOWN: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rbind",
+    "ratime",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
 fn attr_opt(name: &str) -> Option<(u64, u64)> {
     Some(match name {
         "ro" => (MOUNT_ATTR_RDONLY, 0),
@@ -221,6 +282,12 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
         .collect::<Vec<_>>()
         .join(",");
     Ok(p)
+}
+
+#[cfg(test)]
+/// True if `lookup` handles `name` itself (rather than passing it to the filesystem).
+pub(crate) fn is_known(name: &str) -> bool {
+    lookup(name).is_some()
 }
 
 /// The propagation flag named by linux.rootfsPropagation.

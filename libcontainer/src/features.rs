@@ -1,0 +1,65 @@
+//! `husk features` (runtime-spec features.md): what this build supports, generated from the
+//! tables the code itself uses, so the report cannot drift from the behaviour.
+
+use serde_json::{json, Value};
+
+use crate::{attrs, caps, hooks, namespaces, rootfs, state};
+
+/// The features document as JSON.
+pub fn features() -> Value {
+    let hooks: Vec<&str> = hooks::Kind::ALL.iter().map(|k| k.name()).collect();
+    // The spec's names ("mount", "network"), which serde gives (Display gives "mnt").
+    let namespaces: Vec<Value> = namespaces::ALL
+        .iter()
+        .map(|n| serde_json::to_value(n).unwrap_or_default())
+        .collect();
+    fn names(t: &[(&'static str, i64)]) -> Vec<&'static str> {
+        t.iter().map(|(n, _)| *n).collect()
+    }
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": state::OCI_VERSION,
+        "hooks": hooks,
+        "mountOptions": rootfs::known_mount_options(),
+        "linux": {
+            "namespaces": namespaces,
+            "capabilities": caps::CAPABILITIES,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "memoryPolicy": {"modes": names(attrs::MPOL_MODES), "flags": names(attrs::MPOL_FLAGS)},
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": false},
+        },
+        "annotations": {"io.github.husk.version": env!("CARGO_PKG_VERSION")},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_match_the_code() {
+        let f = features();
+        // Every mount option claimed is one the option parser handles itself.
+        for o in f["mountOptions"].as_array().unwrap() {
+            assert!(rootfs::options_known(o.as_str().unwrap()), "{o}");
+        }
+        // The namespace names are the spec's ("mount", "network"...), all eight.
+        let ns: Vec<&str> = f["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ns,
+            ["mount", "cgroup", "uts", "ipc", "user", "pid", "network", "time"]
+        );
+        // It parses as oci-spec's Features type.
+        let _: crate::oci_spec::runtime::Features = serde_json::from_value(f).unwrap();
+    }
+}
