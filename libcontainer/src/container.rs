@@ -398,7 +398,7 @@ impl Container {
         &self.id
     }
 
-    fn open(&self, lock: Lock) -> Result<(StateDir, Record)> {
+    pub(crate) fn open(&self, lock: Lock) -> Result<(StateDir, Record)> {
         let dir = StateDir::open(&self.runtime.root, &self.id, lock)?;
         match dir.read()? {
             Some(r) => Ok((dir, r)),

@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod log;
+mod ops;
 mod output;
 mod table;
 
@@ -362,11 +363,6 @@ mod tests {
     fn later_commands_fail() {
         for c in [
             "exec",
-            "update",
-            "pause",
-            "resume",
-            "ps",
-            "events",
             "features",
             "checkpoint",
             "restore",
