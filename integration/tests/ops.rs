@@ -123,7 +123,9 @@ fn pause_of_created_and_stopped_containers() {
     rt.exec(&["ps", &id]).expect_err();
     rt.exec(&["events", "--stats", &id]).expect_err();
     rt.exec(&["delete", &id]).expect_ok();
-    rt.exec(&["pause", &id]).expect_err().expect_msg("does not exist");
+    rt.exec(&["pause", &id])
+        .expect_err()
+        .expect_msg("does not exist");
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
@@ -138,8 +140,8 @@ fn ps_lists_the_init_and_its_child() {
     let start = Instant::now();
     let pids = loop {
         let o = rt.exec(&["ps", "--format", "json", &id]).expect_ok();
-        let pids: Vec<i64> = serde_json::from_str(o.stdout.trim())
-            .unwrap_or_else(|e| panic!("ps json: {e}: {o}"));
+        let pids: Vec<i64> =
+            serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| panic!("ps json: {e}: {o}"));
         if pids.len() >= 2 || start.elapsed() > T {
             break pids;
         }
@@ -165,7 +167,10 @@ fn ps_lists_the_init_and_its_child() {
     }
     // ps options after the id go to ps.
     let o = rt.exec(&["ps", &id, "-o", "pid,comm"]).expect_ok();
-    assert!(o.stdout.starts_with("    PID COMMAND") || o.stdout.contains("COMMAND"), "{o}");
+    assert!(
+        o.stdout.starts_with("    PID COMMAND") || o.stdout.contains("COMMAND"),
+        "{o}"
+    );
     assert!(o.stdout.contains("sleep"), "{o}");
     rt.exec(&["ps", "--format", "xml", &id])
         .expect_err()
@@ -192,12 +197,24 @@ fn events_stats_once() {
     assert_eq!(lines.len(), 1, "{o}");
     let v = stats_line(lines[0], &id);
     let data = &v["data"];
-    assert!(data["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0, "{v}");
-    assert!(data["memory"]["usage"]["limit"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert!(
+        data["memory"]["usage"]["limit"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
     assert!(data["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{v}");
-    assert!(data["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        data["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
     assert!(data["cpu"]["usage"]["percpu"].is_array(), "{v}");
-    assert!(data["blkio"].is_object() && data["hugetlb"].is_object(), "{v}");
+    assert!(
+        data["blkio"].is_object() && data["hugetlb"].is_object(),
+        "{v}"
+    );
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
@@ -224,7 +241,10 @@ fn events_interval_streams_stats() {
     );
     for l in &lines {
         let v = stats_line(l, &id);
-        assert!(v["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1, "{v}");
+        assert!(
+            v["data"]["pids"]["current"].as_u64().unwrap_or(0) >= 1,
+            "{v}"
+        );
     }
     rt.exec(&["events", "--interval", "0s", &id]).expect_err();
     rt.exec(&["delete", "--force", &id]).expect_ok();

@@ -199,7 +199,10 @@ fn resources(m: &Matches) -> anyhow::Result<LinuxResources> {
         r.insert("cpu".into(), Value::Object(cpu));
     }
     if let Some(v) = m.value("pids-limit") {
-        r.insert("pids".into(), json!({"limit": number("pids-limit", v, true)?}));
+        r.insert(
+            "pids".into(),
+            json!({"limit": number("pids-limit", v, true)?}),
+        );
     }
     if let Some(v) = m.value("blkio-weight") {
         let w: u16 = v

@@ -202,7 +202,12 @@ const UPDATE_FLAGS: &[Flag] = &[
     ),
     Flag::value("cpuset-cpus", None, None, "CPU(s) to use"),
     Flag::value("cpuset-mems", None, None, "Memory node(s) to use"),
-    Flag::value("kernel-memory", None, None, "Kernel memory limit (in bytes); deprecated"),
+    Flag::value(
+        "kernel-memory",
+        None,
+        None,
+        "Kernel memory limit (in bytes); deprecated",
+    ),
     Flag::value(
         "kernel-memory-tcp",
         None,

@@ -115,7 +115,11 @@ pub struct Blkio {
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
-    #[serde(default, rename = "ioQueueRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "ioQueueRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_queued_recursive: Vec<BlkioEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub io_service_time_recursive: Vec<BlkioEntry>,
@@ -447,10 +451,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("husk-blkio-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("f");
-        std::fs::write(&p, "8:0 Read 4096\n8:0 Write 0\n8:0 Total 4096\nTotal 4096\n").unwrap();
+        std::fs::write(
+            &p,
+            "8:0 Read 4096\n8:0 Write 0\n8:0 Total 4096\nTotal 4096\n",
+        )
+        .unwrap();
         let e = blkio_file(&p).unwrap();
         assert_eq!(e.len(), 3);
-        assert_eq!((e[0].major, e[0].minor, &*e[0].op, e[0].value), (8, 0, "Read", 4096));
+        assert_eq!(
+            (e[0].major, e[0].minor, &*e[0].op, e[0].value),
+            (8, 0, "Read", 4096)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,7 +14,10 @@ use common::*;
 /// before it allocates and runs: memory and cpu are charged to the new cgroup).
 fn spinner(delay: &str) -> Child {
     Command::new("sh")
-        .args(["-c", &format!("sleep {delay}; exec sh -c 'while :; do :; done'")])
+        .args([
+            "-c",
+            &format!("sleep {delay}; exec sh -c 'while :; do :; done'"),
+        ])
         .spawn()
         .unwrap()
 }
