@@ -106,6 +106,44 @@ fn delete_force_of_a_paused_container() {
 }
 
 #[test]
+fn kill_of_a_paused_container() {
+    let rt = Runtime::new();
+    let b = counter_bundle();
+    let (id, _out) = counter(&rt, &b);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    rt.exec(&["pause", &id]).expect_ok();
+    // Other signals stay pending while paused (as runc).
+    rt.exec(&["kill", &id, "SIGCONT"]).expect_ok();
+    assert_eq!(rt.status(&id), "paused");
+    // SIGKILL thaws it so that it dies (as runc).
+    rt.exec(&["kill", &id, "9"]).expect_ok();
+    assert!(
+        wait_pid_gone(pid, T),
+        "init {pid} survived SIGKILL while paused"
+    );
+    rt.wait_status(&id, "stopped", T);
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
+fn kill_all_of_a_paused_container() {
+    let rt = Runtime::new();
+    let b = counter_bundle();
+    let (id, _out) = counter(&rt, &b);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    rt.exec(&["pause", &id]).expect_ok();
+    rt.exec(&["kill", "--all", &id, "KILL"]).expect_ok();
+    assert!(
+        wait_pid_gone(pid, T),
+        "init {pid} survived kill --all while paused"
+    );
+    rt.wait_status(&id, "stopped", T);
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
 fn pause_of_created_and_stopped_containers() {
     let rt = Runtime::new();
     let b = Bundle::new(&["true"]);

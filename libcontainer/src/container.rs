@@ -491,10 +491,11 @@ impl Container {
                 for pid in cg.pids()? {
                     sys::proc::kill(pid, signal);
                 }
-                return Ok(());
+                return crate::ops::thaw_after_kill(&rec, status, signal);
             }
         }
-        signal_init(&rec, signal)
+        signal_init(&rec, signal)?;
+        crate::ops::thaw_after_kill(&rec, status, signal)
     }
 
     /// Deletes a stopped or created container (`force`: kills it first, whatever its state).

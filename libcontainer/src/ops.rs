@@ -165,6 +165,15 @@ impl Container {
     }
 }
 
+/// After a SIGKILL to a paused container: thaws it so the processes die, as runc does (other
+/// signals stay pending until `resume`).
+pub(crate) fn thaw_after_kill(rec: &Record, status: Status, signal: i32) -> Result<()> {
+    if status == Status::Paused && signal == libc::SIGKILL {
+        manager(rec)?.freeze(false)?;
+    }
+    Ok(())
+}
+
 /// The file with the cgroup's OOM-kill counter (`oom_kill N`).
 fn oom_counter_file(saved: &cgroups::Saved) -> Option<PathBuf> {
     if saved.layout != cgroups::Layout::V2 {

@@ -87,7 +87,15 @@ pub(crate) fn events(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     let id = container.id().to_string();
     container.events(interval, m.flag("stats"), |ev| {
         let line = match ev {
-            Event::Stats(s) => json!({"type": "stats", "id": id, "data": s}),
+            Event::Stats(s) => {
+                let mut data = serde_json::to_value(&s).unwrap_or_default();
+                // runc's objects husk has nothing for: no Intel RDT, no network stats.
+                if let Some(d) = data.as_object_mut() {
+                    d.insert("intel_rdt".into(), json!({}));
+                    d.insert("network_interfaces".into(), Value::Null);
+                }
+                json!({"type": "stats", "id": id, "data": data})
+            }
             Event::Oom => json!({"type": "oom", "id": id}),
         };
         print(&format!("{line}\n"))

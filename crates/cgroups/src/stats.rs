@@ -23,11 +23,39 @@ fn zero(v: &u64) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub cpu: Cpu,
+    pub cpuset: CpuSet,
     pub memory: Memory,
     pub pids: Pids,
     pub blkio: Blkio,
     /// By page size ("2MB", "1GB").
     pub hugetlb: BTreeMap<String, Hugetlb>,
+}
+
+/// The cpuset controller's settings (runc's `cpuset` object).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuSet {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    #[serde(default)]
+    pub cpu_exclusive: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    #[serde(default)]
+    pub mem_hardwall: u64,
+    #[serde(default)]
+    pub mem_exclusive: u64,
+    #[serde(default)]
+    pub memory_migrate: u64,
+    #[serde(default)]
+    pub memory_spread_page: u64,
+    #[serde(default)]
+    pub memory_spread_slab: u64,
+    #[serde(default)]
+    pub memory_pressure: u64,
+    #[serde(default)]
+    pub sched_load_balance: u64,
+    #[serde(default)]
+    pub sched_relax_domain_level: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +195,14 @@ impl Manager {
             Some(Dir::V2(d)) => cpu_v2(&d, &mut st.cpu)?,
             None => {}
         }
+        match self.controller_dir("cpuset") {
+            Some(Dir::V1(d)) => st.cpuset = cpuset_v1(&d)?,
+            Some(Dir::V2(d)) => {
+                st.cpuset.cpus = cpu_list(&d.join("cpuset.cpus.effective"))?;
+                st.cpuset.mems = cpu_list(&d.join("cpuset.mems.effective"))?;
+            }
+            None => {}
+        }
         match self.controller_dir("memory") {
             Some(Dir::V1(d)) => memory_v1(&d, &mut st.memory)?,
             Some(Dir::V2(d)) => memory_v2(&d, &mut st.memory)?,
@@ -265,6 +301,45 @@ fn cpu_v2(dir: &Path, out: &mut Cpu) -> Result<()> {
     out.throttling.throttled_periods = get("nr_throttled");
     out.throttling.throttled_time = get("throttled_usec") * 1000;
     Ok(())
+}
+
+/// A cpu or memory-node list ("0-3,5"), expanded; empty when the file is missing.
+fn cpu_list(path: &Path) -> Result<Vec<u16>> {
+    let mut out = Vec::new();
+    let Some(text) = opt_read(path)? else {
+        return Ok(out);
+    };
+    let bad = || Error::Parse {
+        path: path.to_path_buf(),
+        what: format!("not a cpu list: {:?}", text.trim()),
+    };
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a > b {
+            return Err(bad());
+        }
+        out.extend(a..=b);
+    }
+    Ok(out)
+}
+
+fn cpuset_v1(dir: &Path) -> Result<CpuSet> {
+    let f = |n: &str| dir.join(format!("cpuset.{n}"));
+    let relax = opt_read(&f("sched_relax_domain_level"))?;
+    Ok(CpuSet {
+        cpus: cpu_list(&f("cpus"))?,
+        cpu_exclusive: num(&f("cpu_exclusive"))?,
+        mems: cpu_list(&f("mems"))?,
+        mem_hardwall: num(&f("mem_hardwall"))?,
+        mem_exclusive: num(&f("mem_exclusive"))?,
+        memory_migrate: num(&f("memory_migrate"))?,
+        memory_spread_page: num(&f("memory_spread_page"))?,
+        memory_spread_slab: num(&f("memory_spread_slab"))?,
+        memory_pressure: num(&f("memory_pressure"))?,
+        sched_load_balance: num(&f("sched_load_balance"))?,
+        sched_relax_domain_level: relax.and_then(|s| s.trim().parse().ok()).unwrap_or(0),
+    })
 }
 
 fn memory_v1(dir: &Path, out: &mut Memory) -> Result<()> {
@@ -463,6 +538,18 @@ mod tests {
             (8, 0, "Read", 4096)
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cpu_lists() {
+        let p = std::env::temp_dir().join(format!("husk-cpus-{}", std::process::id()));
+        std::fs::write(&p, "0-2,5\n").unwrap();
+        assert_eq!(cpu_list(&p).unwrap(), vec![0, 1, 2, 5]);
+        std::fs::write(&p, "\n").unwrap();
+        assert!(cpu_list(&p).unwrap().is_empty());
+        std::fs::write(&p, "3-1").unwrap();
+        assert!(cpu_list(&p).is_err());
+        std::fs::remove_file(&p).unwrap();
     }
 
     #[test]
