@@ -35,6 +35,7 @@ impl Container {
         let (_dir, rec) = self.open(Lock::Exclusive)?;
         match rec.status() {
             Status::Running | Status::Created => manager(&rec)?.freeze(true).map_err(Into::into),
+            Status::Stopped => Err(Error::NotRunning),
             status => Err(Error::WrongState {
                 id: self.id().into(),
                 status,
@@ -51,17 +52,16 @@ impl Container {
             status => Err(Error::WrongState {
                 id: self.id().into(),
                 status,
-                why: "only a paused container can be resumed",
+                why: "it is not paused",
             }),
         }
     }
 
     /// Pids (in husk's pid namespace) of every process in the container's cgroups, sorted.
+    /// A stopped container's cgroup may still hold processes its init left behind (no pid
+    /// namespace); they are listed too, as runc does.
     pub fn processes(&self) -> Result<Vec<i32>> {
         let (_dir, rec) = self.open(Lock::None)?;
-        if rec.status() == Status::Stopped {
-            return Err(Error::NotRunning);
-        }
         Ok(manager(&rec)?.pids()?)
     }
 
@@ -79,11 +79,14 @@ impl Container {
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
         let (dir, mut rec) = self.open(Lock::Exclusive)?;
         let status = rec.status();
-        if matches!(status, Status::Stopped | Status::Creating) {
+        if status == Status::Stopped {
+            return Err(Error::NotRunning);
+        }
+        if status == Status::Creating {
             return Err(Error::WrongState {
                 id: self.id().into(),
                 status,
-                why: "only a created, running or paused container can be updated",
+                why: "its create did not finish",
             });
         }
         let merged = merge_resources(

@@ -31,7 +31,13 @@ pub(crate) fn ps(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     }
     let pids = ctx.runtime.container(&m.args[0])?.processes()?;
     if format == "json" {
-        print(&format!("{}\n", serde_json::to_string(&pids)?))?;
+        // `null` for none, as runc (which encodes a nil slice).
+        let text = if pids.is_empty() {
+            "null".to_string()
+        } else {
+            serde_json::to_string(&pids)?
+        };
+        print(&format!("{text}\n"))?;
         return Ok(0);
     }
     let ps_args: Vec<&str> = if m.args.len() > 1 {
