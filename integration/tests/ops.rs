@@ -323,6 +323,46 @@ fn events_end_when_the_container_stops() {
 }
 
 #[test]
+fn events_report_oom() {
+    let rt = Runtime::new();
+    // Fills the /dev/shm tmpfs (64 MiB): its pages are charged to the container's memory
+    // cgroup, limited to 16 MiB below.
+    let b = Bundle::sh("sleep 0.5; head -c 60000000 /dev/zero > /dev/shm/fill; sleep 1000");
+    let id = rt.id();
+    rt.create(&b, &id);
+    let mem = v1_dir(&id, "memory");
+    fs::write(mem.join("memory.limit_in_bytes"), "16777216").unwrap();
+    if mem.join("memory.memsw.limit_in_bytes").exists() {
+        fs::write(mem.join("memory.memsw.limit_in_bytes"), "16777216").unwrap();
+    }
+    let (mut child, _argv, out, err) = rt.cmd(&["events", "--interval", "10s", &id]).spawn();
+    rt.exec(&["start", &id]).expect_ok();
+    let start = Instant::now();
+    let text = loop {
+        let text = fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("\"oom\"") || start.elapsed() > T {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let oom: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .filter(|v| v["type"] == "oom")
+        .collect();
+    assert!(
+        !oom.is_empty(),
+        "no oom event: {text}\nstderr: {}",
+        fs::read_to_string(&err).unwrap_or_default()
+    );
+    assert_eq!(oom[0], json!({"type": "oom", "id": id}));
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+#[test]
 #[ignore = "needs Manager::apply (resources work)"]
 fn update_a_running_container() {
     let rt = Runtime::new();
