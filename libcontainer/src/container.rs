@@ -399,7 +399,7 @@ impl Container {
         &self.id
     }
 
-    fn open(&self, lock: Lock) -> Result<(StateDir, Record)> {
+    pub(crate) fn open(&self, lock: Lock) -> Result<(StateDir, Record)> {
         let dir = StateDir::open(&self.runtime.root, &self.id, lock)?;
         match dir.read()? {
             Some(r) => Ok((dir, r)),
@@ -492,10 +492,11 @@ impl Container {
                 for pid in cg.pids()? {
                     sys::proc::kill(pid, signal);
                 }
-                return Ok(());
+                return crate::ops::thaw_after_kill(&rec, status, signal);
             }
         }
-        signal_init(&rec, signal)
+        signal_init(&rec, signal)?;
+        crate::ops::thaw_after_kill(&rec, status, signal)
     }
 
     /// Deletes a stopped or created container (`force`: kills it first, whatever its state).

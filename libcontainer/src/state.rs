@@ -105,9 +105,17 @@ impl Record {
         match (self.phase, alive) {
             (Phase::Creating, _) => Status::Creating,
             (_, false) => Status::Stopped,
+            (_, true) if self.frozen() => Status::Paused,
             (Phase::Created, true) => Status::Created,
             (Phase::Started, true) => Status::Running,
         }
+    }
+
+    /// Whether the container's cgroup is frozen (`pause`).
+    fn frozen(&self) -> bool {
+        self.cgroup
+            .as_ref()
+            .is_some_and(|s| cgroups::Manager::from_saved(s.clone()).is_frozen())
     }
 
     /// The public state (the OCI state plus runc's fields).

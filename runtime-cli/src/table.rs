@@ -3,6 +3,7 @@
 
 use crate::args::{Flag, Matches};
 use crate::commands::{create, delete, kill, list, run, spec, start, state, Ctx};
+use crate::ops::{events, pause, ps, resume, update};
 
 type Body = fn(&Ctx, &Matches) -> anyhow::Result<i32>;
 
@@ -130,6 +131,122 @@ const SPEC_FLAGS: &[Flag] = &[
     ),
 ];
 
+const PS_FLAGS: &[Flag] = &[Flag::value(
+    "format",
+    Some("f"),
+    Some("table"),
+    "select one of: table or json",
+)];
+
+const EVENTS_FLAGS: &[Flag] = &[
+    Flag::value(
+        "interval",
+        None,
+        Some("5s"),
+        "set the stats collection interval",
+    ),
+    Flag::boolean("stats", None, "display the container's stats then exit"),
+];
+
+const UPDATE_FLAGS: &[Flag] = &[
+    Flag::value(
+        "resources",
+        Some("r"),
+        None,
+        concat!(
+            "path to the file containing the resources to update or '-' to read from the ",
+            "standard input (linux.resources JSON; all other options are then ignored)"
+        ),
+    ),
+    Flag::value(
+        "blkio-weight",
+        None,
+        Some("0"),
+        "Specifies per cgroup weight, range is from 10 to 1000",
+    ),
+    Flag::value(
+        "cpu-period",
+        None,
+        None,
+        "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default",
+    ),
+    Flag::value(
+        "cpu-quota",
+        None,
+        None,
+        "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period",
+    ),
+    Flag::value(
+        "cpu-share",
+        None,
+        None,
+        "CPU shares (relative weight vs. other containers)",
+    ),
+    Flag::value(
+        "cpu-shares",
+        None,
+        None,
+        "CPU shares (relative weight vs. other containers); same as --cpu-share",
+    ),
+    Flag::value(
+        "cpu-rt-period",
+        None,
+        None,
+        "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default",
+    ),
+    Flag::value(
+        "cpu-rt-runtime",
+        None,
+        None,
+        "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period",
+    ),
+    Flag::value("cpuset-cpus", None, None, "CPU(s) to use"),
+    Flag::value("cpuset-mems", None, None, "Memory node(s) to use"),
+    Flag::value(
+        "kernel-memory",
+        None,
+        None,
+        "Kernel memory limit (in bytes); deprecated",
+    ),
+    Flag::value(
+        "kernel-memory-tcp",
+        None,
+        None,
+        "Kernel memory limit (in bytes) for tcp buffer; deprecated",
+    ),
+    Flag::value("memory", None, None, "Memory limit (in bytes)"),
+    Flag::value(
+        "memory-reservation",
+        None,
+        None,
+        "Memory reservation or soft_limit (in bytes)",
+    ),
+    Flag::value(
+        "memory-swap",
+        None,
+        None,
+        "Total memory usage (memory + swap); set '-1' to enable unlimited swap",
+    ),
+    Flag::value(
+        "pids-limit",
+        None,
+        Some("0"),
+        "Maximum number of pids allowed in the container",
+    ),
+    Flag::value(
+        "l3-cache-schema",
+        None,
+        None,
+        "The string of Intel RDT/CAT L3 cache schema (not supported)",
+    ),
+    Flag::value(
+        "mem-bw-schema",
+        None,
+        None,
+        "The string of Intel RDT/MBA memory bandwidth schema (not supported)",
+    ),
+];
+
 const fn later(name: &'static str, usage: &'static str, summary: &'static str) -> Command {
     Command {
         name,
@@ -168,11 +285,16 @@ pub const COMMANDS: &[Command] = &[
         body: Some(delete),
         reorder: true,
     },
-    later(
-        "events",
-        "<container-id>",
-        "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
-    ),
+    Command {
+        name: "events",
+        usage: "<container-id>",
+        summary:
+            "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+        flags: EVENTS_FLAGS,
+        nargs: (1, 1),
+        body: Some(events),
+        reorder: true,
+    },
     later(
         "exec",
         "<container-id> <command> [command options]",
@@ -197,26 +319,39 @@ pub const COMMANDS: &[Command] = &[
         body: Some(list),
         reorder: true,
     },
-    later(
-        "pause",
-        "<container-id>",
-        "pause suspends all processes inside the container",
-    ),
-    later(
-        "ps",
-        "<container-id> [ps options]",
-        "ps displays the processes running inside a container",
-    ),
+    Command {
+        name: "pause",
+        usage: "<container-id>",
+        summary: "pause suspends all processes inside the container",
+        flags: &[],
+        nargs: (1, 1),
+        body: Some(pause),
+        reorder: true,
+    },
+    Command {
+        name: "ps",
+        usage: "<container-id> [ps options]",
+        summary: "ps displays the processes running inside a container",
+        flags: PS_FLAGS,
+        nargs: (1, usize::MAX),
+        body: Some(ps),
+        // As runc (SkipArgReorder): options after the id belong to ps.
+        reorder: false,
+    },
     later(
         "restore",
         "<container-id>",
         "restore a container from a previous checkpoint",
     ),
-    later(
-        "resume",
-        "<container-id>",
-        "resumes all processes that have been previously paused",
-    ),
+    Command {
+        name: "resume",
+        usage: "<container-id>",
+        summary: "resumes all processes that have been previously paused",
+        flags: &[],
+        nargs: (1, 1),
+        body: Some(resume),
+        reorder: true,
+    },
     Command {
         name: "run",
         usage: "<container-id>",
@@ -253,11 +388,15 @@ pub const COMMANDS: &[Command] = &[
         body: Some(state),
         reorder: true,
     },
-    later(
-        "update",
-        "<container-id>",
-        "update container resource constraints",
-    ),
+    Command {
+        name: "update",
+        usage: "<container-id>",
+        summary: "update container resource constraints",
+        flags: UPDATE_FLAGS,
+        nargs: (1, 1),
+        body: Some(update),
+        reorder: true,
+    },
     later("features", "", "show the enabled features"),
 ];
 

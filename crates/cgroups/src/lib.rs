@@ -3,7 +3,10 @@
 //!
 //! - [`hierarchy`]: which hierarchies the host has (`/proc/self/mountinfo`), and the [`Layout`];
 //! - [`path`]: `linux.cgroupsPath` to one directory per hierarchy;
-//! - `manager`: creating, joining, listing and destroying (the [`Manager`] methods).
+//! - `manager`: creating, joining, listing and destroying (the [`Manager`] methods);
+//! - [`stats`]: resource usage in runc's `events --stats` shape.
+
+pub use stats::Stats;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ mod manager;
 mod ops;
 pub mod path;
 mod resources;
+pub mod stats;
 mod sys;
 
 /// Errors of this crate; each names the cgroup file or directory involved.
