@@ -351,3 +351,145 @@ fn order_swap(saved: &Saved, plan: &mut [Entry]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::default_device_rules;
+
+    fn res(j: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(j).unwrap()
+    }
+
+    fn triples(p: &[Entry]) -> Vec<(&str, &str, &str)> {
+        p.iter()
+            .map(|e| (e.controller, e.file.as_str(), e.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn full_object() {
+        let r = res(serde_json::json!({
+            "devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}],
+            "memory": {"limit": 33554432, "reservation": 16777216, "swap": 67108864,
+                       "kernel": 1048576, "kernelTCP": 524288, "swappiness": 10,
+                       "disableOOMKiller": true},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000,
+                    "realtimeRuntime": 950, "realtimePeriod": 1000, "idle": 1,
+                    "cpus": "0", "mems": "0"},
+            "pids": {"limit": 10},
+            "blockIO": {"weight": 500, "leafWeight": 300,
+                        "weightDevice": [{"major": 8, "minor": 0, "weight": 600, "leafWeight": 200}],
+                        "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                        "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
+                        "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
+                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+            "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}]},
+            "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}}
+        }));
+        let p = plan_v1(&r).unwrap();
+        let mut want = vec![
+            ("devices", "devices.deny", "a"),
+            ("devices", "devices.deny", "a *:* rwm"),
+            ("devices", "devices.allow", "c 1:3 rw"),
+        ];
+        let defaults = default_device_rules();
+        for d in &defaults {
+            assert!(d.allow());
+        }
+        let default_text: Vec<String> = defaults.iter().map(device_rule).collect();
+        for t in &default_text {
+            want.push(("devices", "devices.allow", t));
+        }
+        want.extend([
+            ("memory", "memory.limit_in_bytes", "33554432"),
+            ("memory", "memory.memsw.limit_in_bytes", "67108864"),
+            ("memory", "memory.soft_limit_in_bytes", "16777216"),
+            ("memory", "memory.kmem.limit_in_bytes", "1048576"),
+            ("memory", "memory.kmem.tcp.limit_in_bytes", "524288"),
+            ("memory", "memory.swappiness", "10"),
+            ("memory", "memory.oom_control", "1"),
+            ("cpu", "cpu.shares", "512"),
+            ("cpu", "cpu.cfs_period_us", "100000"),
+            ("cpu", "cpu.cfs_quota_us", "50000"),
+            ("cpu", "cpu.cfs_burst_us", "1000"),
+            ("cpu", "cpu.rt_period_us", "1000"),
+            ("cpu", "cpu.rt_runtime_us", "950"),
+            ("cpu", "cpu.idle", "1"),
+            ("cpuset", "cpuset.cpus", "0"),
+            ("cpuset", "cpuset.mems", "0"),
+            ("pids", "pids.max", "10"),
+            ("blkio", "blkio.weight", "500"),
+            ("blkio", "blkio.leaf_weight", "300"),
+            ("blkio", "blkio.weight_device", "8:0 600"),
+            ("blkio", "blkio.leaf_weight_device", "8:0 200"),
+            ("blkio", "blkio.throttle.read_bps_device", "254:0 1048576"),
+            ("blkio", "blkio.throttle.write_bps_device", "254:0 2097152"),
+            ("blkio", "blkio.throttle.read_iops_device", "254:0 100"),
+            ("blkio", "blkio.throttle.write_iops_device", "254:0 200"),
+            ("hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+            ("hugetlb", "hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
+            ("net_cls", "net_cls.classid", "1048577"),
+            ("net_prio", "net_prio.ifpriomap", "eth0 5"),
+            ("rdma", "rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+        ]);
+        assert_eq!(triples(&p), want);
+        // fields for errors
+        assert_eq!(p[1].field, "devices[0]");
+        assert_eq!(p[3].field, "devices (runc's default rules)");
+        let kmem = p.iter().find(|e| e.file == "memory.kmem.limit_in_bytes");
+        assert_eq!(kmem.unwrap().mode, Mode::IfPresent);
+        let w = p.iter().find(|e| e.file == "blkio.weight").unwrap();
+        assert_eq!(w.mode, Mode::Or("blkio.bfq.weight".into(), "500".into()));
+    }
+
+    #[test]
+    fn default_rules_are_runcs() {
+        let t: Vec<String> = default_device_rules().iter().map(device_rule).collect();
+        assert_eq!(
+            t,
+            [
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:8 rwm",
+                "c 1:7 rwm",
+                "c 5:0 rwm",
+                "c 1:5 rwm",
+                "c 1:9 rwm",
+                "c 136:* rwm",
+                "c 5:2 rwm",
+                "c 10:200 rwm"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_devices_no_device_writes() {
+        let p = plan_v1(&res(serde_json::json!({"pids": {"limit": 5}}))).unwrap();
+        assert_eq!(triples(&p), [("pids", "pids.max", "5")]);
+    }
+
+    #[test]
+    fn pids_zero_and_negative_are_max() {
+        for l in [0, -1, -5] {
+            let p = plan_v1(&res(serde_json::json!({"pids": {"limit": l}}))).unwrap();
+            assert_eq!(triples(&p), [("pids", "pids.max", "max")]);
+        }
+    }
+
+    #[test]
+    fn check_before_update_and_bad_swappiness() {
+        let p = plan_v1(&res(
+            serde_json::json!({"memory": {"limit": 1000, "checkBeforeUpdate": true}}),
+        ))
+        .unwrap();
+        assert_eq!(p[0].mode, Mode::NotBelowUsage("memory.usage_in_bytes"));
+        let e = plan_v1(&res(serde_json::json!({"memory": {"swappiness": 101}})))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("memory.swappiness"), "{e}");
+    }
+}

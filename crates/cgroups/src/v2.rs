@@ -328,3 +328,136 @@ fn enable(dir: &Path, need: &[&str], plan: &[Entry]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(j: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(j).unwrap()
+    }
+
+    fn pairs(p: &[Entry]) -> Vec<(&str, &str)> {
+        p.iter()
+            .map(|e| (e.file.as_str(), e.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn full_object() {
+        let r = res(serde_json::json!({
+            "devices": [{"allow": false, "access": "rwm"}],
+            "memory": {"limit": 33554432, "reservation": 16777216, "swap": 67108864,
+                       "kernel": 1048576, "kernelTCP": 524288, "swappiness": 10,
+                       "disableOOMKiller": true},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 1000,
+                    "idle": 1, "cpus": "0-1", "mems": "0"},
+            "pids": {"limit": 10},
+            "blockIO": {"weight": 500, "leafWeight": 300,
+                        "weightDevice": [{"major": 8, "minor": 0, "weight": 600}],
+                        "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
+                        "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
+                        "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
+                        "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+            "rdma": {"mlx5_1": {"hcaHandles": 3}},
+            "unified": {"memory.high": "30000000", "io.weight": "default 77"}
+        }));
+        let p = plan_v2(&r).unwrap();
+        assert_eq!(
+            pairs(&p),
+            [
+                ("memory.max", "33554432"),
+                ("memory.swap.max", "33554432"),
+                ("memory.low", "16777216"),
+                ("cpu.weight", "39"),
+                ("cpu.max", "50000 100000"),
+                ("cpu.max.burst", "1000"),
+                ("cpu.idle", "1"),
+                ("cpuset.cpus", "0-1"),
+                ("cpuset.mems", "0"),
+                ("pids.max", "10"),
+                ("io.bfq.weight", "500"),
+                ("io.bfq.weight", "8:0 600"),
+                ("io.max", "254:0 rbps=1048576"),
+                ("io.max", "254:0 wbps=2097152"),
+                ("io.max", "254:0 riops=100"),
+                ("io.max", "254:0 wiops=200"),
+                ("hugetlb.2MB.max", "4194304"),
+                ("hugetlb.2MB.rsvd.max", "4194304"),
+                ("rdma.max", "mlx5_1 hca_handle=3"),
+                ("io.weight", "default 77"),
+                ("memory.high", "30000000"),
+            ]
+        );
+        assert_eq!(
+            p[10].mode,
+            Mode::Or("io.weight".into(), blkio_to_io_weight(500).to_string())
+        );
+        assert_eq!(p[11].mode, Mode::Or("io.weight".into(), "8:0 5960".into()));
+        assert_eq!(p[19].controller, "io");
+        assert_eq!(p[19].field, "unified[\"io.weight\"]");
+    }
+
+    #[test]
+    fn conversions() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(shares_to_weight(0), 0);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(500), 4950);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+        assert_eq!(swap_to_v2(200, Some(100)), Ok(Some(100)));
+        assert_eq!(swap_to_v2(100, Some(100)), Ok(Some(0)));
+        assert_eq!(swap_to_v2(-1, Some(100)), Ok(Some(-1)));
+        assert_eq!(swap_to_v2(0, Some(100)), Ok(None));
+        assert_eq!(swap_to_v2(0, Some(-1)), Ok(Some(-1)));
+        assert!(swap_to_v2(50, Some(100)).is_err());
+        assert!(swap_to_v2(50, None).is_err());
+    }
+
+    #[test]
+    fn cpu_max_forms() {
+        let one = |j| {
+            pairs(&plan_v2(&res(serde_json::json!({"cpu": j}))).unwrap())
+                .to_vec()
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let cm = |v: &str| vec![("cpu.max".to_string(), v.to_string())];
+        assert_eq!(
+            one(serde_json::json!({"quota": -1, "period": 100000})),
+            cm("max 100000")
+        );
+        assert_eq!(one(serde_json::json!({"quota": 20000})), cm("20000"));
+        assert_eq!(one(serde_json::json!({"period": 50000})), cm("max 50000"));
+    }
+
+    #[test]
+    fn pids_memory_max_and_refusals() {
+        for l in [0, -1] {
+            let p = plan_v2(&res(serde_json::json!({"pids": {"limit": l}}))).unwrap();
+            assert_eq!(pairs(&p), [("pids.max", "max")]);
+        }
+        let p = plan_v2(&res(
+            serde_json::json!({"memory": {"limit": -1, "swap": -1}}),
+        ))
+        .unwrap();
+        assert_eq!(
+            pairs(&p),
+            [("memory.max", "max"), ("memory.swap.max", "max")]
+        );
+        let bad = [
+            serde_json::json!({"network": {"classID": 1}}),
+            serde_json::json!({"cpu": {"realtimeRuntime": 1}}),
+            serde_json::json!({"memory": {"limit": 100, "swap": 50}}),
+            serde_json::json!({"unified": {"../x": "1"}}),
+        ];
+        for b in bad {
+            let e = plan_v2(&res(b.clone())).unwrap_err();
+            assert!(matches!(e, Error::Resource { .. }), "{b}: {e}");
+        }
+    }
+}
