@@ -131,7 +131,7 @@ fn apply_hybrid(m: &Manager, r: &LinuxResources) -> Result<()> {
     let dir = saved.unified.as_deref();
     let in_unified = |c: &str| -> Result<bool> {
         match dir {
-            Some(d) => Ok(v2::available(d)?.iter().any(|x| x == c)),
+            Some(d) => Ok(v2::hierarchy_controllers(d)?.iter().any(|x| x == c)),
             None => Ok(false),
         }
     };
@@ -158,7 +158,7 @@ fn apply_hybrid(m: &Manager, r: &LinuxResources) -> Result<()> {
                     format!(
                         "controller {c:?} is not in the unified hierarchy of this hybrid host \
                          (it has: {})",
-                        dir.map(|d| v2::available(d).map(|v| v.join(" ")))
+                        dir.map(|d| v2::hierarchy_controllers(d).map(|v| v.join(" ")))
                             .transpose()?
                             .unwrap_or_default()
                     ),

@@ -267,6 +267,17 @@ pub fn available(dir: &Path) -> Result<Vec<String>> {
     Ok(t.split_whitespace().map(String::from).collect())
 }
 
+/// The controllers of the hierarchy `dir` is in (its root's `cgroup.controllers`): what
+/// [`write`] can enable down to `dir`.
+pub fn hierarchy_controllers(dir: &Path) -> Result<Vec<String>> {
+    let root = dir
+        .ancestors()
+        .take_while(|a| a.join("cgroup.controllers").exists())
+        .last()
+        .unwrap_or(dir);
+    available(root)
+}
+
 /// Enables each controller the plan needs in `cgroup.subtree_control` of every ancestor of
 /// `dir` inside the hierarchy (top down, as runc), then writes the plan.
 pub fn write(dir: &Path, plan: &[Entry]) -> Result<()> {
