@@ -15,6 +15,7 @@ const HIERARCHIES: [&str; 9] = [
 ];
 
 /// A parent cgroup `/NAME` made (by husk) in every hierarchy; removed (best effort) on drop.
+/// Declared before the `Runtime`, so the containers are deleted (Runtime's drop) first.
 struct Parent(String);
 
 impl Parent {
@@ -93,8 +94,8 @@ fn finish(rt: &Runtime, id: &str, b: &Bundle, path: &str) {
 
 /// `create` must fail mentioning each of `words`, leaving nothing behind.
 fn create_fails(resources: Value, words: &[&str]) {
-    let rt = Runtime::new();
     let parent = Parent::new(&format!("bad{}", unique()));
+    let rt = Runtime::new();
     let path = parent.child();
     let b = bundle("true", &path, resources);
     let id = rt.id();
@@ -115,8 +116,8 @@ fn create_fails(resources: Value, words: &[&str]) {
 
 #[test]
 fn memory_limit_oom_kills() {
-    let rt = Runtime::new();
     let parent = Parent::new("mem");
+    let rt = Runtime::new();
     let path = parent.child();
     let mib32 = 32 * 1024 * 1024;
     let b = bundle(
@@ -144,8 +145,8 @@ fn memory_limit_oom_kills() {
 
 #[test]
 fn memory_swap_above_limit_and_swappiness() {
-    let rt = Runtime::new();
     let parent = Parent::new("swap");
+    let rt = Runtime::new();
     let path = parent.child();
     let b = bundle(
         "sleep 100",
@@ -168,8 +169,8 @@ fn memory_swap_above_limit_and_swappiness() {
 
 #[test]
 fn pids_limit_caps_forks() {
-    let rt = Runtime::new();
     let parent = Parent::new("pids");
+    let rt = Runtime::new();
     let path = parent.child();
     // Each successful fork prints a line; the shell itself is one of the 10.
     let b = bundle(
@@ -194,8 +195,8 @@ fn pids_limit_caps_forks() {
 
 #[test]
 fn pids_zero_is_max() {
-    let rt = Runtime::new();
     let parent = Parent::new("pids0");
+    let rt = Runtime::new();
     let path = parent.child();
     let b = bundle("sleep 100", &path, json!({"pids": {"limit": 0}}));
     let id = rt.id();
@@ -206,8 +207,8 @@ fn pids_zero_is_max() {
 
 #[test]
 fn cpu_shares_quota_cpuset() {
-    let rt = Runtime::new();
     let parent = Parent::new("cpu");
+    let rt = Runtime::new();
     let path = parent.child();
     let b = bundle(
         "grep Cpus_allowed_list /proc/self/status; while :; do :; done",
@@ -251,8 +252,8 @@ fn devices_deny_all_allow_listed() {
     let script = "echo x > /dev/null && echo null-ok; \
                   if true < /dev/myfuse; then echo fuse-open; else echo fuse-denied; fi 2>&1";
     let run = |allow_fuse: bool| {
-        let rt = Runtime::new();
         let parent = Parent::new(&format!("dev{}", unique()));
+        let rt = Runtime::new();
         let path = parent.child();
         let mut rules = vec![
             json!({"allow": false, "access": "rwm"}),
@@ -297,8 +298,8 @@ fn devices_deny_all_allow_listed() {
 fn blkio_throttle_on_root_disk() {
     let dev = fs::metadata("/").unwrap().dev();
     let (major, minor) = (libc::major(dev), libc::minor(dev));
-    let rt = Runtime::new();
     let parent = Parent::new("blkio");
+    let rt = Runtime::new();
     let path = parent.child();
     let t = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
     let b = bundle(
@@ -329,8 +330,8 @@ fn blkio_throttle_on_root_disk() {
 /// blkio.weight (CFQ) is gone on this kernel: the weight goes to blkio.bfq.weight.
 #[test]
 fn blkio_weight_falls_back_to_bfq() {
-    let rt = Runtime::new();
     let parent = Parent::new("bfq");
+    let rt = Runtime::new();
     let path = parent.child();
     let b = bundle("sleep 100", &path, json!({"blockIO": {"weight": 500}}));
     let id = rt.id();
@@ -407,9 +408,10 @@ fn hugetlb_in_unified_hierarchy() {
         .unwrap()
         .split_whitespace()
         .any(|c| c == "hugetlb");
+    let _restore = HugetlbOff(!was_on, sc);
     {
-        let rt = Runtime::new();
         let parent = Parent::new("huge");
+        let rt = Runtime::new();
         let path = parent.child();
         let b = bundle(
             "sleep 100",
@@ -426,7 +428,18 @@ fn hugetlb_in_unified_hierarchy() {
         }
         finish(&rt, &id, &b, &path);
     }
-    if !was_on {
-        fs::write(&sc, "-hugetlb").unwrap();
+}
+
+/// Switches hugetlb off again in the unified root's subtree_control (when `.0`), also when
+/// the test fails; dropped after the test's containers and parent cgroup are gone.
+struct HugetlbOff(bool, PathBuf);
+
+impl Drop for HugetlbOff {
+    fn drop(&mut self) {
+        if self.0 {
+            if let Err(e) = fs::write(&self.1, "-hugetlb") {
+                eprintln!("could not switch hugetlb off in {}: {e}", self.1.display());
+            }
+        }
     }
 }
