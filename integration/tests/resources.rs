@@ -443,3 +443,46 @@ impl Drop for HugetlbOff {
         }
     }
 }
+
+#[test]
+fn cpu_idle_and_realtime_period() {
+    let parent = Parent::new("idle");
+    let rt = Runtime::new();
+    let path = parent.child();
+    let b = bundle(
+        "sleep 100",
+        &path,
+        json!({"cpu": {"idle": 1, "realtimePeriod": 500000, "realtimeRuntime": 0}}),
+    );
+    let id = rt.id();
+    rt.create(&b, &id);
+    assert_eq!(read("cpu", &path, "cpu.idle"), "1");
+    assert_eq!(read("cpu", &path, "cpu.rt_period_us"), "500000");
+    assert_eq!(read("cpu", &path, "cpu.rt_runtime_us"), "0");
+    finish(&rt, &id, &b, &path);
+}
+
+#[test]
+fn rdma_without_controller_is_an_error() {
+    let ctl = fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
+    if Path::new("/sys/fs/cgroup/rdma").exists() || ctl.split_whitespace().any(|c| c == "rdma") {
+        eprintln!("SKIPPED: this host has an rdma controller");
+        return;
+    }
+    create_fails(
+        json!({"rdma": {"mlx5_1": {"hcaHandles": 3}}}),
+        &["rdma", "not mounted"],
+    );
+}
+
+#[test]
+fn network_priorities_without_net_prio_is_an_error() {
+    if Path::new("/sys/fs/cgroup/net_prio").exists() {
+        eprintln!("SKIPPED: net_prio is mounted here");
+        return;
+    }
+    create_fails(
+        json!({"network": {"priorities": [{"name": "eth0", "priority": 5}]}}),
+        &["network.priorities[0]", "net_prio", "not mounted"],
+    );
+}

@@ -264,3 +264,88 @@ fn check_usage(dir: &Path, e: &Entry, usage_file: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(j: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(j).unwrap()
+    }
+
+    /// Real kernel (root, v1 memory with memsw): memory.memsw.limit_in_bytes is ordered
+    /// against memory.limit_in_bytes both when raising and when lowering, and
+    /// checkBeforeUpdate refuses a limit below the usage.
+    #[test]
+    fn swap_order_and_check_before_update_on_the_kernel() {
+        let root = std::path::Path::new("/sys/fs/cgroup/memory");
+        // SAFETY: plain syscall.
+        if unsafe { libc::geteuid() } != 0 || !root.join("memory.memsw.limit_in_bytes").exists() {
+            eprintln!("SKIPPED: needs root and a v1 memory hierarchy with memsw");
+            return;
+        }
+        let name = format!("/husk-unit-swap-{}", std::process::id());
+        let m = crate::Manager::new(Some(std::path::Path::new(&name)), "x").unwrap();
+        m.create().unwrap();
+        let dir = m.saved().v1_dir("memory").unwrap().to_path_buf();
+        let get = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        let set = |limit: i64, swap: i64| {
+            m.apply(&res(
+                serde_json::json!({"memory": {"limit": limit, "swap": swap}}),
+            ))
+        };
+        let mib = 1024 * 1024;
+        let result = (|| {
+            for (l, s) in [(32, 64), (128, 256), (16, 16), (512, 1024)] {
+                set(l * mib, s * mib).map_err(|e| format!("{l}/{s} MiB: {e}"))?;
+                let got = (
+                    get("memory.limit_in_bytes"),
+                    get("memory.memsw.limit_in_bytes"),
+                );
+                let want = ((l * mib).to_string(), (s * mib).to_string());
+                if got != want {
+                    return Err(format!("{l}/{s} MiB: read back {got:?}"));
+                }
+            }
+            set(-1, -1).map_err(|e| format!("unlimited: {e}"))?;
+            if get("memory.limit_in_bytes") != get("memory.memsw.limit_in_bytes") {
+                return Err("unlimited: limit and memsw differ".into());
+            }
+            // 8 MiB of page cache charged to the cgroup by a process in it.
+            let file = std::env::temp_dir().join(format!("husk-unit-swap-{}", std::process::id()));
+            let procs = dir.join("cgroup.procs");
+            let st = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {} && head -c 8388608 /dev/zero > {}",
+                    procs.display(),
+                    file.display()
+                ))
+                .status()
+                .map_err(|e| e.to_string())?;
+            let usage: i64 = get("memory.usage_in_bytes").parse().unwrap();
+            let checked = m.apply(&res(serde_json::json!(
+                {"memory": {"limit": mib, "checkBeforeUpdate": true}})));
+            let _ = std::fs::remove_file(&file);
+            if !st.success() || usage < 4 * mib {
+                return Err(format!("charging the cgroup failed: {st}, usage {usage}"));
+            }
+            match checked {
+                Err(e)
+                    if e.to_string().contains("checkBeforeUpdate")
+                        && e.to_string().contains("memory.limit") =>
+                {
+                    Ok(())
+                }
+                r => Err(format!("checkBeforeUpdate with usage {usage}: {r:?}")),
+            }
+        })();
+        m.destroy().unwrap();
+        result.unwrap();
+    }
+}
