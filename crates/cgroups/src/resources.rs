@@ -59,6 +59,23 @@ pub(crate) fn invalid(field: &str, what: impl Into<String>) -> Error {
     }
 }
 
+/// A hugepageLimits pageSize as the kernel names it in file names ("2MB", "1GB", "64KB");
+/// anything else is refused (it becomes part of a path).
+pub(crate) fn page_size(size: &str, i: usize) -> Result<&str> {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &size[digits.len()..];
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || !matches!(unit, "KB" | "MB" | "GB")
+    {
+        return Err(invalid(
+            &format!("hugepageLimits[{i}].pageSize"),
+            format!("{size:?} is not a page size like \"2MB\" or \"1GB\""),
+        ));
+    }
+    Ok(size)
+}
+
 /// runc's always-allowed devices (libcontainer/specconv AllowedDevices), appended after the
 /// spec's rules: mknod of any node, and the default /dev nodes every container gets.
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {

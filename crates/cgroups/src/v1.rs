@@ -211,7 +211,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
         }
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        let size = h.page_size();
+        let size = crate::resources::page_size(h.page_size(), i)?;
         p.push(Entry::new(
             "hugetlb",
             &format!("hugetlb.{size}.limit_in_bytes"),

@@ -206,7 +206,7 @@ pub fn plan_v2(r: &LinuxResources) -> Result<Vec<Entry>> {
         }
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        let size = h.page_size();
+        let size = crate::resources::page_size(h.page_size(), i)?;
         let field = format!("hugepageLimits[{i}]");
         let v = max(h.limit());
         p.push(Entry::new(
@@ -465,6 +465,8 @@ mod tests {
             serde_json::json!({"cpu": {"realtimeRuntime": 1}}),
             serde_json::json!({"memory": {"limit": 100, "swap": 50}}),
             serde_json::json!({"unified": {"../x": "1"}}),
+            serde_json::json!({"hugepageLimits": [{"pageSize": "../../x", "limit": 1}]}),
+            serde_json::json!({"hugepageLimits": [{"pageSize": "2mb", "limit": 1}]}),
         ];
         for b in bad {
             let e = plan_v2(&res(b.clone())).unwrap_err();
