@@ -181,7 +181,6 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
 }
 
 #[test]
-#[ignore = "issue 3 (resource control) applies linux.resources; this issue only places the container in its cgroup"]
 fn resources_are_written() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["sleep", "100"]);

@@ -269,6 +269,15 @@ impl Runtime {
             rec.dir.write(&rec.record)?;
             undo.cgroup = Some(&cgroup);
             cgroup.create()?;
+            if let Some(r) = rec
+                .record
+                .config
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().clone())
+            {
+                cgroup.apply(&r)?;
+            }
             // Bound through the directory fd: the path stays short whatever the root and id.
             let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
             let listener = UnixListener::bind(&sock)

@@ -17,9 +17,11 @@ pub mod hierarchy;
 mod manager;
 mod ops;
 pub mod path;
-mod resources;
+pub mod resources;
 pub mod stats;
 mod sys;
+pub mod v1;
+pub mod v2;
 
 /// Errors of this crate; each names the cgroup file or directory involved.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,19 @@ pub enum Error {
     /// `destroy` could not remove a directory in time: processes are still in it.
     #[error("cgroup {path}: still busy after killing its processes (pids {pids:?})")]
     Busy { path: PathBuf, pids: Vec<i32> },
+    /// A `linux.resources` field cannot be applied on this host (`field` as in the spec:
+    /// `memory.limit`, `network.classID`, `unified["memory.max"]`).
+    #[error("cgroup: linux.resources.{field}: {what}")]
+    Resource { field: String, what: String },
+    /// Writing a `linux.resources` field's value to its cgroup file failed.
+    #[error("cgroup: linux.resources.{field}: writing {value:?} to {path}: {source}")]
+    ResourceIo {
+        field: String,
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
