@@ -363,7 +363,6 @@ fn events_report_oom() {
 }
 
 #[test]
-#[ignore = "needs Manager::apply (resources work)"]
 fn update_a_running_container() {
     let rt = Runtime::new();
     let b = counter_bundle();

@@ -252,7 +252,8 @@ pub fn reorder(table: &[Flag], args: &[String]) -> Vec<String> {
         if arg == "--" {
             rest.extend_from_slice(&args[i..]);
             break;
-        } else if value_may_follow && !arg.starts_with('-') {
+        } else if value_may_follow && (arg == "-" || !arg.starts_with('-')) {
+            // "-" is a value too (runc: `update --resources - ID` reads stdin).
             value_may_follow = false;
             flags.push(arg.clone());
         } else if is_flag(arg) {
@@ -420,6 +421,8 @@ mod tests {
     #[test]
     fn reorder_like_urfave() {
         assert_eq!(r(&["id", "--detach"]), ["--detach", "id"]);
+        assert_eq!(r(&["--pid-file", "-", "id"]), ["--pid-file", "-", "id"]);
+        assert_eq!(r(&["id", "--pid-file", "-"]), ["--pid-file", "-", "id"]);
         assert_eq!(r(&["id", "-b", "/b"]), ["-b", "/b", "id"]);
         assert_eq!(r(&["id", "--bundle=/b", "x"]), ["--bundle=/b", "id", "x"]);
         // A boolean drags the next word along too (runc: 2 arguments, an error).
