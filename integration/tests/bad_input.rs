@@ -197,3 +197,29 @@ fn sigkill_mid_create_then_delete_force() {
         );
     }
 }
+
+/// Sections husk cannot apply yet are refused, never silently dropped.
+#[test]
+fn unsupported_sections_are_refused() {
+    if skip_for_runc("runc supports these") {
+        return;
+    }
+    let rt = Runtime::new();
+    for (key, value, msg) in [
+        (
+            "seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            "linux.seccomp",
+        ),
+        ("intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
+        ("netDevices", json!({"eth9": {}}), "linux.netDevices"),
+    ] {
+        let mut b = Bundle::new(&["true"]);
+        b.edit(|c| c["linux"][key] = value.clone());
+        let id = rt.id();
+        rt.exec(&["create", "--bundle", &b.path_str(), &id])
+            .expect_err()
+            .expect_msg(msg);
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+}

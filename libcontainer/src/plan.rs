@@ -32,12 +32,37 @@ pub(crate) struct PlanOptions<'a> {
     pub cgroup_dirs: Vec<std::path::PathBuf>,
 }
 
+/// Config sections husk does not apply yet are refused rather than ignored: a container
+/// silently without its seccomp filter would be worse than no container.
+fn refuse_unbuilt(spec: &Spec) -> Result<()> {
+    let Some(l) = spec.linux() else {
+        return Ok(());
+    };
+    if l.seccomp().is_some() {
+        return Err(Error::Unsupported(
+            "linux.seccomp: seccomp filters are not supported yet".into(),
+        ));
+    }
+    if l.intel_rdt().is_some() {
+        return Err(Error::Unsupported(
+            "linux.intelRdt: Intel RDT is not supported (no resctrl on this host)".into(),
+        ));
+    }
+    if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::Unsupported(
+            "linux.netDevices: moving network devices is not supported yet".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Plan {
     pub(crate) fn build(spec: Spec, o: &PlanOptions) -> Result<Plan> {
         if spec.linux().is_none() {
             return Err(Error::InvalidConfig("linux section is required".into()));
         }
         hooks::validate(&spec)?;
+        refuse_unbuilt(&spec)?;
         let ns = NsPlan::build(&spec)?;
         if !ns.new_mount {
             return Err(Error::InvalidConfig(

@@ -76,6 +76,11 @@ pub(crate) fn start(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+pub(crate) fn features(_ctx: &Ctx, _m: &Matches) -> anyhow::Result<i32> {
+    print(&format!("{:#}\n", libcontainer::features()))?;
+    Ok(0)
+}
+
 pub(crate) fn state(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     let state = ctx.runtime.container(&m.args[0])?.state()?;
     print(&output::state_json(&state)?)?;

@@ -2,7 +2,7 @@
 //! count and body.
 
 use crate::args::{Flag, Matches};
-use crate::commands::{create, delete, kill, list, run, spec, start, state, Ctx};
+use crate::commands::{create, delete, features, kill, list, run, spec, start, state, Ctx};
 use crate::ops::{events, pause, ps, resume, update};
 
 type Body = fn(&Ctx, &Matches) -> anyhow::Result<i32>;
@@ -397,7 +397,15 @@ pub const COMMANDS: &[Command] = &[
         body: Some(update),
         reorder: true,
     },
-    later("features", "", "show the enabled features"),
+    Command {
+        name: "features",
+        usage: "",
+        summary: "show the enabled features",
+        flags: &[],
+        nargs: (0, 0),
+        body: Some(features),
+        reorder: true,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Command> {
