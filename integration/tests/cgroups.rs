@@ -182,10 +182,12 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
 
 #[test]
 fn resources_are_written() {
-    let rt = Runtime::new();
-    let mut b = Bundle::new(&["sleep", "100"]);
+    // The parent guard first, so that it is dropped after the runtime (which deletes the
+    // container), even when an assertion fails.
     let parent = format!("husk-it-res-{}", std::process::id());
     let _g = CgParent::absolute(&parent);
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
     let p = format!("/{parent}/c{}", unique());
     let p2 = p.clone();
     b.edit(|c| {
