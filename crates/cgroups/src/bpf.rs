@@ -305,8 +305,13 @@ pub fn apply_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     })?;
     let cg = open_dir(dir)?;
     let old = attached_fds(dir, &cg)?;
-    sys::bpf_prog_attach(cg.as_fd(), prog.as_fd(), BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)
-        .map_err(io_err(dir))?;
+    sys::bpf_prog_attach(
+        cg.as_fd(),
+        prog.as_fd(),
+        BPF_CGROUP_DEVICE,
+        BPF_F_ALLOW_MULTI,
+    )
+    .map_err(io_err(dir))?;
     for (_, name, fd) in old {
         if name != PROG_NAME {
             continue;
@@ -337,7 +342,13 @@ mod tests {
             t => panic!("{t}"),
         };
         let (ma, mi) = f[1].split_once(':').unwrap();
-        let num = |s: &str| if s == "*" { None } else { Some(s.parse::<i64>().unwrap()) };
+        let num = |s: &str| {
+            if s == "*" {
+                None
+            } else {
+                Some(s.parse::<i64>().unwrap())
+            }
+        };
         let mut b = LinuxDeviceCgroupBuilder::default()
             .allow(allow)
             .typ(typ)
@@ -361,13 +372,25 @@ mod tests {
             vec![r(false, "a *:* rwm")],
             vec![r(true, "a *:* rwm")],
             vec![r(false, "a *:* rwm"), r(true, "c 1:3 rwm")],
-            vec![r(false, "a *:* rwm"), r(true, "c *:* m"), r(true, "b 7:* r")],
+            vec![
+                r(false, "a *:* rwm"),
+                r(true, "c *:* m"),
+                r(true, "b 7:* r"),
+            ],
             vec![r(true, "c 1:3 rwm"), r(false, "c 1:3 w")],
             vec![r(false, "c 1:3 w"), r(true, "c 1:3 rwm")],
-            vec![r(true, "a *:* rwm"), r(false, "b *:* rwm"), r(true, "b 7:0 rw")],
+            vec![
+                r(true, "a *:* rwm"),
+                r(false, "b *:* rwm"),
+                r(true, "b 7:0 rw"),
+            ],
             vec![r(true, "c 1:* rw"), r(false, "c *:5 r"), r(true, "a 5:* m")],
             // the catch-all makes the first rule unreachable: the generator must drop it
-            vec![r(true, "c 1:3 r"), r(true, "a *:* rwm"), r(false, "c 1:5 rw")],
+            vec![
+                r(true, "c 1:3 r"),
+                r(true, "a *:* rwm"),
+                r(false, "c 1:5 rw"),
+            ],
         ]
     }
 
@@ -404,7 +427,11 @@ mod tests {
         let earlier_deny = [r(false, "c 1:3 w"), r(true, "c 1:3 rwm")];
         assert!(e(&earlier_deny, Char, 1, 3, W));
         // wildcards
-        let wild = [r(false, "a *:* rwm"), r(true, "c *:* m"), r(true, "b 7:* r")];
+        let wild = [
+            r(false, "a *:* rwm"),
+            r(true, "c *:* m"),
+            r(true, "b 7:* r"),
+        ];
         assert!(e(&wild, Char, 200, 9, M));
         assert!(!e(&wild, Char, 200, 9, R));
         assert!(e(&wild, Block, 7, 12, R));

@@ -167,7 +167,9 @@ pub fn bpf_prog_load(
     // SAFETY: attr is a PROG_LOAD attr; insns and license outlive the call, no log buffer.
     match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
         Ok(fd) => return Ok(adopt(fd)),
-        Err(e) if e.raw_os_error() != Some(libc::EACCES) && e.raw_os_error() != Some(libc::EINVAL) => {
+        Err(e)
+            if e.raw_os_error() != Some(libc::EACCES) && e.raw_os_error() != Some(libc::EINVAL) =>
+        {
             return Err((e, String::new()))
         }
         Err(_) => {}
