@@ -83,3 +83,5 @@ mod hostproc;
 pub use hostproc::*;
 mod fds;
 pub use fds::*;
+mod layout;
+pub use layout::*;

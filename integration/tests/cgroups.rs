@@ -1,4 +1,4 @@
-//! Cgroups on this hybrid host: the init's /proc/PID/cgroup names the configured cgroupsPath
+//! Cgroups on this host (hybrid or pure v2, read from its mounts): the init's /proc/PID/cgroup names the configured cgroupsPath
 //! (absolute, relative, default) in every v1 hierarchy and in the unified `0::` line; after
 //! delete the directories are gone.
 
@@ -7,19 +7,17 @@ use std::path::{Path, PathBuf};
 
 use integration::*;
 
-/// The v1 controllers mounted on this host (each its own hierarchy) that a container joins.
-const V1: [&str; 8] = [
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-];
-
-/// Every v1 hierarchy to check: the controllers plus the named `name=systemd` one when mounted
-/// (runc joins it too), then "" for the unified (`0::`) line.
-fn hierarchies() -> Vec<&'static str> {
-    let mut h: Vec<&str> = V1.to_vec();
-    if Path::new("/sys/fs/cgroup/systemd/cgroup.procs").exists() {
-        h.push("name=systemd");
+/// Every hierarchy to check, read from the host's mounts: each v1 hierarchy (controllers and
+/// the named `name=systemd` one, which runc joins too) by its first controller, then "" for the
+/// unified (`0::`) line. On a pure v2 host that is only "".
+fn hierarchies() -> Vec<String> {
+    let mut h: Vec<String> = cgroup_mounts()
+        .into_iter()
+        .filter_map(|m| m.controllers.first().cloned())
+        .collect();
+    if unified_mount().is_some() {
+        h.push(String::new());
     }
-    h.push("");
     h
 }
 
@@ -50,13 +48,17 @@ fn join(base: &str, rel: &str) -> String {
 }
 
 fn mount_of(key: &str) -> PathBuf {
-    if key.is_empty() {
-        PathBuf::from("/sys/fs/cgroup/unified")
-    } else if let Some(name) = key.strip_prefix("name=") {
-        PathBuf::from("/sys/fs/cgroup").join(name)
-    } else {
-        PathBuf::from("/sys/fs/cgroup").join(key)
-    }
+    cgroup_mounts()
+        .into_iter()
+        .find(|m| {
+            if key.is_empty() {
+                m.controllers.is_empty()
+            } else {
+                m.controllers.iter().any(|c| c == key)
+            }
+        })
+        .unwrap_or_else(|| panic!("no mount for hierarchy {key:?}"))
+        .path
 }
 
 /// Removes (rmdir, best effort) a parent cgroup the test made under every hierarchy: at the
@@ -82,7 +84,8 @@ impl CgParent {
 impl Drop for CgParent {
     fn drop(&mut self) {
         let me = std::process::id().to_string();
-        for k in hierarchies() {
+        for k in &hierarchies() {
+            let k = k.as_str();
             let base = if self.relative {
                 own_cgroup(&me, k)
             } else {
@@ -118,7 +121,8 @@ fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
     rt.create(&b, &id);
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
     let mut dirs = Vec::new();
-    for k in hierarchies() {
+    for k in &hierarchies() {
+        let k = k.as_str();
         let want = expect(k);
         assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?} of the init");
         let dir = mount_of(k).join(want.trim_start_matches('/'));
@@ -131,7 +135,8 @@ fn check(cgroups_path: Option<String>, expect: impl Fn(&str) -> String) {
         dirs.push(dir);
     }
     rt.exec(&["start", &id]).expect_ok();
-    assert_eq!(own_cgroup(&pid, "memory"), expect("memory"));
+    let first = &hierarchies()[0];
+    assert_eq!(own_cgroup(&pid, first), expect(first));
     rt.exec(&["delete", "--force", &id]).expect_ok();
     for d in &dirs {
         assert!(!d.exists(), "{} left after delete", d.display());
@@ -168,7 +173,8 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
     let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
     let me = std::process::id().to_string();
     let mut dirs = Vec::new();
-    for k in hierarchies() {
+    for k in &hierarchies() {
+        let k = k.as_str();
         let want = join(&own_cgroup(&me, k), &id);
         assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?}");
         dirs.push(mount_of(k).join(want.trim_start_matches('/')));
