@@ -188,6 +188,11 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
 
 #[test]
 fn resources_are_written() {
+    if is_pure_v2() {
+        // It reads v1 files (memory.limit_in_bytes, cpu.shares); the v2 port is issue 3's.
+        eprintln!("resources_are_written: skipped on pure cgroup v2 (reads v1 files)");
+        return;
+    }
     // The parent guard first, so that it is dropped after the runtime (which deletes the
     // container), even when an assertion fails.
     let parent = format!("husk-it-res-{}", std::process::id());
