@@ -56,3 +56,24 @@ pub fn unified_mount() -> Option<PathBuf> {
 pub fn is_pure_v2() -> bool {
     cgroup_mounts().iter().all(|m| m.controllers.is_empty())
 }
+
+/// The value of `key` in a flat-keyed cgroup file (`memory.oom_control`, `memory.events`,
+/// `cpu.stat`, `pids.events`).
+pub fn counter(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
+}
+
+/// A bundle running `script` in cgroup `path` with `resources` merged into the default ones.
+pub fn cgroup_bundle(script: &str, path: &str, resources: serde_json::Value) -> crate::Bundle {
+    let mut b = crate::Bundle::sh(script);
+    let path = path.to_string();
+    b.edit(move |c| {
+        c["linux"]["cgroupsPath"] = serde_json::json!(path);
+        for (k, v) in resources.as_object().unwrap() {
+            c["linux"]["resources"][k] = v.clone();
+        }
+    });
+    b
+}

@@ -63,26 +63,6 @@ fn read(h: &str, cgroups_path: &str, file: &str) -> String {
         .to_string()
 }
 
-/// The value of `key` in a flat-keyed file (`memory.oom_control`, `cpu.stat`, `pids.events`).
-fn counter(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
-
-/// A bundle running `script` in cgroup `path` with `resources` (merged into the default ones).
-fn bundle(script: &str, path: &str, resources: Value) -> Bundle {
-    let mut b = Bundle::sh(script);
-    let path = path.to_string();
-    b.edit(move |c| {
-        c["linux"]["cgroupsPath"] = json!(path);
-        for (k, v) in resources.as_object().unwrap() {
-            c["linux"]["resources"][k] = v.clone();
-        }
-    });
-    b
-}
-
 /// Deletes `id` and checks that no state, cgroup, process or mount is left.
 fn finish(rt: &Runtime, id: &str, b: &Bundle, path: &str) {
     rt.exec(&["delete", "--force", id]).expect_ok();
@@ -97,7 +77,7 @@ fn create_fails(resources: Value, words: &[&str]) {
     let parent = Parent::new(&format!("bad{}", unique()));
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle("true", &path, resources);
+    let b = cgroup_bundle("true", &path, resources);
     let id = rt.id();
     let mut o = rt
         .exec(&["create", "--bundle", &b.path_str(), &id])
@@ -120,7 +100,7 @@ fn memory_limit_oom_kills() {
     let rt = Runtime::new();
     let path = parent.child();
     let mib32 = 32 * 1024 * 1024;
-    let b = bundle(
+    let b = cgroup_bundle(
         "head -c 67108864 /dev/zero | tail > /dev/null",
         &path,
         json!({"memory": {"limit": mib32, "swap": mib32, "reservation": mib32 / 2}}),
@@ -148,7 +128,7 @@ fn memory_swap_above_limit_and_swappiness() {
     let parent = Parent::new("swap");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle(
+    let b = cgroup_bundle(
         "sleep 100",
         &path,
         json!({"memory": {"limit": 33554432, "swap": 67108864, "swappiness": 7,
@@ -173,7 +153,7 @@ fn pids_limit_caps_forks() {
     let rt = Runtime::new();
     let path = parent.child();
     // Each successful fork prints a line; the shell itself is one of the 10.
-    let b = bundle(
+    let b = cgroup_bundle(
         "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
          sleep 100 & echo forked $i; done",
         &path,
@@ -198,7 +178,7 @@ fn pids_zero_is_max() {
     let parent = Parent::new("pids0");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle("sleep 100", &path, json!({"pids": {"limit": 0}}));
+    let b = cgroup_bundle("sleep 100", &path, json!({"pids": {"limit": 0}}));
     let id = rt.id();
     rt.create(&b, &id);
     assert_eq!(read("pids", &path, "pids.max"), "max");
@@ -210,7 +190,7 @@ fn cpu_shares_quota_cpuset() {
     let parent = Parent::new("cpu");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle(
+    let b = cgroup_bundle(
         "grep Cpus_allowed_list /proc/self/status; while :; do :; done",
         &path,
         json!({"cpu": {"shares": 512, "quota": 20000, "period": 100000, "burst": 1000,
@@ -265,7 +245,7 @@ fn devices_deny_all_allow_listed() {
                               "access": "rw"}),
             );
         }
-        let mut b = bundle(script, &path, json!({"devices": rules}));
+        let mut b = cgroup_bundle(script, &path, json!({"devices": rules}));
         b.edit(|c| {
             c["linux"]["devices"] = json!([{"path": "/dev/myfuse", "type": "c",
                 "major": 10, "minor": 229, "fileMode": 0o666, "uid": 0, "gid": 0}]);
@@ -302,7 +282,7 @@ fn blkio_throttle_on_root_disk() {
     let rt = Runtime::new();
     let path = parent.child();
     let t = |rate: u64| json!([{"major": major, "minor": minor, "rate": rate}]);
-    let b = bundle(
+    let b = cgroup_bundle(
         "sleep 100",
         &path,
         json!({"blockIO": {"throttleReadBpsDevice": t(1048576),
@@ -333,7 +313,7 @@ fn blkio_weight_falls_back_to_bfq() {
     let parent = Parent::new("bfq");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle("sleep 100", &path, json!({"blockIO": {"weight": 500}}));
+    let b = cgroup_bundle("sleep 100", &path, json!({"blockIO": {"weight": 500}}));
     let id = rt.id();
     rt.create(&b, &id);
     let d = dir("blkio", &path);
@@ -413,7 +393,7 @@ fn hugetlb_in_unified_hierarchy() {
         let parent = Parent::new("huge");
         let rt = Runtime::new();
         let path = parent.child();
-        let b = bundle(
+        let b = cgroup_bundle(
             "sleep 100",
             &path,
             json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
@@ -449,7 +429,7 @@ fn cpu_idle_and_realtime_period() {
     let parent = Parent::new("idle");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle(
+    let b = cgroup_bundle(
         "sleep 100",
         &path,
         json!({"cpu": {"idle": 1, "realtimePeriod": 500000, "realtimeRuntime": 0}}),

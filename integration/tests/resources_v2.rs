@@ -56,24 +56,6 @@ fn read(path: &str, file: &str) -> String {
         .to_string()
 }
 
-fn counter(text: &str, key: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in {text:?}"))
-}
-
-fn bundle(script: &str, path: &str, resources: Value) -> Bundle {
-    let mut b = Bundle::sh(script);
-    let path = path.to_string();
-    b.edit(move |c| {
-        c["linux"]["cgroupsPath"] = json!(path);
-        for (k, v) in resources.as_object().unwrap() {
-            c["linux"]["resources"][k] = v.clone();
-        }
-    });
-    b
-}
-
 fn finish(rt: &Runtime, id: &str, b: &Bundle, path: &str) {
     rt.exec(&["delete", "--force", id]).expect_ok();
     assert!(!dir(path).exists(), "{path} left after delete");
@@ -89,7 +71,7 @@ fn v2_memory_max_oom_kills() {
     let rt = Runtime::new();
     let path = parent.child();
     let mib32 = 32 * 1024 * 1024;
-    let b = bundle(
+    let b = cgroup_bundle(
         "head -c 67108864 /dev/zero | tail > /dev/null",
         &path,
         json!({"memory": {"limit": mib32, "swap": mib32, "reservation": mib32 / 2}}),
@@ -114,7 +96,7 @@ fn v2_pids_cpu_and_cpuset() {
     let parent = Parent::new("cpu");
     let rt = Runtime::new();
     let path = parent.child();
-    let b = bundle(
+    let b = cgroup_bundle(
         "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do \
          sleep 100 & echo forked $i; done",
         &path,
@@ -148,7 +130,7 @@ fn v2_device_program_denies() {
     let rt = Runtime::new();
     let path = parent.child();
     // /dev/myfuse exists in the container but no rule allows it: opening it must fail.
-    let mut b = bundle(
+    let mut b = cgroup_bundle(
         "cat /dev/null && echo null-ok; head -c1 /dev/myfuse 2>&1; echo rc=$?",
         &path,
         json!({}),

@@ -192,23 +192,17 @@ impl Runtime {
 
     /// Creates container `id` from a bundle; returns once its init waits for `start`.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
-        if opts.console_socket.is_none() {
-            let spec = load_spec(&opts.bundle)?;
-            if spec
-                .process()
-                .as_ref()
-                .and_then(|p| p.terminal())
-                .unwrap_or(false)
-            {
-                return Err(Error::InvalidConfig(
-                    "cannot allocate tty if husk will detach without setting console socket".into(),
-                ));
-            }
-        }
-        self.create_inner(id, opts).map(|(c, _)| c)
+        self.create_inner(id, opts, true).map(|(c, _)| c)
     }
 
-    fn create_inner(&self, id: &str, opts: &CreateOptions) -> Result<(Container, spawn::Spawned)> {
+    /// `detached`: nobody will copy the pty for the caller (`create`, `run --detach`), so a
+    /// terminal needs a console socket.
+    fn create_inner(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        detached: bool,
+    ) -> Result<(Container, spawn::Spawned)> {
         state::validate_id(id)?;
         let bundle = std::path::absolute(&opts.bundle)
             .ctx(|| format!("bundle {}", opts.bundle.display()))?;
@@ -218,6 +212,11 @@ impl Runtime {
             .as_ref()
             .and_then(|p| p.terminal())
             .unwrap_or(false);
+        if terminal && detached && opts.console_socket.is_none() {
+            return Err(Error::InvalidConfig(
+                "cannot allocate tty if husk will detach without setting console socket".into(),
+            ));
+        }
         if opts.console_socket.is_some() && !terminal {
             return Err(Error::InvalidConfig(
                 "cannot use console socket if the container does not allocate a tty (process.terminal is false)".into(),
@@ -325,22 +324,11 @@ impl Runtime {
     /// create + start + wait, then delete (or, with `detach`, create + start).
     pub fn run(&self, id: &str, opts: &CreateOptions, run: RunOptions) -> Result<RunOutcome> {
         let detach = run.detach;
-        let spec = load_spec(&opts.bundle)?;
-        let terminal = spec
-            .process()
-            .as_ref()
-            .and_then(|p| p.terminal())
-            .unwrap_or(false);
-        if terminal && opts.console_socket.is_none() && detach {
-            return Err(Error::InvalidConfig(
-                "cannot allocate tty if husk will detach without setting console socket".into(),
-            ));
-        }
         if run.subreaper && !detach {
             sys::proc::set_child_subreaper(true)
                 .map_err(|e| Error::errno("becoming a child subreaper", e))?;
         }
-        let (container, spawned) = self.create_inner(id, opts)?;
+        let (container, spawned) = self.create_inner(id, opts, detach)?;
         let proxy = match (&spawned.console, &opts.console_socket) {
             (Some(master), None) => Some(crate::tty::Proxy::start(master)?),
             _ => None,
