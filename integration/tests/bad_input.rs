@@ -223,3 +223,19 @@ fn unsupported_sections_are_refused() {
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
 }
+
+/// A terminal with nobody to hand the pty to (`create`, `run --detach`, no console socket).
+#[test]
+fn terminal_without_console_socket_when_detached() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    for cmd in [&["create"][..], &["run", "--detach"][..]] {
+        let id = rt.id();
+        let mut args: Vec<&str> = cmd.to_vec();
+        let bundle = b.path_str();
+        args.extend(["--bundle", &bundle, &id]);
+        rt.exec(&args).expect_err().expect_msg("console socket");
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+}
