@@ -226,3 +226,117 @@ fn resources_are_written() {
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
+
+/// On a host without systemd as init (this one), `--systemd-cgroup` is refused with the reason
+/// and leaves nothing; a malformed `slice:prefix:name` is named in the error first.
+#[test]
+fn systemd_driver_without_systemd_is_refused() {
+    if std::path::Path::new("/run/systemd/system").is_dir()
+        || skip_for_runc("runc's wording differs")
+    {
+        eprintln!(
+            "systemd_driver_without_systemd_is_refused: skipped (systemd runs here, or runc)"
+        );
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    let id = rt.id();
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("system.slice:husk:{id}")));
+    rt.cmd(&["--systemd-cgroup", "create", "--bundle", &b.path_str(), &id])
+        .run()
+        .expect_err()
+        .expect_msg("the systemd cgroup driver needs systemd as init, and it is not running");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!("noColons"));
+    rt.cmd(&[
+        "--cgroup-manager",
+        "systemd",
+        "run",
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .run()
+    .expect_err()
+    .expect_msg("noColons")
+    .expect_msg("the systemd cgroup driver expects")
+    .expect_msg("slice:prefix:name");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+/// `--cgroup-manager disabled` (crun's): the init stays in the caller's cgroups, nothing is
+/// created; limits are refused by name; cgroup commands say why they cannot work; delete and
+/// kill --all still reach the init.
+#[test]
+fn cgroup_manager_disabled() {
+    if skip_for_runc("runc has no --cgroup-manager") {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.cmd(&[
+        "--cgroup-manager",
+        "disabled",
+        "create",
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .run()
+    .expect_ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    let me = std::process::id().to_string();
+    for k in &hierarchies() {
+        assert_eq!(own_cgroup(&pid, k), own_cgroup(&me, k), "hierarchy {k:?}");
+    }
+    assert!(
+        cgroup_dirs_for(&id).is_empty(),
+        "{:?}",
+        cgroup_dirs_for(&id)
+    );
+    rt.exec(&["pause", &id])
+        .expect_err()
+        .expect_msg("has no cgroup (it was created with --cgroup-manager disabled)");
+    rt.exec(&["start", &id]).expect_ok();
+    rt.exec(&["kill", "--all", &id, "KILL"]).expect_ok();
+    rt.wait_status(&id, "stopped", std::time::Duration::from_secs(10));
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "memory": {"limit": 33554432},
+            "devices": [{"allow": false, "access": "rwm"}]
+        })
+    });
+    let id = rt.id();
+    rt.cmd(&[
+        "--cgroup-manager=disabled",
+        "run",
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .run()
+    .expect_err()
+    .expect_msg("memory")
+    .expect_msg("limits need a cgroup, and the cgroup manager is disabled");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    // The device list alone (engines always send one) is accepted.
+    b.edit(|c| c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]}));
+    let out = rt
+        .cmd(&[
+            "--cgroup-manager=disabled",
+            "run",
+            "--bundle",
+            &b.path_str(),
+            &id,
+        ])
+        .run()
+        .expect_ok();
+    assert_eq!(out.code(), 0);
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}

@@ -37,6 +37,22 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// Do not create a new session keyring for the container.
     pub no_new_keyring: bool,
+    /// Who manages the container's cgroup.
+    pub cgroup_driver: CgroupDriver,
+}
+
+/// Who manages a container's cgroup (runc's `--systemd-cgroup`, crun's `--cgroup-manager`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CgroupDriver {
+    /// husk creates and removes the cgroup directories itself.
+    #[default]
+    Cgroupfs,
+    /// A transient systemd scope (`linux.cgroupsPath` is `slice:prefix:name`); systemd must be
+    /// running on a pure cgroup v2 host.
+    Systemd,
+    /// No cgroup at all: the container stays in the caller's. `linux.resources` limits are then
+    /// refused (only the device list, which engines always send, is accepted and not enforced).
+    Disabled,
 }
 
 impl CreateOptions {
@@ -101,6 +117,30 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
             field => format!("invalid config: {field}: {}", e.inner()),
         },
     })
+}
+
+/// With no cgroup (`--cgroup-manager disabled`), limits cannot take effect: refused rather than
+/// ignored. The device list alone is accepted, as engines send their defaults always.
+fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
+    let Some(r) = r else { return Ok(()) };
+    let mut only_devices = r.clone();
+    only_devices.set_devices(None);
+    let json = serde_json::to_value(&only_devices).unwrap_or_default();
+    let set: Vec<&String> = json
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "linux.resources {set:?}: limits need a cgroup, and the cgroup manager is disabled"
+    )))
 }
 
 /// LISTEN_FDS from the caller's environment, passed through as runc does.
@@ -227,12 +267,26 @@ impl Runtime {
                 "cannot use console socket if the container does not allocate a tty (process.terminal is false)".into(),
             ));
         }
-        let cgroup = cgroups::Manager::new(
-            spec.linux()
-                .as_ref()
-                .and_then(|l| l.cgroups_path().as_deref()),
-            id,
-        )?;
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+        let mut cgroup = match opts.cgroup_driver {
+            CgroupDriver::Cgroupfs => cgroups::Manager::new(cgroups_path, id)?,
+            CgroupDriver::Systemd => cgroups::Manager::new_systemd(
+                cgroups_path.map(|p| p.to_string_lossy()).as_deref(),
+                id,
+            )?,
+            CgroupDriver::Disabled => {
+                refuse_limits(resources.as_ref())?;
+                cgroups::Manager::disabled()
+            }
+        };
+        if cgroup.is_systemd() {
+            // Applied by `add` once the unit exists (it is started with the init's pid).
+            cgroup.set_start_resources(resources.clone());
+        }
         let mut plan = Plan::build(
             spec.clone(),
             &PlanOptions {
@@ -273,14 +327,8 @@ impl Runtime {
             rec.dir.write(&rec.record)?;
             undo.cgroup = Some(&cgroup);
             cgroup.create()?;
-            if let Some(r) = rec
-                .record
-                .config
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().clone())
-            {
-                cgroup.apply(&r)?;
+            if let Some(r) = resources.as_ref().filter(|_| cgroup.applies_on_create()) {
+                cgroup.apply(r)?;
             }
             // Bound through the directory fd: the path stays short whatever the root and id.
             let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
@@ -489,7 +537,8 @@ impl Container {
             return Err(Error::NotRunning);
         }
         if all {
-            if let Some(saved) = &rec.cgroup {
+            // Without a cgroup (manager disabled) only the init can be named.
+            if let Some(saved) = rec.cgroup.as_ref().filter(|s| !s.dirs.is_empty()) {
                 let cg = cgroups::Manager::from_saved(saved.clone());
                 for pid in cg.pids()? {
                     sys::proc::kill(pid, signal);

@@ -46,7 +46,7 @@ mod sys;
 mod tty;
 
 pub use caps::{CAPABILITIES, RLIMITS};
-pub use container::{Container, CreateOptions, RunOptions, RunOutcome, Runtime};
+pub use container::{CgroupDriver, Container, CreateOptions, RunOptions, RunOutcome, Runtime};
 pub use error::{Error, Result};
 pub use features::features;
 pub use ops::{Event, Stats};

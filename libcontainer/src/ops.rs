@@ -23,10 +23,17 @@ pub enum Event {
 const OOM_POLL: Duration = Duration::from_millis(100);
 
 fn manager(rec: &Record) -> Result<cgroups::Manager> {
-    rec.cgroup
-        .clone()
-        .map(cgroups::Manager::from_saved)
-        .ok_or_else(|| Error::Unsupported(format!("container {} has no cgroup", rec.id)))
+    match &rec.cgroup {
+        Some(s) if s.dirs.is_empty() => Err(Error::Unsupported(format!(
+            "container {} has no cgroup (it was created with --cgroup-manager disabled)",
+            rec.id
+        ))),
+        Some(s) => Ok(cgroups::Manager::from_saved(s.clone())),
+        None => Err(Error::Unsupported(format!(
+            "container {} has no cgroup",
+            rec.id
+        ))),
+    }
 }
 
 impl Container {
@@ -96,7 +103,12 @@ impl Container {
                 .and_then(|l| l.resources().clone()),
             r,
         )?;
-        manager(&rec)?.apply(r)?;
+        let m = manager(&rec)?;
+        if m.is_systemd() {
+            // So that systemd re-applying the unit's properties does not undo the update.
+            m.set_properties(r)?;
+        }
+        m.apply(r)?;
         let mut linux = rec.config.linux().clone().unwrap_or_default();
         linux.set_resources(Some(merged));
         rec.config.set_linux(Some(linux));

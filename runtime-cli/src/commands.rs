@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
-use libcontainer::{parse_signal, CreateOptions, RunOptions, RunOutcome, Runtime};
+use libcontainer::{parse_signal, CgroupDriver, CreateOptions, RunOptions, RunOutcome, Runtime};
 
 use crate::args::Matches;
 use crate::output;
@@ -24,20 +24,32 @@ fn absolute(p: &str) -> anyhow::Result<PathBuf> {
 }
 
 fn refuse_cgroup_options(ctx: &Ctx) -> anyhow::Result<()> {
-    if ctx.systemd_cgroup || ctx.cgroup_manager.as_deref() == Some("systemd") {
-        bail!("the systemd cgroup manager is not supported yet: use --cgroup-manager cgroupfs");
-    }
-    if ctx.cgroup_manager.as_deref() == Some("disabled") {
-        bail!("--cgroup-manager disabled is not supported yet");
-    }
     if ctx.rootless == "true" {
         bail!("--rootless true is not supported yet: use auto or false");
     }
     Ok(())
 }
 
-fn create_options(m: &Matches) -> anyhow::Result<CreateOptions> {
+/// runc's `--systemd-cgroup` or crun's `--cgroup-manager`; contradicting each other is an error.
+fn cgroup_driver(ctx: &Ctx) -> anyhow::Result<CgroupDriver> {
+    let d = match ctx.cgroup_manager.as_deref() {
+        None | Some("cgroupfs") if ctx.systemd_cgroup => CgroupDriver::Systemd,
+        None | Some("cgroupfs") => CgroupDriver::Cgroupfs,
+        Some("systemd") => CgroupDriver::Systemd,
+        Some(_) if ctx.systemd_cgroup => {
+            bail!("--systemd-cgroup contradicts --cgroup-manager disabled")
+        }
+        Some(_) => CgroupDriver::Disabled,
+    };
+    if ctx.systemd_cgroup && ctx.cgroup_manager.as_deref() == Some("cgroupfs") {
+        bail!("--systemd-cgroup contradicts --cgroup-manager cgroupfs");
+    }
+    Ok(d)
+}
+
+fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
+    opts.cgroup_driver = cgroup_driver(ctx)?;
     opts.console_socket = m.value("console-socket").map(absolute).transpose()?;
     opts.pid_file = m.value("pid-file").map(absolute).transpose()?;
     if let Some(n) = m.value("preserve-fds") {
@@ -52,14 +64,14 @@ fn create_options(m: &Matches) -> anyhow::Result<CreateOptions> {
 
 pub(crate) fn create(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     refuse_cgroup_options(ctx)?;
-    let opts = create_options(m)?;
+    let opts = create_options(ctx, m)?;
     ctx.runtime.create(&m.args[0], &opts)?;
     Ok(0)
 }
 
 pub(crate) fn run(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     refuse_cgroup_options(ctx)?;
-    let opts = create_options(m)?;
+    let opts = create_options(ctx, m)?;
     let run = RunOptions {
         detach: m.flag("detach"),
         keep: m.flag("keep"),
@@ -149,6 +161,31 @@ pub fn print(text: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
+    fn ctx(systemd_cgroup: bool, manager: Option<&str>) -> Ctx {
+        Ctx {
+            runtime: Runtime::new("/nonexistent"),
+            systemd_cgroup,
+            cgroup_manager: manager.map(String::from),
+            rootless: "auto".into(),
+        }
+    }
+
+    #[test]
+    fn cgroup_driver_flags() {
+        let d = |s, m| cgroup_driver(&ctx(s, m)).map_err(|e| e.to_string());
+        assert_eq!(d(false, None), Ok(CgroupDriver::Cgroupfs));
+        assert_eq!(d(true, None), Ok(CgroupDriver::Systemd));
+        assert_eq!(d(false, Some("systemd")), Ok(CgroupDriver::Systemd));
+        assert_eq!(d(true, Some("systemd")), Ok(CgroupDriver::Systemd));
+        assert_eq!(d(false, Some("disabled")), Ok(CgroupDriver::Disabled));
+        assert!(d(true, Some("disabled"))
+            .unwrap_err()
+            .contains("contradicts"));
+        assert!(d(true, Some("cgroupfs"))
+            .unwrap_err()
+            .contains("contradicts"));
+    }
+
     #[test]
     fn create_options_absolute() {
         let m = crate::args::parse(
@@ -165,7 +202,7 @@ mod tests {
             .map(String::from),
         )
         .unwrap();
-        let o = create_options(&m).unwrap();
+        let o = create_options(&ctx(false, None), &m).unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(o.bundle, cwd.join("bun"));
         assert_eq!(o.pid_file, Some(cwd.join("p")));
@@ -177,7 +214,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            create_options(&m).unwrap_err().to_string(),
+            create_options(&ctx(false, None), &m)
+                .unwrap_err()
+                .to_string(),
             "invalid value \"x\" for flag -preserve-fds: parse error"
         );
         let m = crate::args::parse(
@@ -185,6 +224,9 @@ mod tests {
             &["-b", "/abs/b", "id"].map(String::from),
         )
         .unwrap();
-        assert_eq!(create_options(&m).unwrap().bundle, PathBuf::from("/abs/b"));
+        assert_eq!(
+            create_options(&ctx(false, None), &m).unwrap().bundle,
+            PathBuf::from("/abs/b")
+        );
     }
 }

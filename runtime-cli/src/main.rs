@@ -50,13 +50,13 @@ const GLOBAL_FLAGS: &[Flag] = &[
     Flag::boolean(
         "systemd-cgroup",
         None,
-        "enable systemd cgroup support (not supported yet: create and run refuse it)",
+        "manage the cgroup as a transient systemd scope (linux.cgroupsPath is slice:prefix:name)",
     ),
     Flag::value(
         "cgroup-manager",
         None,
         Some("cgroupfs"),
-        "'cgroupfs', 'systemd' or 'disabled' (create and run support only cgroupfs yet)",
+        "'cgroupfs', 'systemd' or 'disabled' (no cgroup at all)",
     ),
     Flag::value(
         "rootless",

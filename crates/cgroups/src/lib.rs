@@ -12,6 +12,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub mod bpf;
+pub mod dbus;
 mod fs;
 pub mod hierarchy;
 mod manager;
@@ -20,6 +21,7 @@ pub mod path;
 pub mod resources;
 pub mod stats;
 mod sys;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
@@ -47,6 +49,13 @@ pub enum Error {
     /// `destroy` could not remove a directory in time: processes are still in it.
     #[error("cgroup {path}: still busy after killing its processes (pids {pids:?})")]
     Busy { path: PathBuf, pids: Vec<i32> },
+    /// A call to systemd (the systemd driver) failed.
+    #[error("cgroup: {what}: {source}")]
+    Systemd {
+        what: String,
+        #[source]
+        source: dbus::DbusError,
+    },
     /// A `linux.resources` field cannot be applied on this host (`field` as in the spec:
     /// `memory.limit`, `network.classID`, `unified["memory.max"]`).
     #[error("cgroup: linux.resources.{field}: {what}")]
@@ -89,6 +98,9 @@ pub struct Saved {
     /// commands find e.g. the freezer or memory directory.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub v1: Vec<V1Dir>,
+    /// The systemd scope holding the cgroup, with the systemd driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::Unit>,
 }
 
 /// The container's directory in one v1 hierarchy.
@@ -113,6 +125,8 @@ impl Saved {
 #[derive(Clone, Debug)]
 pub struct Manager {
     saved: Saved,
+    /// With the systemd driver, the limits to start the unit with (see `add`).
+    resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 impl Manager {
@@ -121,12 +135,50 @@ impl Manager {
     /// `default_name` relative to the caller's cgroup. Nothing is created yet. Paths with `..`
     /// components, or naming no cgroup below the start (`/`, `.`), are refused.
     pub fn new(cgroups_path: Option<&Path>, default_name: &str) -> Result<Manager> {
-        manager::resolve(cgroups_path, default_name).map(|saved| Manager { saved })
+        manager::resolve(cgroups_path, default_name).map(Manager::from_saved)
+    }
+
+    /// The systemd driver: `cgroups_path` is `slice:prefix:name` (`None`: `system.slice`,
+    /// prefix `husk`, name `default_name`). Refused unless systemd runs on a pure v2 host.
+    pub fn new_systemd(cgroups_path: Option<&str>, default_name: &str) -> Result<Manager> {
+        systemd::resolve(cgroups_path, default_name).map(Manager::from_saved)
+    }
+
+    /// No cgroup at all (`--cgroup-manager disabled`): every method is a no-op, and
+    /// `saved().dirs` is empty.
+    pub fn disabled() -> Manager {
+        Manager::from_saved(Saved {
+            layout: Layout::V2,
+            dirs: Vec::new(),
+            unified: None,
+            v1: Vec::new(),
+            systemd: None,
+        })
+    }
+
+    /// Whether `create` should be followed by `apply`: not with the systemd driver (`add`
+    /// applies once the unit exists), nor without a cgroup.
+    pub fn applies_on_create(&self) -> bool {
+        !self.is_systemd() && !self.saved.dirs.is_empty()
+    }
+
+    /// Whether the systemd driver manages these cgroups: then `create` does nothing and `add`
+    /// starts the unit (and applies what `set_start_resources` gave).
+    pub fn is_systemd(&self) -> bool {
+        self.saved.systemd.is_some()
+    }
+
+    /// The limits the systemd unit is started with, then written as files (systemd driver).
+    pub fn set_start_resources(&mut self, r: Option<oci_spec::runtime::LinuxResources>) {
+        self.resources = r;
     }
 
     /// A manager for cgroups created earlier, from what `saved()` returned.
     pub fn from_saved(saved: Saved) -> Manager {
-        Manager { saved }
+        Manager {
+            saved,
+            resources: None,
+        }
     }
 
     /// What to store to find these cgroups again.
@@ -137,17 +189,33 @@ impl Manager {
     /// Creates the directories (mkdir -p) in every hierarchy (v1 cpuset levels get their
     /// parent's `cpuset.cpus`/`cpuset.mems`).
     pub fn create(&self) -> Result<()> {
+        if self.is_systemd() {
+            return Ok(());
+        }
         manager::create(&self.saved)
     }
 
     /// An O_PATH|O_DIRECTORY fd of the v2 directory, for clone3's CLONE_INTO_CGROUP.
+    /// `None` with the systemd driver: the unit does not exist before `add`.
     pub fn unified_fd(&self) -> Result<Option<OwnedFd>> {
+        if self.is_systemd() {
+            return Ok(None);
+        }
         manager::unified_fd(&self.saved)
     }
 
     /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
     /// was already cloned into the v2 one).
+    /// With the systemd driver: starts the unit with `pid` and waits for it, then writes the
+    /// limits (see `set_start_resources`) to its cgroup files.
     pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
+        if self.is_systemd() {
+            systemd::start(&self.saved, pid, self.resources.as_ref())?;
+            if let Some(r) = &self.resources {
+                self.apply(r)?;
+            }
+            return Ok(());
+        }
         manager::add(&self.saved, pid, skip_unified)
     }
 
@@ -158,7 +226,17 @@ impl Manager {
 
     /// Removes every directory, killing with SIGKILL whatever still runs in them first.
     /// Idempotent: directories already gone are fine.
+    /// Sets `r` as the systemd unit's properties (systemd driver only; `update`).
+    pub fn set_properties(&self, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        systemd::set_properties(&self.saved, r)
+    }
+
+    /// With the systemd driver, the unit is stopped and reset as well.
     pub fn destroy(&self) -> Result<()> {
+        if self.is_systemd() {
+            manager::kill_all(&self.saved)?;
+            systemd::stop(&self.saved)?;
+        }
         manager::destroy(&self.saved)
     }
 }

@@ -28,6 +28,7 @@ pub fn resolve(cgroups_path: Option<&Path>, default_name: &str) -> Result<Saved>
         dirs: Vec::new(),
         unified: None,
         v1: Vec::new(),
+        systemd: None,
     };
     for h in &hs.v1 {
         let dir = path.dir_in(h, own.of(h))?;
@@ -175,7 +176,7 @@ pub fn destroy(saved: &Saved) -> Result<()> {
 
 /// SIGKILLs every process in the cgroups; on v1 with a freezer, frozen first so nothing forks
 /// in between, then thawed so the signals are acted on.
-fn kill_all(saved: &Saved) -> Result<()> {
+pub fn kill_all(saved: &Saved) -> Result<()> {
     let freezer = saved
         .v1_dir("freezer")
         .filter(|d| saved.layout != Layout::V2 && d.join("freezer.state").exists());
