@@ -93,6 +93,7 @@ fn v2_cgroup_freeze_stops_and_restarts_a_busy_loop() {
         dirs: vec![dir.clone()],
         unified: Some(dir.clone()),
         v1: Vec::new(),
+        systemd: None,
     });
     let _c = Cleanup(&m, vec![]);
     m.create().unwrap();
