@@ -160,16 +160,20 @@ fn dbus_err(what: String) -> impl FnOnce(DbusError) -> Error {
     move |source| Error::Systemd { what, source }
 }
 
-/// A connection to systemd: its private socket when root (no dbus-daemon needed, as systemctl
-/// does), else the system bus. Subscribed, so that JobRemoved signals arrive.
+/// A connection to systemd over the system bus (as runc does); systemd's private socket only
+/// where there is no bus. (On the private socket, systemd 252 left every other Subscribe of a
+/// fresh connection unanswered in the systemd lane; the bus has no such trouble.)
 fn connect() -> Result<Conn> {
-    let mut conn = if crate::sys::getuid() == 0 && Path::new(PRIVATE).exists() {
+    let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+        .ok()
+        .and_then(|a| {
+            a.strip_prefix("unix:path=")
+                .map(|p| p.split(',').next().unwrap_or(p).to_owned())
+        })
+        .unwrap_or_else(|| SYSTEM_BUS.into());
+    let mut conn = if !Path::new(&bus).exists() && Path::new(PRIVATE).exists() {
         Conn::connect(Path::new(PRIVATE), false, TIMEOUT)
     } else {
-        let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-            .ok()
-            .and_then(|a| a.strip_prefix("unix:path=").map(|p| p.split(',').next().unwrap_or(p).to_owned()))
-            .unwrap_or_else(|| SYSTEM_BUS.into());
         Conn::connect(Path::new(&bus), true, TIMEOUT).and_then(|mut c| {
             c.call(
                 "org.freedesktop.DBus",
