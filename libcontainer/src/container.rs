@@ -202,7 +202,7 @@ fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name()
@@ -213,7 +213,7 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, path).ctx(|| format!("writing pid file {}", path.display()))
 }
 
-fn send_console(socket: &Path, master: &OwnedFd) -> Result<()> {
+pub(crate) fn send_console(socket: &Path, master: &OwnedFd) -> Result<()> {
     let s = UnixStream::connect(socket)
         .ctx(|| format!("connecting to console socket {}", socket.display()))?;
     sys::sock::send(s.as_raw_fd(), b"/dev/ptmx", &[master.as_raw_fd()]).map_err(|e| {
@@ -588,7 +588,8 @@ impl Container {
 }
 
 /// Signals the init through a pidfd, after checking it is still the process we started.
-fn signal_init(rec: &Record, signal: i32) -> Result<()> {
+/// A pidfd of the container's init, checked against its recorded start time (pid reuse).
+pub(crate) fn init_pidfd(rec: &Record) -> Result<OwnedFd> {
     let (Some(pid), Some(start)) = (rec.pid, rec.pid_start) else {
         return Err(Error::NotRunning);
     };
@@ -602,6 +603,11 @@ fn signal_init(rec: &Record, signal: i32) -> Result<()> {
     if !state::process_alive(pid, start) {
         return Err(Error::NotRunning);
     }
+    Ok(fd)
+}
+
+fn signal_init(rec: &Record, signal: i32) -> Result<()> {
+    let fd = init_pidfd(rec)?;
     match sys::proc::pidfd_send_signal(fd.as_raw_fd(), signal) {
         Ok(()) => Ok(()),
         Err(libc::ESRCH) => Err(Error::NotRunning),

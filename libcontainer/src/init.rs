@@ -33,7 +33,7 @@ fn send(chan: Chan, msg: Msg, fds: &[RawFd]) -> Result<(), Fail> {
 
 /// Waits for `Proceed`; returns the fd attached to it, if any. If the parent is gone (EOF), the
 /// child exits quietly: a killed `create` must leave nothing running.
-fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
+pub(crate) fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
     match chan.recv() {
         Ok((Msg::Proceed, fds)) => Ok(fds.first()),
         Ok((_, fds)) => {

@@ -29,7 +29,7 @@ const BUNDLE: Flag = Flag::value(
     None, // "." is said in the text, as runc's help does
     "path to the root of the bundle directory, defaults to the current directory",
 );
-const CONSOLE_SOCKET: Flag = Flag::value(
+pub const CONSOLE_SOCKET: Flag = Flag::value(
     "console-socket",
     None,
     None,
@@ -38,7 +38,7 @@ const CONSOLE_SOCKET: Flag = Flag::value(
         "end of the console's pseudoterminal"
     ),
 );
-const PID_FILE: Flag = Flag::value(
+pub const PID_FILE: Flag = Flag::value(
     "pid-file",
     None,
     None,
@@ -60,13 +60,13 @@ const NO_NEW_KEYRING: Flag = Flag::boolean(
         "to inherit the calling processes session key"
     ),
 );
-const PRESERVE_FDS: Flag = Flag::value(
+pub const PRESERVE_FDS: Flag = Flag::value(
     "preserve-fds",
     None,
     Some("0"),
     "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)",
 );
-const DETACH: Flag = Flag::boolean("detach", Some("d"), "detach from the container's process");
+pub const DETACH: Flag = Flag::boolean("detach", Some("d"), "detach from the container's process");
 
 const CREATE_FLAGS: &[Flag] = &[
     BUNDLE,
@@ -295,11 +295,16 @@ pub const COMMANDS: &[Command] = &[
         body: Some(events),
         reorder: true,
     },
-    later(
-        "exec",
-        "<container-id> <command> [command options]",
-        "execute new process inside the container",
-    ),
+    Command {
+        name: "exec",
+        usage: "<container-id> <command> [command options]  || -p process.json <container-id>",
+        summary: "execute new process inside the container",
+        flags: crate::exec::EXEC_FLAGS,
+        nargs: (1, usize::MAX),
+        body: Some(crate::exec::exec),
+        // As runc (SkipArgReorder): options after the command belong to it.
+        reorder: false,
+    },
     Command {
         name: "kill",
         usage: "<container-id> [signal]",
@@ -521,6 +526,6 @@ mod tests {
         }
         assert!(h.contains("--bundle value, -b value"));
         assert!(find("run").unwrap().help().contains("--detach, -d"));
-        assert!(find("exec").unwrap().help().contains("not implemented yet"));
+        assert!(find("exec").unwrap().help().contains("--ignore-paused"));
     }
 }

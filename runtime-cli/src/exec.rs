@@ -1,0 +1,114 @@
+//! `husk exec`: runc's flags to `libcontainer::ExecOptions`.
+
+use anyhow::{bail, Context as _};
+use libcontainer::{ExecOptions, ExecOutcome};
+
+use crate::args::{Flag, Matches};
+use crate::commands::Ctx;
+
+pub const EXEC_FLAGS: &[Flag] = &[
+    crate::table::CONSOLE_SOCKET,
+    Flag::value(
+        "cwd",
+        None,
+        None,
+        "current working directory in the container",
+    ),
+    Flag::value("env", Some("e"), None, "set environment variables"),
+    Flag::boolean("tty", Some("t"), "allocate a pseudo-TTY"),
+    Flag::value("user", Some("u"), None, "UID (format: <uid>[:<gid>])"),
+    Flag::value("additional-gids", Some("g"), None, "additional gids"),
+    Flag::value("process", Some("p"), None, "path to the process.json"),
+    crate::table::DETACH,
+    crate::table::PID_FILE,
+    Flag::value(
+        "process-label",
+        None,
+        None,
+        "set the asm process label for the process commonly used with selinux",
+    ),
+    Flag::value(
+        "apparmor",
+        None,
+        None,
+        "set the apparmor profile for the process",
+    ),
+    Flag::boolean(
+        "no-new-privs",
+        None,
+        "set the no new privileges value for the process",
+    ),
+    Flag::value(
+        "cap",
+        Some("c"),
+        None,
+        "add a capability to the bounding set for the process",
+    ),
+    crate::table::PRESERVE_FDS,
+    Flag::value(
+        "cgroup",
+        None,
+        None,
+        "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.",
+    ),
+    Flag::boolean("ignore-paused", None, "allow exec in a paused container"),
+];
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
+    v.parse()
+        .map_err(|_| anyhow::anyhow!("invalid value {v:?} for flag -{flag}: parse error"))
+}
+
+/// The options of one `exec` command line.
+pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
+    let mut o = ExecOptions::new(m.args[1..].iter().cloned());
+    if let Some(p) = m.value("process") {
+        let text = std::fs::read(p).with_context(|| format!("reading process file {p}"))?;
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        o.process =
+            Some(serde_path_to_error::deserialize(de).map_err(|e| {
+                anyhow::anyhow!("{p}: invalid process: {}: {}", e.path(), e.inner())
+            })?);
+    } else if o.args.is_empty() {
+        bail!("exec: missing the command to run (or --process FILE)");
+    }
+    o.env = m.values("env").to_vec();
+    o.cwd = m.value("cwd").map(Into::into);
+    if let Some(u) = m.value("user") {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (number("user", a)?, Some(number("user", b)?)),
+            None => (number("user", u)?, None),
+        };
+        o.user = Some((uid, gid));
+    }
+    for g in m.values("additional-gids") {
+        for g in g.split(',') {
+            o.additional_gids.push(number("additional-gids", g)?);
+        }
+    }
+    o.caps = m.values("cap").to_vec();
+    o.no_new_privs = m.flag("no-new-privs");
+    o.tty = m.flag("tty");
+    o.apparmor = m.value("apparmor").map(Into::into);
+    o.process_label = m.value("process-label").map(Into::into);
+    o.console_socket = m
+        .value("console-socket")
+        .map(std::path::absolute)
+        .transpose()?;
+    o.detach = m.flag("detach");
+    o.pid_file = m.value("pid-file").map(std::path::absolute).transpose()?;
+    if let Some(n) = m.value("preserve-fds") {
+        o.preserve_fds = number("preserve-fds", n)?;
+    }
+    o.ignore_paused = m.flag("ignore-paused");
+    o.cgroup = m.value("cgroup").map(Into::into);
+    Ok(o)
+}
+
+pub(crate) fn exec(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    let o = options(m)?;
+    match ctx.runtime.container(&m.args[0])?.exec(&o)? {
+        ExecOutcome::Detached(_) => Ok(0),
+        ExecOutcome::Exited(status) => Ok(status),
+    }
+}
