@@ -109,9 +109,9 @@ fn wrong_argument_count() {
 
 #[test]
 fn later_commands_are_refused() {
-    let out = husk(&["exec", "--process", "/p.json", "--detach", "id"]);
+    let out = husk(&["checkpoint", "id"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("exec: not implemented yet"));
+    assert!(text(&out.stderr).contains("checkpoint: not implemented yet"));
 }
 
 #[test]
