@@ -392,3 +392,74 @@ fn exec_storm_leaves_nothing() {
     assert_eq!(pids.len(), 1, "only the init remains: {pids:?}");
     done(&rt, &id, &b);
 }
+
+/// The pid a pidfd refers to, from /proc/self/fdinfo.
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn pidfd_listener(
+    rt: &Runtime,
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    std::thread::JoinHandle<Option<std::os::fd::OwnedFd>>,
+) {
+    let sock = rt.work().join(name);
+    let l = UnixListener::bind(&sock).unwrap();
+    let h = std::thread::spawn(move || {
+        let s = accept_timeout(&l, Duration::from_secs(20))?;
+        recv_fd(&s).ok()
+    });
+    (sock, h)
+}
+
+#[test]
+fn pidfd_socket_for_create_and_exec() {
+    if skip_for_runc("runc 1.1.5 has no --pidfd-socket (runc 1.2 does)") {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.id();
+    let (sock, h) = pidfd_listener(&rt, "pidfd-create.sock");
+    rt.exec(&[
+        "create",
+        "--pidfd-socket",
+        &sock.to_string_lossy(),
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .expect_ok();
+    let fd = h.join().unwrap().expect("no pidfd received");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(pidfd_pid(&fd), init);
+    rt.exec(&["start", &id]).expect_ok();
+    let (sock, h) = pidfd_listener(&rt, "pidfd-exec.sock");
+    let pf = rt.work().join("e.pid");
+    exec(
+        &rt,
+        &[
+            "--detach",
+            "--pid-file",
+            &pf.to_string_lossy(),
+            "--pidfd-socket",
+            &sock.to_string_lossy(),
+            &id,
+            "sleep",
+            "60",
+        ],
+    )
+    .expect_ok();
+    let fd = h.join().unwrap().expect("no pidfd received from exec");
+    let epid: i64 = fs::read_to_string(&pf).unwrap().trim().parse().unwrap();
+    assert_eq!(pidfd_pid(&fd), epid);
+    done(&rt, &id, &b);
+}

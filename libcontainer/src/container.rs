@@ -29,6 +29,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     /// A unix socket to receive the pty master (`process.terminal`).
     pub console_socket: Option<PathBuf>,
+    /// A unix socket to receive a pidfd of the init.
+    pub pidfd_socket: Option<PathBuf>,
     /// Where to write the init's pid.
     pub pid_file: Option<PathBuf>,
     /// How many fds after stdio (3, 4, ...) the container inherits, besides LISTEN_FDS.
@@ -214,14 +216,20 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 }
 
 pub(crate) fn send_console(socket: &Path, master: &OwnedFd) -> Result<()> {
-    let s = UnixStream::connect(socket)
-        .ctx(|| format!("connecting to console socket {}", socket.display()))?;
-    sys::sock::send(s.as_raw_fd(), b"/dev/ptmx", &[master.as_raw_fd()]).map_err(|e| {
-        Error::errno(
-            format!("sending the pty to console socket {}", socket.display()),
-            e,
-        )
-    })
+    send_fd(socket, "console socket", b"/dev/ptmx", master)
+}
+
+/// `--pidfd-socket` (runc 1.2): the process's pidfd, for callers that want to signal or wait
+/// without pid reuse races.
+pub(crate) fn send_pidfd(socket: &Path, pidfd: &OwnedFd) -> Result<()> {
+    send_fd(socket, "pidfd socket", b"pidfd", pidfd)
+}
+
+fn send_fd(socket: &Path, what: &str, name: &[u8], fd: &OwnedFd) -> Result<()> {
+    let s =
+        UnixStream::connect(socket).ctx(|| format!("connecting to {what} {}", socket.display()))?;
+    sys::sock::send(s.as_raw_fd(), name, &[fd.as_raw_fd()])
+        .map_err(|e| Error::errno(format!("sending to {what} {}", socket.display()), e))
 }
 
 impl Runtime {
@@ -346,6 +354,9 @@ impl Runtime {
             rec.pid(spawned.pid)?;
             if let (Some(sock), Some(master)) = (&opts.console_socket, &spawned.console) {
                 send_console(sock, master)?;
+            }
+            if let Some(sock) = &opts.pidfd_socket {
+                send_pidfd(sock, &spawned.pidfd)?;
             }
             if let Some(p) = &opts.pid_file {
                 write_pid_file(p, spawned.pid)?;

@@ -39,6 +39,8 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
     /// A unix socket to receive the pty master (with `tty`).
     pub console_socket: Option<PathBuf>,
+    /// A unix socket to receive a pidfd of the process.
+    pub pidfd_socket: Option<PathBuf>,
     /// Return once the process runs instead of waiting for it.
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
@@ -299,6 +301,9 @@ impl Container {
         let (pid, pidfd, console) = spawn(&mut plan, &dirs, unified.as_deref())?;
         if let Some(p) = &o.pid_file {
             crate::container::write_pid_file(p, pid)?;
+        }
+        if let Some(sock) = &o.pidfd_socket {
+            crate::container::send_pidfd(sock, &pidfd)?;
         }
         let proxy = match (&console, &o.console_socket) {
             (Some(master), Some(sock)) => {

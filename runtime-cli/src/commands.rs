@@ -51,6 +51,7 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
     opts.cgroup_driver = cgroup_driver(ctx)?;
     opts.console_socket = m.value("console-socket").map(absolute).transpose()?;
+    opts.pidfd_socket = m.value("pidfd-socket").map(absolute).transpose()?;
     opts.pid_file = m.value("pid-file").map(absolute).transpose()?;
     if let Some(n) = m.value("preserve-fds") {
         opts.preserve_fds = n.parse().map_err(|_| {

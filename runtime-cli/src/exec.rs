@@ -8,6 +8,7 @@ use crate::commands::Ctx;
 
 pub const EXEC_FLAGS: &[Flag] = &[
     crate::table::CONSOLE_SOCKET,
+    crate::table::PIDFD_SOCKET,
     Flag::value(
         "cwd",
         None,
@@ -93,6 +94,10 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     o.process_label = m.value("process-label").map(Into::into);
     o.console_socket = m
         .value("console-socket")
+        .map(std::path::absolute)
+        .transpose()?;
+    o.pidfd_socket = m
+        .value("pidfd-socket")
         .map(std::path::absolute)
         .transpose()?;
     o.detach = m.flag("detach");

@@ -66,11 +66,18 @@ pub const PRESERVE_FDS: Flag = Flag::value(
     Some("0"),
     "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)",
 );
+pub const PIDFD_SOCKET: Flag = Flag::value(
+    "pidfd-socket",
+    None,
+    None,
+    "path to an AF_UNIX socket which will receive a file descriptor referencing the init process",
+);
 pub const DETACH: Flag = Flag::boolean("detach", Some("d"), "detach from the container's process");
 
 const CREATE_FLAGS: &[Flag] = &[
     BUNDLE,
     CONSOLE_SOCKET,
+    PIDFD_SOCKET,
     PID_FILE,
     NO_PIVOT,
     NO_NEW_KEYRING,
@@ -80,6 +87,7 @@ const CREATE_FLAGS: &[Flag] = &[
 const RUN_FLAGS: &[Flag] = &[
     BUNDLE,
     CONSOLE_SOCKET,
+    PIDFD_SOCKET,
     DETACH,
     Flag::boolean("keep", None, "do not delete the container after it exits"),
     PID_FILE,
