@@ -259,7 +259,19 @@ impl Runtime {
         state::validate_id(id)?;
         let bundle = std::path::absolute(&opts.bundle)
             .ctx(|| format!("bundle {}", opts.bundle.display()))?;
-        let spec = load_spec(&bundle)?;
+        let mut spec = load_spec(&bundle)?;
+        // NOTIFY_SOCKET: its directory is mounted into the container, so it must exist before
+        // the mounts are planned; a failure from here on removes it (the guard's drop).
+        let mut early = Undo {
+            dir: None,
+            cgroup: None,
+        };
+        if crate::notify::host_socket().is_some() {
+            let d = StateDir::create(&self.root, id)?;
+            let path = d.path.clone();
+            early.dir = Some(d);
+            crate::notify::prepare(&mut spec, &path)?;
+        }
         let terminal = spec
             .process()
             .as_ref()
@@ -311,7 +323,10 @@ impl Runtime {
             .as_ref()
             .map(|r| r.path().clone())
             .unwrap_or_default();
-        let dir = StateDir::create(&self.root, id)?;
+        let dir = match early.dir.take() {
+            Some(d) => d,
+            None => StateDir::create(&self.root, id)?,
+        };
         let mut undo = Undo {
             dir: None,
             cgroup: None,
@@ -496,6 +511,7 @@ impl Container {
         let memfd =
             sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
         let memfd = crate::sys::adopt(memfd);
+        let notify = crate::notify::Listener::bind(&dir.path)?;
         let chan = Chan(conn.as_raw_fd());
         chan.send(Msg::Start, &[memfd.as_raw_fd()])
             .map_err(|e| Error::errno("sending start to the container", e))?;
@@ -526,6 +542,10 @@ impl Container {
         }
         rec.phase = Phase::Started;
         dir.write(&rec)?;
+        if let Some(n) = notify {
+            let start = rec.pid_start.unwrap_or(0);
+            n.forward_ready(pid, || state::process_alive(pid, start))?;
+        }
         let h = rec.config.hooks().clone().unwrap_or_default();
         let state = hook_state(&rec, Status::Running, pid);
         if let Err(e) = hooks::run(

@@ -34,6 +34,7 @@ mod features;
 mod hooks;
 mod init;
 mod namespaces;
+mod notify;
 mod ops;
 mod plan;
 mod process;
