@@ -63,14 +63,13 @@ fn ready_is_forwarded_with_the_main_pid() {
     got.sort();
     assert_eq!(got, [format!("MAINPID={pid}"), "READY=1".to_string()]);
     // Inside, the socket is the mounted one.
-    let o = rt.exec(&[
-        "exec",
-        &id,
-        "sh",
-        "-c",
-        "echo $NOTIFY_SOCKET; ls /run/notify",
-    ]);
-    assert_eq!(o.stdout, "/run/notify/notify.sock\nnotify.sock\n", "{o}");
+    let o = rt.exec(&["exec", &id, "ls", "/run/notify"]);
+    assert_eq!(o.stdout, "notify.sock\n", "{o}");
+    if !is_runc() {
+        // runc 1.1.5's exec takes the env of the unmodified config.
+        let o = rt.exec(&["exec", &id, "sh", "-c", "echo $NOTIFY_SOCKET"]);
+        assert_eq!(o.stdout, "/run/notify/notify.sock\n", "{o}");
+    }
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
