@@ -340,3 +340,47 @@ fn cgroup_manager_disabled() {
     assert_eq!(out.code(), 0);
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
+
+/// A field the kernel ignores is a warning (runtime-spec: warn, not fail), written as a
+/// `level=warning` line of the JSON log; the container runs.
+#[test]
+fn ignored_resource_fields_are_warnings() {
+    if skip_for_runc("runc 1.1.5 does not warn here") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["resources"]["memory"] = json!({"kernel": 67108864}));
+    let id = rt.id();
+    let log = rt.work().join("warn.json");
+    rt.cmd(&[
+        "--log",
+        &log.to_string_lossy(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .run()
+    .expect_ok();
+    let text = fs::read_to_string(&log).unwrap();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["level"] == "warning")
+        .unwrap_or_else(|| panic!("no warning in {text}"));
+    let msg = line["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("linux.resources.memory.kernel is ignored: "),
+        "{msg}"
+    );
+    let why = if is_pure_v2() {
+        "cgroup v2 has no such setting"
+    } else {
+        "kernels >= 5.16"
+    };
+    assert!(msg.contains(why), "{msg}");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}

@@ -350,6 +350,14 @@ impl Runtime {
             rec.dir.write(&rec.record)?;
             undo.cgroup = Some(&cgroup);
             cgroup.create()?;
+            if let Some(r) = resources
+                .as_ref()
+                .filter(|_| !cgroup.saved().dirs.is_empty())
+            {
+                for w in cgroups::resources::ignored_fields(r, cgroup.saved().layout) {
+                    crate::warn::warn(&w);
+                }
+            }
             if let Some(r) = resources.as_ref().filter(|_| cgroup.applies_on_create()) {
                 cgroup.apply(r)?;
             }
@@ -612,7 +620,7 @@ impl Container {
             h.poststop().as_deref().unwrap_or_default(),
             &state,
         ) {
-            eprintln!("warning: {e}");
+            crate::warn::warn(&e.to_string());
         }
         Ok(())
     }

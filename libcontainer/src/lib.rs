@@ -46,6 +46,7 @@ mod spec;
 mod state;
 mod sys;
 mod tty;
+mod warn;
 
 pub use caps::{CAPABILITIES, RLIMITS};
 pub use container::{CgroupDriver, Container, CreateOptions, RunOptions, RunOutcome, Runtime};
@@ -56,3 +57,4 @@ pub use ops::{Event, Stats};
 pub use signal::parse_signal;
 pub use spec::default_spec;
 pub use state::{rfc3339_now, State, Status, OCI_VERSION};
+pub use warn::set_warning_handler;

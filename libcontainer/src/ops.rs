@@ -104,6 +104,9 @@ impl Container {
             r,
         )?;
         let m = manager(&rec)?;
+        for w in cgroups::resources::ignored_fields(r, m.saved().layout) {
+            crate::warn::warn(&w);
+        }
         if m.is_systemd() {
             // So that systemd re-applying the unit's properties does not undo the update.
             m.set_properties(r)?;

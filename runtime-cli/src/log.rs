@@ -66,6 +66,11 @@ impl Logger {
         }
     }
 
+    /// A warning line (`level=warning`, as logrus writes runc's).
+    pub fn warn(&self, msg: &str) {
+        self.write("warning", msg);
+    }
+
     /// The error line; also the plain message on stderr when the lines go to a file.
     pub fn error(&self, msg: &str) {
         self.write("error", msg);

@@ -81,6 +81,8 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
+
 fn main() {
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
@@ -148,6 +150,13 @@ fn husk(argv: &[String]) -> i32 {
         _ => Logger::stderr(format, debug),
     };
 
+    // The library's warnings become log lines of this run's logger.
+    let logger: &'static Logger = LOGGER.get_or_init(|| logger);
+    libcontainer::set_warning_handler(|m| {
+        if let Some(l) = LOGGER.get() {
+            l.warn(m);
+        }
+    });
     let started = Instant::now();
     if logger.debug_enabled() {
         logger.debug(&format!("husk {}", shell_words(argv)));

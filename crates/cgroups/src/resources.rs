@@ -366,3 +366,86 @@ mod tests {
         result.unwrap();
     }
 }
+
+/// Fields of `r` that take no effect on this layout, each with the reason, for the caller to
+/// warn about (the spec asks runtimes to warn, not fail): on v2 the fields without a v2 file
+/// (ignored as runc does); on v1, `memory.kernel` on kernels >= 5.16, which accept and ignore it.
+pub fn ignored_fields(r: &LinuxResources, layout: Layout) -> Vec<String> {
+    let mut out = Vec::new();
+    let m = r.memory().as_ref();
+    let has = |b: bool, field: &str, out: &mut Vec<String>, why: &str| {
+        if b {
+            out.push(format!("linux.resources.{field} is ignored: {why}"));
+        }
+    };
+    if layout == Layout::V2 {
+        let why = "cgroup v2 has no such setting";
+        has(
+            m.and_then(|m| m.kernel()).is_some(),
+            "memory.kernel",
+            &mut out,
+            why,
+        );
+        has(
+            m.and_then(|m| m.kernel_tcp()).is_some(),
+            "memory.kernelTCP",
+            &mut out,
+            why,
+        );
+        has(
+            m.and_then(|m| m.swappiness()).is_some(),
+            "memory.swappiness",
+            &mut out,
+            why,
+        );
+        has(
+            m.and_then(|m| m.disable_oom_killer()).is_some(),
+            "memory.disableOOMKiller",
+            &mut out,
+            why,
+        );
+        has(
+            r.block_io()
+                .as_ref()
+                .and_then(|b| b.leaf_weight())
+                .is_some(),
+            "blockIO.leafWeight",
+            &mut out,
+            why,
+        );
+    } else if m.and_then(|m| m.kernel()).is_some() && kernel_at_least(5, 16) {
+        out.push(
+            "linux.resources.memory.kernel is ignored: kernels >= 5.16 accept the limit and do \
+             not apply it (kernel memory counts against memory.limit)"
+                .into(),
+        );
+    }
+    out
+}
+
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = rel
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[cfg(test)]
+mod ignored_tests {
+    use super::*;
+
+    #[test]
+    fn v2_lists_fields_without_a_file() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":1000000,"kernel":1,"swappiness":10},"blockIO":{"leafWeight":10}}"#,
+        )
+        .unwrap();
+        let w = ignored_fields(&r, Layout::V2);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("linux.resources.memory.kernel is ignored"));
+        assert!(ignored_fields(&LinuxResources::default(), Layout::V2).is_empty());
+    }
+}
