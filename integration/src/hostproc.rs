@@ -69,3 +69,16 @@ pub fn ns_link(pid: &str, kind: &str) -> String {
         .to_string_lossy()
         .to_string()
 }
+
+/// The first number of a /proc/uptime text: seconds since boot.
+pub fn uptime_of(text: &str) -> f64 {
+    text.split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("not /proc/uptime: {text:?}"))
+}
+
+/// This host's uptime in seconds.
+pub fn host_uptime() -> f64 {
+    uptime_of(&std::fs::read_to_string("/proc/uptime").unwrap())
+}

@@ -91,14 +91,8 @@ fn joins_every_namespace_of_the_init() {
     );
     // The boottime offset: uptime inside is a day ahead of ours.
     let o = exec(&rt, &[&id, "cat", "/proc/uptime"]).expect_ok();
-    let inside: f64 = o.stdout.split_whitespace().next().unwrap().parse().unwrap();
-    let ours: f64 = fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let inside = uptime_of(&o.stdout);
+    let ours = host_uptime();
     assert!(inside - ours > 86000.0, "inside {inside}, ours {ours}");
     // pid 1 of the container's pid namespace is the init.
     let o = exec(&rt, &[&id, "cat", "/proc/1/cmdline"]).expect_ok();

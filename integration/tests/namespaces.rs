@@ -195,13 +195,7 @@ fn time_ns_offsets() {
     if skip_for_runc("runc 1.1.5 does not know the time namespace") {
         return;
     }
-    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let host_up = host_uptime();
     let out = inside(
         |c| {
             set_ns(c, "time", None);
