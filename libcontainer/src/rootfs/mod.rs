@@ -146,7 +146,13 @@ impl Rootfs {
             code::BIND_ROOT => format!("binding rootfs {root} onto itself"),
             code::OPEN_ROOT => format!("opening rootfs {root}"),
             code::TARGET => step(": creating or opening the mount point"),
-            code::MOUNT => step(""),
+            // The kernel's EINVAL names nothing: say which filesystem options it was given.
+            code::MOUNT => match p.mounts.get(i).map(|s| &s.kind) {
+                Some(plan::Kind::Fs { data, .. }) if !data.as_bytes().is_empty() => {
+                    step(&format!(" with options {:?}", data.to_string_lossy()))
+                }
+                _ => step(""),
+            },
             code::SETATTR => step(": setting mount attributes"),
             code::PROPAGATION => step(": setting propagation"),
             code::DEVICE | code::DEVICE_OWNER => {
