@@ -466,8 +466,8 @@ impl Runtime {
             }
             // A container deleted meanwhile, or one whose create was killed before it wrote
             // its state, is skipped.
-            if let Ok(Some(r)) =
-                StateDir::open(&self.root, &name, Lock::None).and_then(|d| d.read())
+            if let Ok(Some(r)) = StateDir::open(&self.root, &name, Lock::None)
+                .and_then(|d| d.read_as::<state::Summary>())
             {
                 out.push(r.state());
             }

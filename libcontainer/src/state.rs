@@ -78,9 +78,10 @@ pub(crate) enum Phase {
     Started,
 }
 
-/// What state.json holds.
+/// What state.json holds. `C` is the config: the whole spec, or for `list`, which reads every
+/// container's file, only its annotations ([`Summary`]: the rest is skipped, not built).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Record {
+pub(crate) struct Record<C = Spec> {
     pub id: String,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
@@ -92,10 +93,34 @@ pub(crate) struct Record {
     pub pid: Option<i32>,
     pub pid_start: Option<u64>,
     pub cgroup: Option<cgroups::Saved>,
-    pub config: Spec,
+    pub config: C,
 }
 
-impl Record {
+/// The part of a config `state` and `list` show.
+pub(crate) trait Annotated {
+    fn annotations_map(&self) -> HashMap<String, String>;
+}
+
+impl Annotated for Spec {
+    fn annotations_map(&self) -> HashMap<String, String> {
+        self.annotations().clone().unwrap_or_default()
+    }
+}
+
+/// A config read for its annotations only.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Summary {
+    #[serde(default)]
+    annotations: Option<HashMap<String, String>>,
+}
+
+impl Annotated for Summary {
+    fn annotations_map(&self) -> HashMap<String, String> {
+        self.annotations.clone().unwrap_or_default()
+    }
+}
+
+impl<C: Annotated> Record<C> {
     /// The live status: the recorded phase checked against the process itself.
     pub(crate) fn status(&self) -> Status {
         let alive = match (self.pid, self.pid_start) {
@@ -134,7 +159,7 @@ impl Record {
             rootfs: self.rootfs.clone(),
             created: self.created.clone(),
             owner: self.owner.clone(),
-            annotations: self.config.annotations().clone().unwrap_or_default(),
+            annotations: self.config.annotations_map(),
         }
     }
 }
@@ -226,6 +251,11 @@ impl StateDir {
 
     /// Reads state.json; `None` if create was killed before writing it.
     pub(crate) fn read(&self) -> Result<Option<Record>> {
+        self.read_as()
+    }
+
+    /// `read` with the config as `C` (`Summary` for `list`).
+    pub(crate) fn read_as<C: serde::de::DeserializeOwned>(&self) -> Result<Option<Record<C>>> {
         let path = self.path.join(STATE_FILE);
         let data = match std::fs::read(&path) {
             Ok(d) => d,
