@@ -126,8 +126,16 @@ pub(crate) fn kill(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
 }
 
 pub(crate) fn delete(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
-    ctx.runtime.container(&m.args[0])?.delete(m.flag("force"))?;
-    Ok(0)
+    let force = m.flag("force");
+    match ctx.runtime.container(&m.args[0]) {
+        // As runc: engines call `delete --force` after every failed create, when the
+        // container may already be gone; that is success.
+        Err(libcontainer::Error::NotFound(_)) if force => Ok(0),
+        r => {
+            r?.delete(force)?;
+            Ok(0)
+        }
+    }
 }
 
 pub(crate) fn spec(_ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
