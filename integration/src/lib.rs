@@ -85,3 +85,5 @@ mod fds;
 pub use fds::*;
 mod layout;
 pub use layout::*;
+mod engines;
+pub use engines::*;
