@@ -163,14 +163,19 @@ fn process_and_filesystem_options() {
         o.stdout.lines().collect::<Vec<_>>(),
         ["1000", "1000", "bar", "/tmp", "podh"]
     );
-    // Without podman's /tmp and /run tmpfs mounts: they carry crun's `tmpcopyup` option, which
-    // husk refuses by name (not supported yet) rather than ignoring.
+    // podman's /tmp and /run tmpfs mounts carry `tmpcopyup`.
     let o = p.run_image(
-        &["--read-only", "--read-only-tmpfs=false"],
-        &["sh", "-c", "touch /x 2>&1; echo rc=$?"],
+        &["--read-only"],
+        &[
+            "sh",
+            "-c",
+            "touch /x 2>&1; echo rc=$?; touch /tmp/y && echo tmp-ok",
+        ],
     );
     assert!(
-        o.stdout.contains("Read-only file system") && o.stdout.contains("rc=1"),
+        o.stdout.contains("Read-only file system")
+            && o.stdout.contains("rc=1")
+            && o.stdout.contains("tmp-ok"),
         "{o}"
     );
     let o = p
@@ -204,17 +209,17 @@ fn process_and_filesystem_options() {
     let v = format!("{}:/data:ro", host.display());
     let o = p
         .run_image(
-            &["-v", &v, "--tmpfs", "/scratch:notmpcopyup"],
+            &["-v", &v, "--tmpfs", "/etc"],
             &[
                 "sh",
                 "-c",
-                "cat /data/f; grep ' /scratch ' /proc/self/mountinfo | cut -d' ' -f9",
+                "cat /data/f; grep ' /etc ' /proc/self/mountinfo | cut -d' ' -f9; cat /etc/passwd",
             ],
         )
         .expect_ok();
     assert_eq!(
         o.stdout.split_whitespace().collect::<Vec<_>>(),
-        ["from-host", "tmpfs"]
+        ["from-host", "tmpfs", "root:x:0:0:root:/root:/bin/sh"]
     );
     let _ = std::fs::remove_dir_all(&host);
     let o = p

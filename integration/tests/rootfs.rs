@@ -509,3 +509,63 @@ fn overlay_root() {
     );
     assert!(!Path::new(&lower).join("new-file").exists());
 }
+
+/// `tmpcopyup` (runc's and crun's; podman uses it for `--read-only` and `--tmpfs`): the tmpfs
+/// starts with a copy of what the mount point held, owners, modes, subdirectories and symlinks
+/// included, and writes stay in the tmpfs.
+#[test]
+fn tmpcopyup_copies_the_mount_point() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(
+        "cat /etc/sub/f; readlink /etc/lnk; stat -c '%a %u' /etc/sub/f; \
+         grep ' /etc ' /proc/self/mountinfo | cut -d' ' -f9; echo new > /etc/newfile; cat /etc/newfile",
+    );
+    let etc = b.rootfs().join("etc");
+    fs::create_dir_all(etc.join("sub")).unwrap();
+    fs::write(etc.join("sub/f"), "old\n").unwrap();
+    fs::set_permissions(etc.join("sub/f"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(etc.join("sub/f"), Some(1234), None).unwrap();
+    std::os::unix::fs::symlink("passwd", etc.join("lnk")).unwrap();
+    b.edit(|c| {
+        c["root"]["readonly"] = json!(true);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/etc", "type": "tmpfs",
+            "source": "tmpfs", "options": ["tmpcopyup", "mode=755"]}));
+    });
+    let id = rt.id();
+    let o = rt
+        .cmd(&["run", "--bundle", &b.path_str(), &id])
+        .run()
+        .expect_ok();
+    assert_eq!(
+        o.stdout.lines().collect::<Vec<_>>(),
+        ["old", "passwd", "640 1234", "tmpfs", "new"],
+        "{o}"
+    );
+    assert_eq!(
+        fs::read_to_string(etc.join("sub/f")).unwrap(),
+        "old\n",
+        "the rootfs was written"
+    );
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    // Only for tmpfs.
+    let mut b = Bundle::sh("true");
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/x", "type": "bind",
+            "source": "/tmp", "options": ["rbind", "tmpcopyup"]}));
+    });
+    let id = rt.id();
+    if !is_runc() {
+        rt.cmd(&["run", "--bundle", &b.path_str(), &id])
+            .run()
+            .expect_err()
+            .expect_msg("only for tmpfs");
+    }
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}

@@ -64,6 +64,7 @@ fn step(desc: String, target: Target, kind: Kind, attr: Attr, fsmount_attr: u64)
         rattr: Attr::default(),
         fsmount_attr,
         propagation: Vec::new(),
+        copyup: false,
     }
 }
 

@@ -19,6 +19,7 @@
 // Nothing drives the rootfs until init is written; remove this then.
 
 mod cgroup;
+mod copyup;
 mod devices;
 mod mask;
 mod mount;
@@ -93,6 +94,8 @@ pub(crate) mod code {
     /// idx: plan sysctl (sorted by key).
     pub const SYSCTL: u16 = 22;
     pub const ROOT_RO: u16 = 23;
+    /// tmpcopyup: copying the mount point's contents into the new tmpfs.
+    pub const COPYUP: u16 = 24;
 }
 
 pub(crate) const fn fail(code: u16, idx: usize, errno: i32) -> Fail {
@@ -154,6 +157,7 @@ impl Rootfs {
                 _ => step(""),
             },
             code::SETATTR => step(": setting mount attributes"),
+            code::COPYUP => step(": copying what the mount point held into it (tmpcopyup)"),
             code::PROPAGATION => step(": setting propagation"),
             code::DEVICE | code::DEVICE_OWNER => {
                 let d = p

@@ -212,6 +212,15 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             let target =
                 Fds([make(root, &t.prefixes, &t.names, false)
                     .map_err(|e| fail(code::TARGET, i, e))?]);
+            // tmpcopyup: the old contents stay reachable through this fd once covered.
+            let below = if step.copyup {
+                let f = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+                Some(Fds([
+                    m::openat(target.0[0], c".", f, 0).map_err(|e| fail(code::COPYUP, i, e))?
+                ]))
+            } else {
+                None
+            };
             if fs_new_api(step, target.0[0]).is_err() {
                 // Some filesystems or options only work through the old call.
                 let mut buf = [0u8; 32];
@@ -223,6 +232,12 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
                 };
                 m::mount(Some(source), path, Some(fstype), *ms_flags, d)
                     .map_err(|e| fail(code::MOUNT, i, e))?;
+            }
+            if let Some(below) = below {
+                let new = Fds([open_in(root, &t.rel, libc::O_RDONLY | libc::O_DIRECTORY)
+                    .map_err(|e| fail(code::COPYUP, i, e))?]);
+                super::copyup::copy_tree(below.0[0], new.0[0], 0)
+                    .map_err(|e| fail(code::COPYUP, i, e))?;
             }
         }
     }

@@ -52,6 +52,8 @@ pub(crate) struct Parsed {
     pub data: String,
     /// Superblock MS_* flags for the mount(2) fallback.
     pub ms_flags: libc::c_ulong,
+    /// `tmpcopyup` (runc's and crun's): the new tmpfs gets a copy of what the target held.
+    pub copyup: bool,
 }
 
 impl Parsed {
@@ -244,9 +246,10 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
                     return Err(format!("option {o:?} (id-mapped mounts) is not supported"));
                 }
                 if o == "tmpcopyup" {
-                    return Err("option \"tmpcopyup\" is not supported".into());
+                    p.copyup = true;
+                } else {
+                    data.push(o);
                 }
-                data.push(o);
             }
         }
     }

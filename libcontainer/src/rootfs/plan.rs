@@ -113,6 +113,8 @@ pub(crate) struct MountStep {
     pub rattr: Attr,
     pub fsmount_attr: u64,
     pub propagation: Vec<Propagation>,
+    /// tmpfs with `tmpcopyup`: copy the target's contents into it.
+    pub copyup: bool,
 }
 
 /// One device node (or, in a user namespace, a bind of the host's node).
@@ -252,6 +254,11 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .map_err(|e| Error::InvalidConfig(format!("mounts[{i}] ({shown}): {e}")))?;
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = parsed.bind || typ == "bind";
+        if parsed.copyup && (is_bind || typ != "tmpfs") {
+            return Err(Error::InvalidConfig(format!(
+                "mounts[{i}] ({shown}): option \"tmpcopyup\" is only for tmpfs mounts"
+            )));
+        }
         if is_bind && shown == "/dev" {
             dev_is_bind = true;
         }
@@ -283,6 +290,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 rattr: parsed.rattr,
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
+                copyup: false,
             });
             continue;
         }
@@ -311,6 +319,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 rattr: parsed.rattr,
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
+                copyup: false,
             });
             continue;
         }
@@ -349,6 +358,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             rattr: parsed.rattr,
             fsmount_attr,
             propagation: parsed.propagation,
+            copyup: parsed.copyup,
         });
     }
 

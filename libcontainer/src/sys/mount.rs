@@ -266,6 +266,41 @@ pub(crate) fn umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(mask) }
 }
+/// getdents64(2) into `buf`: the number of bytes of `linux_dirent64` records, 0 at the end.
+pub(crate) fn getdents64(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+    cvt_long(n).map(|n| n as usize)
+}
+
+/// fstatat(2) without following a final symlink.
+pub(crate) fn lstatat(dirfd: RawFd, name: &CStr) -> Result<libc::stat, i32> {
+    // SAFETY: an all-zero stat is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: name is NUL-terminated and st writable.
+    cvt(unsafe { libc::fstatat(dirfd, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) })?;
+    Ok(st)
+}
+
+/// readlinkat(2) into `buf`: the target's length (not NUL-terminated).
+pub(crate) fn readlinkat(dirfd: RawFd, name: &CStr, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: name is NUL-terminated, buf writable for its length.
+    let n = unsafe { libc::readlinkat(dirfd, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    cvt_long(n as libc::c_long).map(|n| n as usize)
+}
+
+/// sendfile(2) of up to `count` bytes from `from`'s offset to `to`.
+pub(crate) fn sendfile(to: RawFd, from: RawFd, count: usize) -> Result<usize, i32> {
+    // SAFETY: a null offset pointer means "use and advance the file offset".
+    let n = unsafe { libc::sendfile(to, from, std::ptr::null_mut(), count) };
+    cvt_long(n as libc::c_long).map(|n| n as usize)
+}
+
+/// fchmodat(2) (follows nothing: callers pass plain names of non-links).
+pub(crate) fn fchmodat(dirfd: RawFd, name: &CStr, mode: u32) -> Result<(), i32> {
+    // SAFETY: name is NUL-terminated.
+    cvt(unsafe { libc::fchmodat(dirfd, name.as_ptr(), mode, 0) }).map(drop)
+}
 
 /// Process plumbing for the rootfs tests (fork a child into new namespaces).
 #[cfg(test)]
