@@ -26,13 +26,18 @@ mod mount;
 mod options;
 
 /// Mount options husk itself interprets (the rest go to the filesystem), for `features`.
-pub(crate) fn known_mount_options() -> &'static [&'static str] {
+pub(crate) fn known_mount_options() -> Vec<&'static str> {
+    // tmpcopyup is not a mount flag (`lookup` does not know it): parsed apart, for tmpfs.
     options::KNOWN
+        .iter()
+        .copied()
+        .chain(["tmpcopyup"])
+        .collect()
 }
 
 #[cfg(test)]
 pub(crate) fn options_known(name: &str) -> bool {
-    options::is_known(name)
+    options::is_known(name) || name == "tmpcopyup"
 }
 mod pivot;
 mod plan;
