@@ -359,12 +359,17 @@ impl Runtime {
         let ids: Vec<String> = std::mem::take(&mut *self.ids.lock().unwrap());
         for id in ids {
             if self.root().join(&id).exists() {
-                let _ = self
-                    .cmd(&["delete", "--force", &id])
-                    .timeout(Duration::from_secs(20))
-                    .spawn()
-                    .0
-                    .wait();
+                let (mut child, argv, _, _) = self.cmd(&["delete", "--force", &id]).spawn();
+                let start = Instant::now();
+                while child.try_wait().unwrap().is_none() {
+                    if start.elapsed() > Duration::from_secs(20) {
+                        eprintln!("cleanup: {argv:?} did not finish within 20s: killed");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
         }
     }

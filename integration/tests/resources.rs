@@ -307,17 +307,39 @@ fn blkio_throttle_on_root_disk() {
     finish(&rt, &id, &b, &path);
 }
 
-/// blkio.weight (CFQ) is gone on this kernel: the weight goes to blkio.bfq.weight.
+/// blkio.weight (CFQ) is gone on this kernel: the weight goes to blkio.bfq.weight, which
+/// exists only while the bfq scheduler is loaded. Without it, create fails naming both files.
 #[test]
 fn blkio_weight_falls_back_to_bfq() {
     let parent = Parent::new("bfq");
+    let probe = dir("blkio", &parent.child());
+    fs::create_dir_all(&probe).unwrap();
+    let (cfq, bfq) = (
+        probe.join("blkio.weight").exists(),
+        probe.join("blkio.bfq.weight").exists(),
+    );
+    fs::remove_dir(&probe).unwrap();
+    let weight = json!({"blockIO": {"weight": 500}});
+    if !cfq && !bfq {
+        eprintln!(
+            "blkio_weight_falls_back_to_bfq: no weight file here (bfq not loaded): the error path"
+        );
+        create_fails(
+            weight,
+            &[
+                "linux.resources.blockIO.weight",
+                "blkio.weight",
+                "blkio.bfq.weight",
+            ],
+        );
+        return;
+    }
     let rt = Runtime::new();
     let path = parent.child();
-    let b = cgroup_bundle("sleep 100", &path, json!({"blockIO": {"weight": 500}}));
+    let b = cgroup_bundle("sleep 100", &path, weight);
     let id = rt.id();
     rt.create(&b, &id);
-    let d = dir("blkio", &path);
-    if d.join("blkio.weight").exists() {
+    if cfq {
         assert_eq!(read("blkio", &path, "blkio.weight"), "500");
     } else {
         let w = read("blkio", &path, "blkio.bfq.weight");

@@ -19,13 +19,14 @@ fn systemd_only(test: &str) -> bool {
     true
 }
 
-/// `systemctl show UNIT -p PROP` → the value.
+/// `systemctl show UNIT -p PROP` → the value (bounded: a stuck systemctl fails the test).
 fn show(unit: &str, prop: &str) -> String {
-    let o = Command::new("systemctl")
-        .args(["show", unit, "-p", prop, "--value"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
+    let mut c = Command::new("systemctl");
+    c.args(["show", unit, "-p", prop, "--value"]);
+    bounded(c, std::time::Duration::from_secs(30))
+        .stdout
+        .trim()
+        .to_string()
 }
 
 fn unit(id: &str) -> String {

@@ -109,6 +109,11 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     let mut tty = -1;
     if plan.proc.terminal {
         tty = console(plan, chan)?;
+        // The caller's stdio is dropped now, not at start: a caller that reads create's
+        // output to EOF (containerd's shim does) would otherwise wait for the container.
+        for fd in 0..3 {
+            sys::proc::dup2(tty, fd).map_err(|e| Fail::new(Area::Console, code::STDIO, 0, e))?;
+        }
     }
     plan.rootfs.enter()?;
     plan.proc.prepare()?;
@@ -131,10 +136,9 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
         let f = |c, e| Fail::new(Area::Console, c, 0, e);
         sys::proc::setsid().map_err(|e| f(code::CTTY, e))?;
         sys::proc::set_ctty(tty).map_err(|e| f(code::CTTY, e))?;
-        for fd in 0..3 {
-            sys::proc::dup2(tty, fd).map_err(|e| f(code::STDIO, e))?;
+        if tty > 2 {
+            sys::close(tty);
         }
-        sys::close(tty);
     }
     plan.proc.apply()?;
     Err(plan.proc.exec())
