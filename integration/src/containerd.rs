@@ -20,7 +20,11 @@ pub struct Containerd {
 impl Containerd {
     /// `None` (the caller skips, saying so) when containerd is not installed.
     pub fn new() -> Option<Containerd> {
-        if Command::new("containerd").arg("--version").output().is_err() {
+        if Command::new("containerd")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
             eprintln!("skipped: containerd is not installed (apt-get install containerd)");
             return None;
         }

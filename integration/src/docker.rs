@@ -15,8 +15,9 @@ pub struct Docker {
     /// The cgroup parent of every container (relative to each hierarchy).
     pub parent: String,
     args: Vec<String>,
-    /// Run the daemon in a private mount namespace where `/etc/subuid` and `/etc/subgid` are
-    /// this test's (user-namespace remapping without touching the host's files).
+    /// Run the daemon in a private mount namespace where `/etc/subuid`, `/etc/subgid`,
+    /// `/etc/passwd` and `/etc/group` are this test's (user-namespace remapping without
+    /// touching the host's files).
     private_ids: bool,
     daemon: Option<Daemon>,
 }
@@ -27,9 +28,10 @@ impl Docker {
         Docker::with(&[], false)
     }
 
-    /// A daemon remapping root to 100000-165535 (`--userns-remap root`).
+    /// A daemon remapping root to 100000-165535 (`--userns-remap husk-remap`, a user that
+    /// exists only in the daemon's private /etc/passwd).
     pub fn with_userns_remap() -> Option<Docker> {
-        Docker::with(&["--userns-remap", "root"], true)
+        Docker::with(&["--userns-remap", "husk-remap"], true)
     }
 
     fn with(extra: &[&str], private_ids: bool) -> Option<Docker> {
@@ -42,7 +44,17 @@ impl Docker {
         fs::create_dir_all(dir.join("cli")).unwrap();
         let wrapper = Wrapper::new(&dir, "husk");
         fs::write(dir.join("daemon.json"), "{}").unwrap();
-        fs::write(dir.join("subid"), "root:100000:65536\n").unwrap();
+        fs::write(dir.join("subid"), "husk-remap:100000:65536\n").unwrap();
+        for (f, line) in [
+            (
+                "passwd",
+                "husk-remap:x:100000:100000::/nonexistent:/usr/sbin/nologin",
+            ),
+            ("group", "husk-remap:x:100000:"),
+        ] {
+            let host = fs::read_to_string(Path::new("/etc").join(f)).unwrap_or_default();
+            fs::write(dir.join(f), format!("{host}{line}\n")).unwrap();
+        }
         let parent = format!("husk-it-docker-{}-{n}", std::process::id());
         let d = dir.display().to_string();
         let mut args: Vec<String> = [
@@ -98,8 +110,11 @@ impl Docker {
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "sh", "-c"])
                 .arg(format!(
-                    "mount --bind {s} /etc/subuid && mount --bind {s} /etc/subgid && exec dockerd \"$@\"",
-                    s = sub.display()
+                    "mount --bind {s} /etc/subuid && mount --bind {s} /etc/subgid && \
+                     mount --bind {d}/passwd /etc/passwd && mount --bind {d}/group /etc/group && \
+                     exec dockerd \"$@\"",
+                    s = sub.display(),
+                    d = self.dir.display()
                 ))
                 .arg("dockerd");
             c
@@ -135,13 +150,23 @@ impl Docker {
         }
     }
 
-    /// A `docker` command for this daemon (for tests that spawn it themselves).
+    /// A `docker` command for this daemon (for tests that spawn it themselves). `run` gets
+    /// `--security-opt seccomp=unconfined`: husk refuses seccomp until its own compiler lands
+    /// (issue 5), and dockerd 20.10 has no daemon-wide way to turn the default profile off.
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_CONFIG", self.dir.join("cli"))
             .arg("--host")
-            .arg(format!("unix://{}/docker.sock", self.dir.display()))
-            .args(args);
+            .arg(format!("unix://{}/docker.sock", self.dir.display()));
+        match args.split_first() {
+            Some((&"run", rest)) => {
+                c.args(["run", "--security-opt", "seccomp=unconfined"])
+                    .args(rest);
+            }
+            _ => {
+                c.args(args);
+            }
+        }
         c
     }
 

@@ -155,7 +155,13 @@ pub fn docker_archive(dir: &Path, tag: &str) -> PathBuf {
     let out = dir.join("image.tar");
     host(
         "tar",
-        &["-C", &img.to_string_lossy(), "-cf", &out.to_string_lossy(), "."],
+        &[
+            "-C",
+            &img.to_string_lossy(),
+            "-cf",
+            &out.to_string_lossy(),
+            ".",
+        ],
     );
     let _ = fs::remove_dir_all(&rootfs);
     let _ = fs::remove_dir_all(&img);
@@ -311,18 +317,18 @@ pub fn in_pty(cmd: &Command) -> Output {
     let mut line: Vec<String> = cmd
         .get_envs()
         .filter_map(|(k, v)| {
-            v.map(|v| {
-                format!(
-                    "{}={}",
-                    k.to_string_lossy(),
-                    quote(&v.to_string_lossy())
-                )
-            })
+            v.map(|v| format!("{}={}", k.to_string_lossy(), quote(&v.to_string_lossy())))
         })
         .collect();
     line.push(quote(&cmd.get_program().to_string_lossy()));
     line.extend(cmd.get_args().map(|a| quote(&a.to_string_lossy())));
     let mut s = Command::new("script");
-    s.args(["--quiet", "--return", "--command", &line.join(" "), "/dev/null"]);
+    s.args([
+        "--quiet",
+        "--return",
+        "--command",
+        &line.join(" "),
+        "/dev/null",
+    ]);
     bounded_stdin(s, Duration::from_secs(120), true)
 }

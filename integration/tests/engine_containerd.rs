@@ -110,14 +110,25 @@ fn detached_exec_ps_signal_pause_and_kill() {
         ])
         .expect_ok();
     assert!(o.stdout.starts_with("exec-ok\nsh"), "{o}");
-    let o = c.ctr(&["tasks", "exec", "--exec-id", "e2", &id, "sh", "-c", "exit 4"]);
+    let o = c.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "e2",
+        &id,
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
     assert_eq!(o.code(), 4, "{o}");
     c.wrapper.assert_called("exec", &id);
     let o = in_pty(&c.ctr_cmd(&["tasks", "exec", "--tty", "--exec-id", "e3", &id, "tty"]));
     assert!(o.stdout.contains("/dev/pts/"), "{o}");
     let o = c.ctr(&["tasks", "ps", &id]).expect_ok();
     assert!(
-        o.stdout.lines().any(|l| l.split_whitespace().next() == Some(&pid)),
+        o.stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid)),
         "{o}"
     );
     c.wrapper.assert_called("ps", &id);
@@ -208,7 +219,10 @@ fn limits_in_the_cgroup_and_by_effect() {
     });
     let o = c.ctr(&["run", "--rm", "--config", &spec, &id]);
     let forked = o.stdout.lines().filter(|l| l.starts_with("forked")).count();
-    assert!((5..=9).contains(&forked), "{forked} forks under pids 10: {o}");
+    assert!(
+        (5..=9).contains(&forked),
+        "{forked} forks under pids 10: {o}"
+    );
     if !is_pure_v2() {
         assert_eq!(o.stdout.lines().next(), Some("10"), "{o}");
     }
@@ -254,20 +268,31 @@ fn process_and_filesystem_options() {
     assert_eq!(
         o.stdout.lines().collect::<Vec<_>>(),
         // masked: /proc/timer_list is /dev/null, /sys/firmware an empty tmpfs
-        ["bar", "/tmp", "root-ro", "tmpfs-rw", "from-host", "bind-ro", "0", "0"],
+        [
+            "bar",
+            "/tmp",
+            "root-ro",
+            "tmpfs-rw",
+            "from-host",
+            "bind-ro",
+            "0",
+            "0"
+        ],
         "{o}"
     );
     c.wrapper.assert_called("create", &id);
     // What ctr has no flags for comes in a spec: user, hostname, sysctl, rlimits.
     let id = format!("spec{}", unique());
-    let spec = spec_file(&c, &id, |v| {
-        v["process"]["args"] = json!(["sh", "-c",
+    let spec =
+        spec_file(&c, &id, |v| {
+            v["process"]["args"] =
+                json!(["sh", "-c",
             "id -u; id -g; hostname; cat /proc/sys/net/ipv4/ip_forward; ulimit -n; ulimit -Hn"]);
-        v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-        v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 333, "hard": 444}]);
-        v["hostname"] = json!("ctrh");
-        v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
-    });
+            v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+            v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 333, "hard": 444}]);
+            v["hostname"] = json!("ctrh");
+            v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        });
     let o = c.ctr(&["run", "--rm", "--config", &spec, &id]).expect_ok();
     assert_eq!(
         o.stdout.lines().collect::<Vec<_>>(),
@@ -289,7 +314,10 @@ fn process_and_filesystem_options() {
         "tty",
     ]));
     assert!(o.stdout.contains("/dev/pts/0"), "{o}");
-    assert!(c.wrapper.assert_called("create", &id).contains("--console-socket"));
+    assert!(c
+        .wrapper
+        .assert_called("create", &id)
+        .contains("--console-socket"));
     c.assert_clean();
 }
 
@@ -308,7 +336,11 @@ fn user_namespace() {
                 "0:100000:65536",
             ],
             &id,
-            &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"],
+            &[
+                "sh",
+                "-c",
+                "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+            ],
         )
         .expect_ok();
     let lines: Vec<Vec<&str>> = o
@@ -364,7 +396,9 @@ fn fifty_containers_in_parallel() {
 
 #[test]
 fn container_survives_a_daemon_restart() {
-    let Some(mut c) = Containerd::new() else { return };
+    let Some(mut c) = Containerd::new() else {
+        return;
+    };
     let id = format!("live{}", unique());
     c.run(&["--detach"], &id, &["sleep", "1000"]).expect_ok();
     let before = wait_status(&c, &id, "RUNNING");
@@ -372,7 +406,15 @@ fn container_survives_a_daemon_restart() {
     let after = wait_status(&c, &id, "RUNNING");
     assert_eq!(before, after, "the task changed across the restart");
     let o = c
-        .ctr(&["tasks", "exec", "--exec-id", "after", &id, "echo", "still-here"])
+        .ctr(&[
+            "tasks",
+            "exec",
+            "--exec-id",
+            "after",
+            &id,
+            "echo",
+            "still-here",
+        ])
         .expect_ok();
     assert_eq!(o.stdout, "still-here\n");
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])

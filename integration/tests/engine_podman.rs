@@ -239,10 +239,10 @@ fn process_and_filesystem_options() {
 }
 
 #[test]
-fn twenty_in_parallel_leave_nothing() {
+fn fifty_in_parallel_leave_nothing() {
     let Some(p) = Podman::new() else { return };
     let p = std::sync::Arc::new(p);
-    let hs: Vec<_> = (0..20)
+    let hs: Vec<_> = (0..50)
         .map(|i| {
             let p = p.clone();
             std::thread::spawn(move || p.run_image(&[], &["sh", "-c", &format!("echo n{i}")]))

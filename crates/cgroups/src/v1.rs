@@ -26,8 +26,10 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
             p.push(Entry::new("devices", file, device_rule(d), &field));
         }
     }
+    // Zero means unset for the limits below, as in runc: engines send a whole resources
+    // object with zeros for what they leave alone (docker's `update` does).
     if let Some(m) = r.memory() {
-        if let Some(l) = m.limit() {
+        if let Some(l) = m.limit().filter(|x| *x != 0) {
             let e = Entry::new("memory", "memory.limit_in_bytes", l, "memory.limit");
             p.push(if m.check_before_update() == Some(true) {
                 e.mode(Mode::NotBelowUsage("memory.usage_in_bytes"))
@@ -35,7 +37,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
                 e
             });
         }
-        if let Some(s) = m.swap() {
+        if let Some(s) = m.swap().filter(|x| *x != 0) {
             // memory+swap; [`write`] orders it against memory.limit_in_bytes.
             p.push(Entry::new(
                 "memory",
@@ -44,7 +46,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
                 "memory.swap",
             ));
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|x| *x != 0) {
             p.push(Entry::new(
                 "memory",
                 "memory.soft_limit_in_bytes",
@@ -52,13 +54,13 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
                 "memory.reservation",
             ));
         }
-        if let Some(v) = m.kernel() {
+        if let Some(v) = m.kernel().filter(|x| *x != 0) {
             p.push(
                 Entry::new("memory", "memory.kmem.limit_in_bytes", v, "memory.kernel")
                     .mode(Mode::IfPresent),
             );
         }
-        if let Some(v) = m.kernel_tcp() {
+        if let Some(v) = m.kernel_tcp().filter(|x| *x != 0) {
             p.push(
                 Entry::new(
                     "memory",
@@ -93,19 +95,19 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
         }
     }
     if let Some(c) = r.cpu() {
-        if let Some(v) = c.shares() {
+        if let Some(v) = c.shares().filter(|x| *x != 0) {
             p.push(Entry::new("cpu", "cpu.shares", v, "cpu.shares"));
         }
-        if let Some(v) = c.period() {
+        if let Some(v) = c.period().filter(|x| *x != 0) {
             p.push(Entry::new("cpu", "cpu.cfs_period_us", v, "cpu.period"));
         }
-        if let Some(v) = c.quota() {
+        if let Some(v) = c.quota().filter(|x| *x != 0) {
             p.push(Entry::new("cpu", "cpu.cfs_quota_us", v, "cpu.quota"));
         }
         if let Some(v) = c.burst() {
             p.push(Entry::new("cpu", "cpu.cfs_burst_us", v, "cpu.burst"));
         }
-        if let Some(v) = c.realtime_period() {
+        if let Some(v) = c.realtime_period().filter(|x| *x != 0) {
             p.push(Entry::new(
                 "cpu",
                 "cpu.rt_period_us",
@@ -113,7 +115,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
                 "cpu.realtimePeriod",
             ));
         }
-        if let Some(v) = c.realtime_runtime() {
+        if let Some(v) = c.realtime_runtime().filter(|x| *x != 0) {
             p.push(Entry::new(
                 "cpu",
                 "cpu.rt_runtime_us",
@@ -140,13 +142,14 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
         ));
     }
     if let Some(b) = r.block_io() {
-        if let Some(w) = b.weight() {
+        // 0 means unset, as in runc: docker sends `"weight": 0` for every container.
+        if let Some(w) = b.weight().filter(|w| *w != 0) {
             p.push(
                 Entry::new("blkio", "blkio.weight", w, "blockIO.weight")
                     .mode(Mode::Or("blkio.bfq.weight".into(), w.to_string())),
             );
         }
-        if let Some(w) = b.leaf_weight() {
+        if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
             p.push(Entry::new(
                 "blkio",
                 "blkio.leaf_weight",
@@ -156,7 +159,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
         }
         for (i, d) in b.weight_device().iter().flatten().enumerate() {
             let dev = format!("{}:{}", d.major(), d.minor());
-            if let Some(w) = d.weight() {
+            if let Some(w) = d.weight().filter(|w| *w != 0) {
                 let v = format!("{dev} {w}");
                 p.push(
                     Entry::new(
@@ -168,7 +171,7 @@ pub fn plan_v1(r: &LinuxResources) -> Result<Vec<Entry>> {
                     .mode(Mode::Or("blkio.bfq.weight_device".into(), v.clone())),
                 );
             }
-            if let Some(w) = d.leaf_weight() {
+            if let Some(w) = d.leaf_weight().filter(|w| *w != 0) {
                 p.push(Entry::new(
                     "blkio",
                     "blkio.leaf_weight_device",
@@ -443,6 +446,18 @@ mod tests {
         assert_eq!(kmem.unwrap().mode, Mode::IfPresent);
         let w = p.iter().find(|e| e.file == "blkio.weight").unwrap();
         assert_eq!(w.mode, Mode::Or("blkio.bfq.weight".into(), "500".into()));
+    }
+
+    #[test]
+    fn zero_blkio_weights_are_unset() {
+        // What docker sends for every container.
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "blockIO": {"weight": 0, "leafWeight": 0,
+                        "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]}
+        }))
+        .unwrap();
+        let p = plan_v1(&r).unwrap();
+        assert!(p.iter().all(|e| !e.file.contains("weight")), "{p:?}");
     }
 
     #[test]

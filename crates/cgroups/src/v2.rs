@@ -64,8 +64,9 @@ fn max(v: i64) -> String {
 /// `crate::bpf`).
 pub fn plan_v2(r: &LinuxResources) -> Result<Vec<Entry>> {
     let mut p = Vec::new();
+    // Zero means unset, as in runc: engines send zeros for what they leave alone.
     if let Some(m) = r.memory() {
-        if let Some(l) = m.limit() {
+        if let Some(l) = m.limit().filter(|x| *x != 0) {
             let e = Entry::new("memory", "memory.max", max(l), "memory.limit");
             p.push(if m.check_before_update() == Some(true) {
                 e.mode(Mode::NotBelowUsage("memory.current"))
@@ -84,7 +85,7 @@ pub fn plan_v2(r: &LinuxResources) -> Result<Vec<Entry>> {
                 ));
             }
         }
-        if let Some(v) = m.reservation() {
+        if let Some(v) = m.reservation().filter(|x| *x != 0) {
             p.push(Entry::new(
                 "memory",
                 "memory.low",
@@ -120,7 +121,9 @@ pub fn plan_v2(r: &LinuxResources) -> Result<Vec<Entry>> {
         if let Some(i) = c.idle() {
             p.push(Entry::new("cpu", "cpu.idle", i, "cpu.idle"));
         }
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+        if c.realtime_runtime().is_some_and(|x| x != 0)
+            || c.realtime_period().is_some_and(|x| x != 0)
+        {
             return Err(invalid(
                 "cpu.realtimeRuntime/realtimePeriod",
                 "cgroup v2 has no realtime scheduling limits",
@@ -352,6 +355,27 @@ mod tests {
         p.iter()
             .map(|e| (e.file.as_str(), e.value.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn docker_update_zeros_are_unset() {
+        // docker's `update --cpu-shares 256 --pids-limit 40`, as the shim passes it on.
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+            "cpu": {"shares": 256, "quota": 0, "period": 0, "realtimeRuntime": 0,
+                    "realtimePeriod": 0, "cpus": "", "mems": ""},
+            "pids": {"limit": 40},
+            "blockIO": {"weight": 0}
+        }))
+        .unwrap();
+        let files: Vec<String> = plan_v2(&r).unwrap().into_iter().map(|e| e.file).collect();
+        assert_eq!(files, ["cpu.weight", "pids.max"]);
+        let files: Vec<String> = crate::v1::plan_v1(&r)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.file)
+            .collect();
+        assert_eq!(files, ["cpu.shares", "pids.max"]);
     }
 
     #[test]
