@@ -34,12 +34,14 @@ fn output_exit_codes_and_missing_executable() {
     // husk's JSON-log message reaches the user verbatim, and docker maps it to 127.
     let o = d.run_image(&[], &["/no/such/binary"]);
     assert_eq!(o.code(), 127, "{o}");
-    assert!(
-        o.stderr.contains(
-            "OCI runtime create failed: exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory"
-        ),
-        "{o}"
-    );
+    // husk's line follows "OCI runtime create failed: " verbatim (runc adds its own prefix).
+    let msg = "exec: \"/no/such/binary\": stat /no/such/binary: no such file or directory";
+    let want = if is_runc() {
+        msg.to_string()
+    } else {
+        format!("OCI runtime create failed: {msg}")
+    };
+    assert!(o.stderr.contains(&want), "{o}");
     d.assert_clean();
 }
 

@@ -1,6 +1,7 @@
-//! `husk features`: the document's shape as runtime-spec's features.md defines it (checked
-//! field by field here: the schema file itself is not shipped with Debian's packages), and its
-//! claims by behaviour: every mount option it lists mounts, every namespace it lists is made.
+//! `husk features`: the document validated against runtime-spec's own JSON schema
+//! (features-schema.json from Debian 13's package, fetched by scripts/spec-schema), its shape
+//! checked field by field, and its claims by behaviour: every mount option it lists mounts,
+//! every namespace it lists is made.
 
 use std::collections::BTreeSet;
 
@@ -28,6 +29,76 @@ fn enabled(v: &Value, what: &str) -> bool {
     v["enabled"]
         .as_bool()
         .unwrap_or_else(|| panic!("{what}.enabled: not a boolean: {v}"))
+}
+
+/// The schema directory (scripts/spec-schema prints it). Missing: a failure under CI, a
+/// skip (said) elsewhere.
+fn schema_dir() -> Option<std::path::PathBuf> {
+    let o = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/spec-schema"),
+    )
+    .output()
+    .unwrap();
+    if o.status.success() {
+        return Some(String::from_utf8_lossy(&o.stdout).trim().into());
+    }
+    let why = format!(
+        "scripts/spec-schema failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// Draft-4 validation with Debian's python3-jsonschema; the errors, one per line.
+fn validate(schema: &std::path::Path, doc: &str) -> (bool, String) {
+    use std::io::Write;
+    let script = "import json, sys, pathlib\n\
+from jsonschema import Draft4Validator, RefResolver\n\
+d = pathlib.Path(sys.argv[1])\n\
+schema = json.load(open(d / 'features-schema.json'))\n\
+r = RefResolver(base_uri=d.as_uri() + '/', referrer=schema)\n\
+errs = list(Draft4Validator(schema, resolver=r).iter_errors(json.load(sys.stdin)))\n\
+for e in errs: print('/'.join(map(str, e.path)), e.message)\n\
+sys.exit(1 if errs else 0)\n";
+    let mut c = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "the validator failed (python3-jsonschema installed?): {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn document_validates_against_the_spec_schema() {
+    if skip_for_runc("runc 1.1.5 has no features command") {
+        return;
+    }
+    let Some(dir) = schema_dir() else { return };
+    let rt = Runtime::new();
+    let doc = rt.cmd_noroot(&["features"]).run().expect_ok().stdout;
+    let (ok, errs) = validate(&dir, &doc);
+    assert!(ok, "husk features does not validate: {errs}");
+    // The validator can fail: a wrong type is caught.
+    let mut bad: Value = serde_json::from_str(&doc).unwrap();
+    bad["linux"]["namespaces"] = json!("mount");
+    let (ok, errs) = validate(&dir, &bad.to_string());
+    assert!(!ok && errs.contains("linux/namespaces"), "{errs}");
 }
 
 #[test]
