@@ -139,6 +139,39 @@ fn limits_by_file_and_effect() {
         o.stdout.split_whitespace().collect::<Vec<_>>(),
         ["50331648", "512", "20000"]
     );
+    // update: podman → `husk update --resources=FILE`, seen from inside the container.
+    let mut a = vec![
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--memory",
+        "48m",
+        "--cpu-shares",
+        "512",
+    ];
+    a.extend(sec(&[]));
+    a.extend([IMAGE, "sleep", "1000"]);
+    p.run(&a).expect_ok();
+    ran_under_test(&p, "up");
+    p.run(&["update", "--memory", "64m", "--cpu-shares", "256", "up"])
+        .expect_ok();
+    let o = p
+        .run(&[
+            "exec",
+            "up",
+            "cat",
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/cpu/cpu.shares",
+        ])
+        .expect_ok();
+    if !is_pure_v2() {
+        assert_eq!(
+            o.stdout.split_whitespace().collect::<Vec<_>>(),
+            ["67108864", "256"]
+        );
+    }
+    p.run(&["rm", "--force", "--time", "0", "up"]).expect_ok();
 }
 
 #[test]
