@@ -150,23 +150,13 @@ impl Docker {
         }
     }
 
-    /// A `docker` command for this daemon (for tests that spawn it themselves). `run` gets
-    /// `--security-opt seccomp=unconfined`: husk refuses seccomp until its own compiler lands
-    /// (issue 5), and dockerd 20.10 has no daemon-wide way to turn the default profile off.
+    /// A `docker` command for this daemon (for tests that spawn it themselves).
     pub fn docker_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("docker");
         c.env("DOCKER_CONFIG", self.dir.join("cli"))
             .arg("--host")
-            .arg(format!("unix://{}/docker.sock", self.dir.display()));
-        match args.split_first() {
-            Some((&"run", rest)) => {
-                c.args(["run", "--security-opt", "seccomp=unconfined"])
-                    .args(rest);
-            }
-            _ => {
-                c.args(args);
-            }
-        }
+            .arg(format!("unix://{}/docker.sock", self.dir.display()))
+            .args(args);
         c
     }
 

@@ -165,9 +165,15 @@ fn document_has_the_spec_shape() {
         std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y")
     );
-    assert!(
-        !enabled(&l["seccomp"], "seccomp"),
-        "seccomp is refused by create, so not claimed"
+    // seccomp: every action, operator and flag (integration/tests/seccomp.rs shows each).
+    assert!(enabled(&l["seccomp"], "seccomp"));
+    let sc = &l["seccomp"];
+    assert_eq!(strings(&sc["actions"], "actions").len(), 9);
+    assert_eq!(strings(&sc["operators"], "operators").len(), 7);
+    assert!(strings(&sc["archs"], "archs").contains(&"SCMP_ARCH_X86_64".to_string()));
+    assert_eq!(
+        strings(&sc["supportedFlags"], "supportedFlags"),
+        strings(&sc["knownFlags"], "knownFlags")
     );
     for (k, v) in f["annotations"].as_object().unwrap() {
         assert!(v.is_string(), "annotation {k}");

@@ -188,7 +188,7 @@ impl Events for Recorder<'_> {
 }
 
 /// The OCI state that hooks read on stdin.
-fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
+pub(crate) fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
     let mut v = serde_json::json!({
         "ociVersion": state::OCI_VERSION,
         "id": r.id,
@@ -524,7 +524,23 @@ impl Container {
         chan.send(Msg::Start, &[memfd.as_raw_fd()])
             .map_err(|e| Error::errno("sending start to the container", e))?;
         drop(memfd);
-        let outcome = chan.recv();
+        let mut outcome = chan.recv();
+        // A seccomp NOTIFY listener comes first, just before the exec.
+        while let Ok((Msg::SeccompListener, fds)) = &outcome {
+            let sent = match fds.first() {
+                Some(fd) => {
+                    let fd = crate::sys::adopt(fd);
+                    crate::seccomp::send_to_agent(&rec.config, &state, pid, fd.as_raw_fd())
+                }
+                None => Err(Error::Container("seccomp listener fd missing".into())),
+            };
+            if let Err(e) = sent {
+                // The process would wait on a listener nobody holds: end it.
+                let _ = signal_init(&rec, libc::SIGKILL);
+                return Err(e);
+            }
+            outcome = chan.recv();
+        }
         let _ = std::fs::remove_file(dir.path.join(START_SOCK));
         match outcome {
             // The connection is close-on-exec: EOF means the process was executed.

@@ -98,6 +98,8 @@ struct ExecPlan {
     ns_flags: i32,
     fork: bool,
     terminal: bool,
+    /// For a seccomp NOTIFY listener: the config and the container state for the agent.
+    agent: Option<(crate::oci_spec::runtime::Spec, Vec<u8>)>,
 }
 
 /// The process to run: `--process`, or the container's with the overrides.
@@ -290,7 +292,12 @@ impl Container {
             None => Vec::new(),
         };
         drop(dir);
+        let agent = proc.seccomp.as_ref().filter(|s| s.notifies()).map(|_| {
+            let state = crate::container::hook_state(&rec, rec.status(), pid);
+            (rec.config.clone(), state)
+        });
         let mut plan = ExecPlan {
+            agent,
             terminal: proc.terminal,
             proc,
             init_pidfd: init.as_raw_fd(),
@@ -418,6 +425,21 @@ fn spawn(
                 kill(&who);
                 return Err(Error::Container(describe(plan, &f)));
             }
+            Ok((Msg::SeccompListener, fds)) => {
+                let p = last.as_ref().map_or(pid, |(p, _)| *p);
+                let sent = match (fds.first(), &plan.agent) {
+                    (Some(fd), Some((spec, state))) => {
+                        let fd = sys::adopt(fd);
+                        crate::seccomp::send_to_agent(spec, state, p, fd.as_raw_fd())
+                    }
+                    _ => Err(Error::Container("exec: unexpected seccomp listener".into())),
+                };
+                if let Err(e) = sent {
+                    let who = last.take().map(|(_, fd)| Some(fd)).unwrap_or(first.take());
+                    kill(&who);
+                    return Err(e);
+                }
+            }
             Ok((msg, fds)) => {
                 fds.close_all();
                 kill(&first);
@@ -483,7 +505,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
         terminal(chan)?;
     }
     plan.proc.prepare()?;
-    plan.proc.apply()?;
+    plan.proc.apply(chan)?;
     Err(plan.proc.exec())
 }
 

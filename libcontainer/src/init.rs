@@ -140,7 +140,7 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
             sys::close(tty);
         }
     }
-    plan.proc.apply()?;
+    plan.proc.apply(*report)?;
     Err(plan.proc.exec())
 }
 

@@ -40,6 +40,7 @@ mod plan;
 mod process;
 mod protocol;
 mod rootfs;
+mod seccomp;
 mod signal;
 mod spawn;
 mod spec;

@@ -38,11 +38,6 @@ fn refuse_unbuilt(spec: &Spec) -> Result<()> {
     let Some(l) = spec.linux() else {
         return Ok(());
     };
-    if l.seccomp().is_some() {
-        return Err(Error::Unsupported(
-            "linux.seccomp: seccomp filters are not supported yet".into(),
-        ));
-    }
     if l.intel_rdt().is_some() {
         return Err(Error::Unsupported(
             "linux.intelRdt: Intel RDT is not supported (no resctrl on this host)".into(),

@@ -85,6 +85,8 @@ pub(crate) struct ProcPlan {
     pub new_keyring: bool,
     /// Scheduler, I/O priority, personality, CPU affinity, memory policy.
     pub attrs: crate::attrs::Attrs,
+    /// linux.seccomp, compiled.
+    pub seccomp: Option<crate::seccomp::Compiled>,
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
@@ -252,6 +254,7 @@ impl ProcPlan {
             oom_score_adj: p.oom_score_adj(),
             new_keyring,
             attrs: crate::attrs::Attrs::build(spec)?,
+            seccomp: crate::seccomp::build(spec)?,
         })
     }
 
@@ -281,7 +284,8 @@ impl ProcPlan {
     }
 
     /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
-    pub(crate) fn apply(&self) -> Result<(), Fail> {
+    /// `report` reaches the parent: a seccomp NOTIFY listener fd goes there.
+    pub(crate) fn apply(&self, report: crate::protocol::Chan) -> Result<(), Fail> {
         let f = |c, e| Fail::new(Area::Process, c, 0, e);
         self.attrs.apply()?;
         if self.new_keyring {
@@ -296,6 +300,10 @@ impl ProcPlan {
                 .map_err(|e| Fail::new(Area::Process, code::FDS, fd as u32, e))?;
         }
         sys::proc::cloexec_from(3 + self.inherit_fds).map_err(|e| f(code::FDS, e))?;
+        // Without no_new_privs installing needs CAP_SYS_ADMIN: before the uid switch.
+        if let Some(s) = self.seccomp.as_ref().filter(|_| !self.no_new_privs) {
+            s.install(report)?;
+        }
         sys::creds::drop_bounding(self.caps.bounding, self.last_cap)
             .map_err(|e| f(code::BOUNDING, e))?;
         sys::creds::set_keepcaps(true).map_err(|e| f(code::KEEPCAPS, e))?;
@@ -311,6 +319,10 @@ impl ProcPlan {
             sys::creds::umask(m);
         }
         sys::proc::reset_signals();
+        // With no_new_privs, as late as possible: only execve runs under the filter.
+        if let Some(s) = self.seccomp.as_ref().filter(|_| self.no_new_privs) {
+            s.install(report)?;
+        }
         Ok(())
     }
 
@@ -343,6 +355,9 @@ impl ProcPlan {
                         .unwrap_or_default()
                 ),
             };
+        }
+        if let Some(m) = crate::seccomp::Compiled::describe(f) {
+            return m;
         }
         match f.code {
             code::CWD => format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"),

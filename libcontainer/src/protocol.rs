@@ -30,6 +30,9 @@ pub(crate) enum Msg {
     Start,
     /// child → parent (or init → start): a step failed; the parent describes it from the plan.
     Failed(Fail),
+    /// init → start (or exec process → exec), fd: the seccomp NOTIFY listener; the parent
+    /// hands it to the agent at linux.seccomp.listenerPath.
+    SeccompListener,
 }
 
 const LEN: usize = 16;
@@ -46,6 +49,7 @@ impl Msg {
             Msg::Created => (6, 0, 0, 0, 0),
             Msg::Start => (7, 0, 0, 0, 0),
             Msg::Failed(f) => (8, f.area as u8, f.code, f.idx, f.errno),
+            Msg::SeccompListener => (9, 0, 0, 0, 0),
         };
         b[0] = tag;
         b[1] = a;
@@ -68,6 +72,7 @@ impl Msg {
             6 => Msg::Created,
             7 => Msg::Start,
             8 => Msg::Failed(Fail::new(Area::from_u8(b[1])?, code, idx, val)),
+            9 => Msg::SeccompListener,
             _ => return None,
         })
     }
@@ -155,6 +160,7 @@ mod tests {
             Msg::Created,
             Msg::Start,
             Msg::Failed(Fail::new(Area::Rootfs, 7, 3, libc::EPERM)),
+            Msg::SeccompListener,
         ];
         for m in msgs {
             a.send(m, &[]).unwrap();

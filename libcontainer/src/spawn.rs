@@ -187,7 +187,7 @@ pub(crate) fn spawn(
                 fds.close_all();
                 return Err(Error::Container(plan.describe(&f)));
             }
-            Msg::Proceed | Msg::Start => {
+            Msg::Proceed | Msg::Start | Msg::SeccompListener => {
                 fds.close_all();
                 return Err(Error::Container(format!(
                     "unexpected message {msg:?} from the container process"

@@ -70,6 +70,11 @@ pub fn compile(p: &LinuxSeccomp) -> Result<Filter, Error> {
     let mut skipped = Vec::new();
     for (si, s) in p.syscalls().iter().flatten().enumerate() {
         let r = action(s.action(), s.errno_ret());
+        if r == default {
+            // What the default does anyway; dropped as runc drops it (libseccomp refuses it),
+            // so it does not shadow a later rule for the same syscall.
+            continue;
+        }
         notify |= s.action() == Act::ScmpActNotify;
         let args = s.args().clone().unwrap_or_default();
         let mut conds = Vec::new();
@@ -196,7 +201,10 @@ pub fn compile(p: &LinuxSeccomp) -> Result<Filter, Error> {
             Flag::SeccompFilterFlagWaitKillableRecv => flag::WAIT_KILLABLE_RECV,
         };
     }
-    if notify {
+    if !notify {
+        // It only qualifies the listener's waits; the kernel refuses it without one.
+        flags &= !flag::WAIT_KILLABLE_RECV;
+    } else {
         flags |= flag::NEW_LISTENER;
         if flags & flag::TSYNC != 0 {
             // The kernel takes TSYNC with a listener only if told to report ESRCH.

@@ -23,6 +23,9 @@ fn reference(p: &LinuxSeccomp, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
     let default = action(p.default_action(), p.default_errno_ret());
     let mut max = None;
     for s in p.syscalls().iter().flatten() {
+        if action(s.action(), s.errno_ret()) == default {
+            continue; // dropped, as runc drops it
+        }
         for name in s.names() {
             if let Some(n) = arch.syscall(name) {
                 max = max.max(Some(n));

@@ -14,6 +14,31 @@ pub(crate) struct CapSets {
     pub ambient: u64,
 }
 
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): installs a filter, returning the listener
+/// fd when `flags` has SECCOMP_FILTER_FLAG_NEW_LISTENER (else 0).
+pub(crate) fn seccomp_filter(prog: &[seccomp::bpf::Insn], flags: u32) -> Result<i32, i32> {
+    #[repr(C)]
+    struct Fprog {
+        len: libc::c_ushort,
+        filter: *const seccomp::bpf::Insn,
+    }
+    let p = Fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_ptr(),
+    };
+    // SAFETY: `p` describes `prog` (len <= 4096, checked by the compiler), which outlives the
+    // call; Insn is repr(C) {u16, u8, u8, u32}, the layout of struct sock_filter.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            1, // SECCOMP_SET_MODE_FILTER
+            flags,
+            &p as *const Fprog,
+        )
+    })
+    .map(|r| r as i32)
+}
+
 /// setresgid(2) with all three ids, through the raw syscall: glibc's wrapper would broadcast
 /// to other threads (there are none here, but its lock may be held).
 pub(crate) fn setresgid(gid: u32) -> Result<(), i32> {
