@@ -328,7 +328,9 @@ fn cond(asm: &mut Asm, a: Arch, c: &Cond, t: Label, f: Label) {
     let lo_off = 16 + 8 * c.idx as u32;
     let hi_off = lo_off + 4;
     let (vhi, vlo) = ((c.v >> 32) as u32, c.v as u32);
-    let (v2hi, v2lo) = ((c.v2 >> 32) as u32, c.v2 as u32);
+    // MASKED_EQ compares with the datum masked too, as libseccomp does: (x & m) == (d & m).
+    let d = c.v2 & c.v;
+    let (v2hi, v2lo) = ((d >> 32) as u32, d as u32);
     // (jump on the last word, then-target, else-target) after the high word passed.
     let (op, t, f) = match c.op {
         Op::ScmpCmpEq => (JEQ, t, f),

@@ -50,7 +50,8 @@ fn reference(p: &LinuxSeccomp, arch: Arch, nr: u32, args: [u64; 6]) -> u32 {
                         Op::ScmpCmpLe => x <= v,
                         Op::ScmpCmpGt => x > v,
                         Op::ScmpCmpGe => x >= v,
-                        Op::ScmpCmpMaskedEq => x & v == v2,
+                        // the datum masked too, as libseccomp
+                        Op::ScmpCmpMaskedEq => x & v == v2 & v,
                     }
                 };
                 let mut idx: Vec<usize> = args_of.iter().map(|a| a.index()).collect();
