@@ -210,11 +210,6 @@ fn unsupported_sections_are_refused() {
     }
     let rt = Runtime::new();
     for (key, value, msg) in [
-        (
-            "seccomp",
-            json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-            "linux.seccomp",
-        ),
         ("intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
         ("netDevices", json!({"eth9": {}}), "linux.netDevices"),
     ] {
