@@ -104,6 +104,25 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
         path: path.clone(),
         msg: crate::fail::io_text(&e),
     })?;
+    parse_at(&path, data)
+}
+
+/// Parses a config.json as `create` does: runtime-spec's field names (including the two that
+/// oci-spec spells differently), and an error that names the offending field.
+///
+/// ```
+/// let spec = libcontainer::parse_config(br#"{"ociVersion": "1.3.0", "root": {"path": "rootfs"},
+///     "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}"#).unwrap();
+/// assert_eq!(spec.root().as_ref().unwrap().path().to_str(), Some("rootfs"));
+/// let err = libcontainer::parse_config(br#"{"ociVersion": "1.3.0", "process": {"args": 3}}"#)
+///     .unwrap_err();
+/// assert!(err.to_string().contains("process.args"), "{err}");
+/// ```
+pub fn parse_config(data: &[u8]) -> Result<Spec> {
+    parse_at(Path::new("config.json"), data.to_vec())
+}
+
+fn parse_at(path: &Path, data: Vec<u8>) -> Result<Spec> {
     let data = crate::attrs::spec_names_fixed(data);
     // The plain parse is the one `state.json` loading also uses, so a good config runs no
     // extra code (its pages count in create's peak RSS); only a bad one is parsed again
@@ -113,7 +132,7 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
     }
     let de = &mut serde_json::Deserializer::from_slice(&data);
     serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
-        path,
+        path: path.to_path_buf(),
         msg: match e.path().to_string().as_str() {
             "." => format!("invalid config: {}", e.inner()),
             field => format!("invalid config: {field}: {}", e.inner()),

@@ -50,7 +50,9 @@ mod tty;
 mod warn;
 
 pub use caps::{CAPABILITIES, RLIMITS};
-pub use container::{CgroupDriver, Container, CreateOptions, RunOptions, RunOutcome, Runtime};
+pub use container::{
+    parse_config, CgroupDriver, Container, CreateOptions, RunOptions, RunOutcome, Runtime,
+};
 pub use error::{Error, Result};
 pub use exec::{ExecOptions, ExecOutcome};
 pub use features::features;
