@@ -191,6 +191,10 @@ impl Rootfs {
                 p.cwd.as_ref().map_or("/".into(), |c| c.display())
             ),
             code::PTMX => "opening the container's /dev/ptmx".into(),
+            code::CONSOLE if fail.errno == libc::ELOOP => "binding the terminal onto \
+                /dev/console: the container's /dev/console (or /dev) is a symlink, which is \
+                not followed"
+                .into(),
             code::CONSOLE => "binding the terminal onto /dev/console".into(),
             code::PIVOT => format!("pivot_root to {root}"),
             code::OLD_ROOT => "detaching the old root after pivot_root".into(),
@@ -237,6 +241,19 @@ impl Rootfs {
     /// (before or after `enter`).
     pub(crate) fn bind_console(&self, pty_slave: RawFd) -> Result<(), Fail> {
         let t = &self.plan.console;
+        // A symlink at (or on the way to) /dev/console is never followed: it would carry the
+        // terminal's bind onto whatever it names, a procfs file say (CVE-2025-52565).
+        match m::openat2(
+            self.root_fd,
+            c"dev/console",
+            libc::O_PATH | libc::O_CLOEXEC,
+            0,
+            m::RESOLVE_IN_ROOT | m::RESOLVE_NO_SYMLINKS,
+        ) {
+            Ok(fd) => crate::sys::close(fd),
+            Err(libc::ENOENT) => {}
+            Err(e) => return Err(fail(code::CONSOLE, 0, e)),
+        }
         let old = m::umask(0o077);
         let target = mount::make(self.root_fd, &t.prefixes, &t.names, true);
         m::umask(old);

@@ -183,6 +183,57 @@ fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t && n.path().is_none()))
 }
 
+/// What may go beneath /proc besides procfs itself: the files lxcfs-style emulators replace
+/// (runc's list).
+const PROC_FILES: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// /proc only as a proc filesystem, and beneath it only those files or a source that is itself
+/// procfs: anything else there could stand in for the kernel's files that the runtime and the
+/// LSMs trust (CVE-2019-16884, as runc rules it since).
+fn check_proc_mount(
+    i: usize,
+    shown: &str,
+    typ: &str,
+    is_bind: bool,
+    source: Option<&Path>,
+    bundle: &Path,
+) -> Result<()> {
+    if (shown != "/proc" && !shown.starts_with("/proc/")) || PROC_FILES.contains(&shown) {
+        return Ok(());
+    }
+    if !is_bind && typ == "proc" && shown == "/proc" {
+        return Ok(());
+    }
+    if is_bind {
+        if let Some(src) = source {
+            let src = bundle.join(src);
+            let on_proc = std::fs::File::open(&src)
+                .ok()
+                .and_then(|f| crate::sys::mount::fs_type(std::os::fd::AsRawFd::as_raw_fd(&f)).ok())
+                .is_some_and(|t| t == libc::PROC_SUPER_MAGIC);
+            if on_proc {
+                return Ok(());
+            }
+        }
+    }
+    Err(Error::InvalidConfig(format!(
+        "mounts[{i}] ({shown}): only a proc filesystem may be mounted on /proc, and beneath it \
+         only procfs sources or {} (what lxcfs provides)",
+        PROC_FILES.join(", ")
+    )))
+}
+
 pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Plan> {
     let root_cfg = spec
         .root()
@@ -259,6 +310,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 "mounts[{i}] ({shown}): option \"tmpcopyup\" is only for tmpfs mounts"
             )));
         }
+        check_proc_mount(i, &shown, typ, is_bind, m.source().as_deref(), bundle)?;
         if is_bind && shown == "/dev" {
             dev_is_bind = true;
         }

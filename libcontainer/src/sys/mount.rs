@@ -39,6 +39,7 @@ pub(crate) const AT_EMPTY_PATH: u32 = libc::AT_EMPTY_PATH as u32;
 
 pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
+pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
 #[repr(C)]
@@ -259,6 +260,15 @@ pub(crate) fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
     // SAFETY: st is a valid, writable stat buffer.
     cvt(unsafe { libc::fstat(fd, &mut st) })?;
     Ok(st)
+}
+
+/// fstatfs(2): the filesystem type (`f_type`) of an open file.
+pub(crate) fn fs_type(fd: RawFd) -> Result<i64, i32> {
+    // SAFETY: an all-zero statfs is a valid value of this plain C struct.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable statfs buffer.
+    cvt(unsafe { libc::fstatfs(fd, &mut st) })?;
+    Ok(st.f_type as i64)
 }
 
 /// umask(2); returns the previous mask.
