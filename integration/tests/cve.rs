@@ -387,3 +387,57 @@ fn cve_2016_9962_the_init_is_not_dumpable_before_exec() {
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert!(Path::new("/proc").exists());
 }
+
+/// CVE-2019-5736: code in the container with CAP_SYS_PTRACE over the host (a privileged
+/// container; here a startContainer hook, which runs before the capabilities are dropped)
+/// opens /proc/1/exe while pid 1 is still the runtime, keeps the descriptor, and once the
+/// runtime has exited reopens it for writing to replace the runtime binary on the host.
+/// The runtime here is a copy of the binary under test, so a successful attack harms only it.
+#[test]
+fn cve_2019_5736_the_runtime_binary_cannot_be_overwritten() {
+    let rt = Runtime::new();
+    let copy = rt.work().join("runtime-copy");
+    fs::copy(husk_bin(), &copy).unwrap();
+    let original = fs::read(&copy).unwrap();
+    let root = rt.work().join("root-5736");
+    let attack = "( exec 3</proc/1/exe || { echo open-failed > /attack; exit 0; }; \
+                  for i in $(seq 1 100); do sleep 0.1; \
+                    if ( echo pwned >> /proc/self/fd/3 ) 2>/attack.err; then \
+                      echo written > /attack; exit 0; fi; \
+                  done; echo write-failed > /attack ) > /dev/null 2>&1 &";
+    let mut b = Bundle::new(&["sleep", "30"]);
+    b.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", attack]}]});
+    });
+    let id = format!("cve5736-{}", std::process::id());
+    // Output to files: the container's init keeps create's stdio open.
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(&copy);
+        c.arg("--root").arg(&root).args(args);
+        let o = bounded(c, Duration::from_secs(60));
+        assert!(o.ok(), "{args:?}: {o}");
+    };
+    run(&["create", "--bundle", &b.path_str(), &id]);
+    run(&["start", &id]);
+    let result = b.rootfs().join("attack");
+    let start = std::time::Instant::now();
+    while !result.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let outcome = fs::read_to_string(&result).unwrap_or_default();
+    let err = fs::read_to_string(b.rootfs().join("attack.err")).unwrap_or_default();
+    run(&["delete", "--force", &id]);
+    assert_eq!(
+        fs::read(&copy).unwrap(),
+        original,
+        "the runtime binary was modified"
+    );
+    assert_ne!(
+        outcome.trim(),
+        "written",
+        "the attack wrote to the runtime binary"
+    );
+    assert!(!outcome.is_empty(), "the attack never reported");
+    eprintln!("cve_2019_5736: attack {}: {}", outcome.trim(), err.trim());
+}

@@ -247,6 +247,15 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
     let Some(cmd) = table::find(name) else {
         return Err(anyhow!("unknown command {name:?} (husk --help lists the commands)").into());
     };
+    // The commands that put forks of this process inside a container: first make
+    // /proc/self/exe a read-only mount of this binary (CVE-2019-5736; re-executes once).
+    if matches!(cmd.name, "create" | "run" | "exec")
+        && !rest
+            .iter()
+            .any(|a| matches!(a.as_str(), "-h" | "--help" | "-help"))
+    {
+        libcontainer::seal_exe().map_err(anyhow::Error::from)?;
+    }
     let Some(body) = cmd.body else {
         if matches!(
             rest.first().map(String::as_str),

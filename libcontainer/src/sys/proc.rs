@@ -234,6 +234,28 @@ pub(crate) fn execve(
     super::errno()
 }
 
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): executes the file `fd` refers to; returns
+/// only on failure.
+pub(crate) fn execveat_fd(
+    fd: RawFd,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> i32 {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to C strings that outlive
+    // the call; the path is the empty C string.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    super::errno()
+}
+
 /// kill(2) (used on processes we just created and still hold).
 pub(crate) fn kill(pid: i32, sig: i32) {
     // SAFETY: plain syscall.
