@@ -441,3 +441,40 @@ fn cve_2019_5736_the_runtime_binary_cannot_be_overwritten() {
     assert!(!outcome.is_empty(), "the attack never reported");
     eprintln!("cve_2019_5736: attack {}: {}", outcome.trim(), err.trim());
 }
+
+/// The 2026 /dev-symlink variant: an image whose /dev is itself a symlink out of the root
+/// (absolute, or climbing with ..), so that the /dev tmpfs, devpts, the device nodes and the
+/// /dev/null used for masks would be made on the host. Everything under /dev is resolved
+/// inside the root: the host directory gets nothing.
+#[test]
+fn dev_symlink_out_of_the_root() {
+    let rt = Runtime::new();
+    for climbing in [false, true] {
+        let host_dev = rt.work().join(format!("host-dev-{climbing}"));
+        fs::create_dir_all(&host_dev).unwrap();
+        let mut b = Bundle::sh("ls /dev/null /dev/pts/ptmx > /dev/null && echo devs-ok");
+        let dev = b.rootfs().join("dev");
+        let _ = fs::remove_dir_all(&dev);
+        let target = if climbing {
+            format!("../../../../../../../..{}", host_dev.display())
+        } else {
+            host_dev.display().to_string()
+        };
+        symlink(&target, &dev).unwrap();
+        let id = rt.id();
+        let o = rt.run(&b, &id);
+        assert!(
+            mounts_under(&host_dev).is_empty(),
+            "{target}: mounted on the host: {o}"
+        );
+        assert_eq!(
+            fs::read_dir(&host_dev).unwrap().count(),
+            0,
+            "{target}: files made on the host: {o}"
+        );
+        if o.ok() {
+            assert!(o.stdout.contains("devs-ok"), "{o}");
+        }
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+}
