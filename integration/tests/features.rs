@@ -197,7 +197,14 @@ fn every_claimed_mount_option_mounts() {
             || (opt.starts_with('r')
                 && !matches!(opt.as_str(), "relatime" | "remount" | "rw" | "ro"))
             || ["private", "shared", "slave", "unbindable"].contains(&opt.as_str());
-        let mount = if bindish {
+        let idmapped = opt == "idmap" || opt == "ridmap";
+        let mount = if idmapped {
+            // An id-mapped bind needs mappings: given on the mount.
+            json!({"destination": "/m", "type": "bind", "source": src,
+                   "options": ["rbind", opt],
+                   "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                   "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]})
+        } else if bindish {
             let mut o = vec!["rbind".to_string()];
             if opt != "rbind" {
                 o.push(opt.clone());

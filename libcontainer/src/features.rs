@@ -37,7 +37,7 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "memoryPolicy": {"modes": names(attrs::MPOL_MODES), "flags": names(attrs::MPOL_FLAGS)},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": false},
         },
         "annotations": {"io.github.husk.version": env!("CARGO_PKG_VERSION")},

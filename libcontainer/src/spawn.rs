@@ -55,6 +55,8 @@ pub(crate) fn spawn(
     let parent_end = own(parent_end);
     let child_end = own(child_end);
     let cgroup_fd = cgroup.unified_fd()?;
+    // Id-mapped trees need the host's privileges: made here, inherited by the child.
+    let _idmapped = plan.rootfs.prepare_idmapped()?;
     let flags = plan.ns.clone_flags;
     let mut cloned_into = cgroup_fd.is_some();
     let mut r = sys::proc::clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()));

@@ -65,6 +65,7 @@ fn step(desc: String, target: Target, kind: Kind, attr: Attr, fsmount_attr: u64)
         fsmount_attr,
         propagation: Vec::new(),
         copyup: false,
+        idmap: None,
     }
 }
 

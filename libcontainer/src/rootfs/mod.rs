@@ -21,6 +21,7 @@
 mod cgroup;
 mod copyup;
 mod devices;
+mod idmap;
 mod mask;
 mod mount;
 mod options;
@@ -235,6 +236,12 @@ impl Rootfs {
     pub(crate) fn open_ptmx(&self) -> Result<RawFd, Fail> {
         mount::open_in(self.root_fd, c"dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
             .map_err(|e| fail(code::PTMX, 0, e))
+    }
+
+    /// Parent side, before the clone: the trees of id-mapped binds (kept open by the returned
+    /// fds until the child has inherited them).
+    pub(crate) fn prepare_idmapped(&mut self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        idmap::prepare(&mut self.plan)
     }
 
     /// Child side: binds the pty slave onto the container's /dev/console. After `mount_all`

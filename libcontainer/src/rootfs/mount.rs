@@ -188,9 +188,12 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             let flags = m::OPEN_TREE_CLONE
                 | m::OPEN_TREE_CLOEXEC
                 | if *recursive { m::AT_RECURSIVE } else { 0 };
-            let tree =
-                Fds([m::open_tree(libc::AT_FDCWD, source, flags)
-                    .map_err(|e| fail(code::MOUNT, i, e))?]);
+            // An id-mapped bind's tree was made by the parent; the child only moves it.
+            let tree = match step.idmap.as_ref().map(|x| x.tree).filter(|fd| *fd >= 0) {
+                Some(fd) => Fds([fd]),
+                None => Fds([m::open_tree(libc::AT_FDCWD, source, flags)
+                    .map_err(|e| fail(code::MOUNT, i, e))?]),
+            };
             if !step.attr.is_empty() {
                 setattr(tree.0[0], false, &attr(step.attr))
                     .map_err(|e| fail(code::SETATTR, i, e))?;

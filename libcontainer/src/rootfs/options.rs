@@ -54,6 +54,8 @@ pub(crate) struct Parsed {
     pub ms_flags: libc::c_ulong,
     /// `tmpcopyup` (runc's and crun's): the new tmpfs gets a copy of what the target held.
     pub copyup: bool,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true), submounts too): an id-mapped bind.
+    pub idmap: Option<bool>,
 }
 
 impl Parsed {
@@ -104,6 +106,8 @@ const ATIME: u64 = MOUNT_ATTR__ATIME;
 
 /// Every option name `lookup` knows, for `features` (a test keeps the two in step).
 pub(crate) const KNOWN: &[&str] = &[
+    "idmap",
+    "ridmap",
     "async",
     "atime",
     "bind",
@@ -242,10 +246,15 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
             }
             Some(Opt::Ignore) => {}
             None => {
-                if matches!(o, "idmap" | "ridmap") || o.starts_with("idmap=") {
-                    return Err(format!("option {o:?} (id-mapped mounts) is not supported"));
+                if o.starts_with("idmap=") || o.starts_with("ridmap=") {
+                    return Err(format!(
+                        "option {o:?}: mappings in the option are not supported; give the mount \
+                         uidMappings and gidMappings"
+                    ));
                 }
-                if o == "tmpcopyup" {
+                if o == "idmap" || o == "ridmap" {
+                    p.idmap = Some(o == "ridmap");
+                } else if o == "tmpcopyup" {
                     p.copyup = true;
                 } else {
                     data.push(o);
@@ -341,6 +350,8 @@ mod tests {
         let z = p(&["newinstance", "ptmxmode=0666", "rnoatime"]);
         assert_eq!(z.rattr.set, MOUNT_ATTR_NOATIME);
         assert!(z.params[0].value.is_none());
-        assert!(parse(&["idmap".to_string()]).is_err());
+        assert_eq!(parse(&["idmap".to_string()]).unwrap().idmap, Some(false));
+        assert_eq!(parse(&["ridmap".to_string()]).unwrap().idmap, Some(true));
+        assert!(parse(&["idmap=uids=0-1-1".to_string()]).is_err());
     }
 }

@@ -115,6 +115,9 @@ pub(crate) struct MountStep {
     pub propagation: Vec<Propagation>,
     /// tmpfs with `tmpcopyup`: copy the target's contents into it.
     pub copyup: bool,
+    /// An id-mapped bind: the tree is made by the parent (`idmap::prepare`, which needs the
+    /// host's privileges) and moved into place by the child.
+    pub idmap: Option<super::idmap::IdMap>,
 }
 
 /// One device node (or, in a user namespace, a bind of the host's node).
@@ -343,6 +346,12 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
                 copyup: false,
+                idmap: match parsed.idmap {
+                    Some(recursive) => Some(super::idmap::IdMap::for_mount(
+                        i, &shown, m, spec, recursive,
+                    )?),
+                    None => None,
+                },
             });
             continue;
         }
@@ -372,6 +381,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
                 copyup: false,
+                idmap: None,
             });
             continue;
         }
@@ -382,6 +392,11 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .transpose()?
             .unwrap_or(cstr(typ.as_bytes())?);
         let fsmount_attr = parsed.fsmount_attr();
+        if parsed.idmap.is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "mounts[{i}] ({shown}): idmap and ridmap are for bind mounts"
+            )));
+        }
         let ms_flags = parsed.legacy_flags();
         let data = cstr(parsed.data.as_bytes())?;
         let mut params = parsed.params;
@@ -411,6 +426,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             fsmount_attr,
             propagation: parsed.propagation,
             copyup: parsed.copyup,
+            idmap: None,
         });
     }
 

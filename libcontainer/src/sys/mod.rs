@@ -86,7 +86,6 @@ pub(crate) fn stat_mode(dirfd: RawFd, path: &std::ffi::CStr) -> Result<u32, i32>
     Ok(st.st_mode)
 }
 
-#[cfg(test)]
 /// read(2) into `buf`; returns the byte count (0 at end of file).
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     // SAFETY: buf is valid for writes of its length.
