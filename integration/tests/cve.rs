@@ -452,7 +452,7 @@ fn dev_symlink_out_of_the_root() {
     for climbing in [false, true] {
         let host_dev = rt.work().join(format!("host-dev-{climbing}"));
         fs::create_dir_all(&host_dev).unwrap();
-        let mut b = Bundle::sh("ls /dev/null /dev/pts/ptmx > /dev/null && echo devs-ok");
+        let b = Bundle::sh("ls /dev/null /dev/pts/ptmx > /dev/null && echo devs-ok");
         let dev = b.rootfs().join("dev");
         let _ = fs::remove_dir_all(&dev);
         let target = if climbing {
