@@ -121,33 +121,18 @@ impl Containerd {
     /// Asserts that no container, task, runtime state or cgroup of this namespace is left.
     #[track_caller]
     pub fn assert_clean(&self) {
-        let start = Instant::now();
-        loop {
+        assert_becomes_empty(|| {
             let mut left = Vec::new();
             let c = self.ctr(&["containers", "list", "--quiet"]).expect_ok();
             left.extend(c.stdout.lines().map(|l| format!("container {l}")));
             let t = self.ctr(&["tasks", "list", "--quiet"]).expect_ok();
             left.extend(t.stdout.lines().map(|l| format!("task {l}")));
-            if let Ok(rd) = fs::read_dir(self.runtime_root()) {
-                left.extend(
-                    rd.flatten()
-                        .map(|e| format!("runtime state {}", e.path().display())),
-                );
-            }
-            left.extend(
-                cgroup_children(&format!("/{}", self.ns))
-                    .iter()
-                    .map(|p| format!("cgroup {}", p.display())),
-            );
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "left behind: {left:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            left.extend(state_and_cgroups_left(
+                &self.runtime_root(),
+                &format!("/{}", self.ns),
+            ));
+            left
+        });
     }
 }
 

@@ -199,31 +199,16 @@ impl Docker {
     /// Asserts that no container, runtime state or cgroup of this daemon is left.
     #[track_caller]
     pub fn assert_clean(&self) {
-        let start = Instant::now();
-        loop {
+        assert_becomes_empty(|| {
             let mut left = Vec::new();
             let c = self.docker(&["ps", "--all", "--quiet"]).expect_ok();
             left.extend(c.stdout.lines().map(|l| format!("container {l}")));
-            if let Ok(rd) = fs::read_dir(self.dir.join("exec/runtime-husk/moby")) {
-                left.extend(
-                    rd.flatten()
-                        .map(|e| format!("runtime state {}", e.path().display())),
-                );
-            }
-            left.extend(
-                cgroup_children(&self.parent)
-                    .iter()
-                    .map(|p| format!("cgroup {}", p.display())),
-            );
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "left behind: {left:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            left.extend(state_and_cgroups_left(
+                &self.dir.join("exec/runtime-husk/moby"),
+                &self.parent,
+            ));
+            left
+        });
     }
 }
 

@@ -249,6 +249,40 @@ pub fn pid_file(p: &Path) -> Option<i32> {
     pid_alive(pid as i64).then_some(pid)
 }
 
+/// Asserts that `left` (what is left behind, one line each) becomes empty within 10 s.
+#[track_caller]
+pub fn assert_becomes_empty(left: impl Fn() -> Vec<String>) {
+    let start = Instant::now();
+    loop {
+        let l = left();
+        if l.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "left behind: {l:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runtime state directories under `dir` and cgroup directories beneath `cgroup_rel`.
+pub fn state_and_cgroups_left(dir: &Path, cgroup_rel: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    if let Ok(rd) = fs::read_dir(dir) {
+        left.extend(
+            rd.flatten()
+                .map(|e| format!("runtime state {}", e.path().display())),
+        );
+    }
+    left.extend(
+        cgroup_children(cgroup_rel)
+            .iter()
+            .map(|p| format!("cgroup {}", p.display())),
+    );
+    left
+}
+
 /// Unmounts (lazily, deepest first) everything at or beneath `dir`, then removes it.
 pub fn unmount_and_remove(dir: &Path) {
     for _ in 0..3 {

@@ -18,6 +18,9 @@ use seccomp::bpf::{run, Insn, SeccompData};
 use seccomp::{action, compile, ret, Arch};
 use serde_json::json;
 
+mod common;
+use common::{Rng, EDGES};
+
 #[repr(C)]
 struct ArgCmp {
     arg: c_uint,
@@ -157,35 +160,6 @@ fn libseccomp_program(l: &Lib, p: &LinuxSeccomp, arches: &[Arch]) -> Vec<Insn> {
         .collect()
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-}
-
-const EDGES: [u64; 10] = [
-    0,
-    1,
-    0x7fff_ffff,
-    0xffff_ffff,
-    0x1_0000_0000,
-    0x1_0000_0001,
-    0xffff_ffff_0000_0000,
-    0x8000_0000_0000_0000,
-    u64::MAX - 1,
-    u64::MAX,
-];
-
 #[test]
 fn tables_agree_with_libseccomp() {
     let Some(l) = lib() else { return };
@@ -232,15 +206,7 @@ fn generated_profiles_agree_with_libseccomp() {
         "SCMP_ACT_ALLOW",
         "SCMP_ACT_LOG",
     ];
-    let ops = [
-        "SCMP_CMP_NE",
-        "SCMP_CMP_LT",
-        "SCMP_CMP_LE",
-        "SCMP_CMP_EQ",
-        "SCMP_CMP_GE",
-        "SCMP_CMP_GT",
-        "SCMP_CMP_MASKED_EQ",
-    ];
+    let ops = seccomp::supported::OPERATORS;
     let mut checked = 0;
     for round in 0..200 {
         // One architecture per profile: see second_architecture_block for why.

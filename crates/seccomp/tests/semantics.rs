@@ -7,6 +7,9 @@ use seccomp::bpf::{run, SeccompData};
 use seccomp::{action, compile, ret, Arch, BAD_ARCH};
 use serde_json::json;
 
+mod common;
+use common::{Rng, EDGES};
+
 fn profile(v: serde_json::Value) -> LinuxSeccomp {
     serde_json::from_value(v).unwrap()
 }
@@ -86,56 +89,8 @@ fn data(arch: Arch, nr: u32, args: [u64; 6]) -> SeccompData {
     }
 }
 
-/// xorshift64*: deterministic inputs without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len() as u64) as usize]
-    }
-}
-
-const ACTS: [&str; 9] = [
-    "SCMP_ACT_KILL",
-    "SCMP_ACT_KILL_PROCESS",
-    "SCMP_ACT_KILL_THREAD",
-    "SCMP_ACT_TRAP",
-    "SCMP_ACT_ERRNO",
-    "SCMP_ACT_TRACE",
-    "SCMP_ACT_ALLOW",
-    "SCMP_ACT_LOG",
-    "SCMP_ACT_NOTIFY",
-];
-const OPS: [&str; 7] = [
-    "SCMP_CMP_NE",
-    "SCMP_CMP_LT",
-    "SCMP_CMP_LE",
-    "SCMP_CMP_EQ",
-    "SCMP_CMP_GE",
-    "SCMP_CMP_GT",
-    "SCMP_CMP_MASKED_EQ",
-];
-/// Values near the interesting boundaries of 32- and 64-bit comparisons.
-const EDGES: [u64; 10] = [
-    0,
-    1,
-    0x7fff_ffff,
-    0xffff_ffff,
-    0x1_0000_0000,
-    0x1_0000_0001,
-    0xffff_ffff_0000_0000,
-    0x8000_0000_0000_0000,
-    u64::MAX - 1,
-    u64::MAX,
-];
+const ACTS: [&str; 9] = seccomp::supported::ACTIONS;
+const OPS: [&str; 7] = seccomp::supported::OPERATORS;
 
 fn value(r: &mut Rng) -> u64 {
     if r.below(2) == 0 {
