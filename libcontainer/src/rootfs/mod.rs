@@ -27,18 +27,21 @@ mod mount;
 mod options;
 
 /// Mount options husk itself interprets (the rest go to the filesystem), for `features`.
+const APART: [&str; 3] = ["tmpcopyup", "idmap", "ridmap"];
+
 pub(crate) fn known_mount_options() -> Vec<&'static str> {
-    // tmpcopyup is not a mount flag (`lookup` does not know it): parsed apart, for tmpfs.
+    // Not mount flags (`lookup` does not know them), parsed apart: tmpcopyup (tmpfs), idmap
+    // and ridmap (binds).
     options::KNOWN
         .iter()
         .copied()
-        .chain(["tmpcopyup"])
+        .chain(APART)
         .collect()
 }
 
 #[cfg(test)]
 pub(crate) fn options_known(name: &str) -> bool {
-    options::is_known(name) || name == "tmpcopyup"
+    options::is_known(name) || APART.contains(&name)
 }
 mod pivot;
 mod plan;

@@ -106,8 +106,6 @@ const ATIME: u64 = MOUNT_ATTR__ATIME;
 
 /// Every option name `lookup` knows, for `features` (a test keeps the two in step).
 pub(crate) const KNOWN: &[&str] = &[
-    "idmap",
-    "ridmap",
     "async",
     "atime",
     "bind",
