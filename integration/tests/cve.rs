@@ -445,7 +445,7 @@ fn cve_2019_5736_the_runtime_binary_cannot_be_overwritten() {
 /// The 2026 /dev-symlink variant: an image whose /dev is itself a symlink out of the root
 /// (absolute, or climbing with ..), so that the /dev tmpfs, devpts, the device nodes and the
 /// /dev/null used for masks would be made on the host. Everything under /dev is resolved
-/// inside the root: the host directory gets nothing.
+/// inside the root, and husk refuses such a /dev outright: the host directory gets nothing.
 #[test]
 fn dev_symlink_out_of_the_root() {
     let rt = Runtime::new();
@@ -463,6 +463,9 @@ fn dev_symlink_out_of_the_root() {
         symlink(&target, &dev).unwrap();
         let id = rt.id();
         let o = rt.run(&b, &id);
+        if !is_runc() {
+            assert!(o.stderr.contains("the rootfs's /dev is a symlink"), "{o}");
+        }
         assert!(
             mounts_under(&host_dev).is_empty(),
             "{target}: mounted on the host: {o}"

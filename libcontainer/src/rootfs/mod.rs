@@ -32,11 +32,7 @@ const APART: [&str; 3] = ["tmpcopyup", "idmap", "ridmap"];
 pub(crate) fn known_mount_options() -> Vec<&'static str> {
     // Not mount flags (`lookup` does not know them), parsed apart: tmpcopyup (tmpfs), idmap
     // and ridmap (binds).
-    options::KNOWN
-        .iter()
-        .copied()
-        .chain(APART)
-        .collect()
+    options::KNOWN.iter().copied().chain(APART).collect()
 }
 
 #[cfg(test)]

@@ -258,6 +258,14 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     let root_path = root_path
         .canonicalize()
         .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
+    // A /dev that is a symlink is refused outright (the 2026 /dev-symlink escapes): every
+    // mount below is resolved inside the root anyway, but nothing legitimate needs it.
+    if let Ok(to) = std::fs::read_link(root_path.join("dev")) {
+        return Err(Error::InvalidConfig(format!(
+            "the rootfs's /dev is a symlink (to {}): refused",
+            to.display()
+        )));
+    }
     let linux = spec.linux().as_ref();
 
     let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
