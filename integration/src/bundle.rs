@@ -114,6 +114,20 @@ impl Bundle {
         Bundle::new(&["sh", "-c", script])
     }
 
+    /// Binds the host's /usr, /lib and /lib64 (read-only) into the container, for tests that
+    /// run a host program there (python3).
+    pub fn with_host_libs(&mut self) -> &mut Self {
+        self.edit(|c| {
+            let m = c["mounts"].as_array_mut().unwrap();
+            for d in ["/usr", "/lib", "/lib64"] {
+                if Path::new(d).exists() {
+                    m.push(json!({"destination": d, "type": "bind", "source": d,
+                                  "options": ["rbind", "ro"]}));
+                }
+            }
+        })
+    }
+
     /// Edits config.json as JSON and writes it back.
     pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
         f(&mut self.config);

@@ -16,15 +16,7 @@ const SEND: &str = "import os, socket; \
 
 fn bundle(script: &str) -> Bundle {
     let mut b = Bundle::sh(script);
-    b.edit(|c| {
-        let m = c["mounts"].as_array_mut().unwrap();
-        for d in ["/usr", "/lib", "/lib64"] {
-            if Path::new(d).exists() {
-                m.push(json!({"destination": d, "type": "bind", "source": d,
-                              "options": ["rbind", "ro"]}));
-            }
-        }
-    });
+    b.with_host_libs();
     b
 }
 

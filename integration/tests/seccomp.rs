@@ -38,14 +38,8 @@ fn nr(name: &str) -> u32 {
 /// and `profile` as linux.seccomp.
 fn bundle(args: &[&str], profile: Value) -> Bundle {
     let mut b = Bundle::new(args);
-    b.edit(|c| {
+    b.with_host_libs().edit(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
-        for d in ["/usr", "/lib", "/lib64"] {
-            if Path::new(d).exists() {
-                m.push(json!({"destination": d, "type": "bind", "source": d,
-                              "options": ["rbind", "ro"]}));
-            }
-        }
         m.push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
         c["linux"]["seccomp"] = profile;
     });
