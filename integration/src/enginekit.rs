@@ -249,6 +249,28 @@ pub fn pid_file(p: &Path) -> Option<i32> {
     pid_alive(pid as i64).then_some(pid)
 }
 
+/// Waits (up to 10 s) until the v1 cpu.stat at `path` counts throttled periods: a cpu quota
+/// seen by its effect on a busy process. Returns the count.
+#[track_caller]
+pub fn wait_throttled(path: &Path) -> u64 {
+    let start = Instant::now();
+    loop {
+        let n = counter(
+            &fs::read_to_string(path).unwrap_or_default(),
+            "nr_throttled",
+        );
+        if n > 0 {
+            return n;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}: never throttled",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Asserts that `left` (what is left behind, one line each) becomes empty within 10 s.
 #[track_caller]
 pub fn assert_becomes_empty(left: impl Fn() -> Vec<String>) {

@@ -8,6 +8,7 @@
 //! ctr 1.6 has no `update` command: containerd's update path (the shim's `update --resources
 //! -`) is driven by docker's test (engine_docker.rs), which runs through containerd.
 
+use std::path::Path;
 use std::time::Duration;
 
 use integration::*;
@@ -194,7 +195,7 @@ fn limits_in_the_cgroup_and_by_effect() {
             "100000",
         ],
         &id,
-        &["sleep", "100"],
+        &["sh", "-c", "while :; do :; done"],
     )
     .expect_ok();
     let cg = c.cgroup(&id);
@@ -209,6 +210,8 @@ fn limits_in_the_cgroup_and_by_effect() {
         assert_eq!(read("memory", "memory.limit_in_bytes"), "50331648");
         assert_eq!(read("cpu", "cpu.shares"), "512");
         assert_eq!(read("cpu", "cpu.cfs_quota_us"), "20000");
+        // By effect: the busy loop is held to 20% of a cpu.
+        wait_throttled(Path::new(&format!("/sys/fs/cgroup/cpu{cg}/cpu.stat")));
     }
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();

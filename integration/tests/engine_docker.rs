@@ -140,8 +140,9 @@ fn limits_update_in_the_cgroup_and_by_effect() {
         "--pids-limit",
         "30",
         DOCKER_IMAGE,
-        "sleep",
-        "1000",
+        "sh",
+        "-c",
+        "while :; do :; done",
     ])
     .expect_ok();
     if !is_pure_v2() {
@@ -152,6 +153,12 @@ fn limits_update_in_the_cgroup_and_by_effect() {
         assert_eq!(d.cgroup_file("cpu", "lim", "cpu.shares"), "512");
         assert_eq!(d.cgroup_file("cpu", "lim", "cpu.cfs_quota_us"), "20000");
         assert_eq!(d.cgroup_file("pids", "lim", "pids.max"), "30");
+        // By effect: the busy loop is held to 20% of a cpu.
+        let stat = std::path::Path::new("/sys/fs/cgroup/cpu")
+            .join(&d.parent)
+            .join(d.id_of("lim"))
+            .join("cpu.stat");
+        wait_throttled(&stat);
     }
     // update: dockerd → containerd → shim → `update --resources -`.
     d.docker(&[

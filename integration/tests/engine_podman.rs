@@ -139,6 +139,20 @@ fn limits_by_file_and_effect() {
         o.stdout.split_whitespace().collect::<Vec<_>>(),
         ["50331648", "512", "20000"]
     );
+    // The quota by effect: a second of busy loop at 20% of a cpu is throttled.
+    let o = p
+        .run_image(
+            &["--cpu-quota", "20000"],
+            &[
+                "sh",
+                "-c",
+                "timeout 1 sh -c 'while :; do :; done'; cat /sys/fs/cgroup/cpu/cpu.stat",
+            ],
+        )
+        .expect_ok();
+    if !is_pure_v2() {
+        assert!(counter(&o.stdout, "nr_throttled") > 0, "{o}");
+    }
     // update: podman → `husk update --resources=FILE`, seen from inside the container.
     let mut a = vec![
         "run",
