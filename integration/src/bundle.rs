@@ -128,6 +128,25 @@ impl Bundle {
         })
     }
 
+    /// A new user namespace mapping the container's 0-65535 to `host_id`.., with the rootfs
+    /// chowned so that the mapped root can use it.
+    pub fn with_userns(&mut self, host_id: u32) -> &mut Self {
+        host(
+            "chown",
+            &[
+                "-R",
+                &format!("{host_id}:{host_id}"),
+                self.rootfs().to_str().unwrap(),
+            ],
+        );
+        self.edit(|c| {
+            set_ns(c, "user", None);
+            let m = json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+            c["linux"]["uidMappings"] = m.clone();
+            c["linux"]["gidMappings"] = m;
+        })
+    }
+
     /// Edits config.json as JSON and writes it back.
     pub fn edit(&mut self, f: impl FnOnce(&mut Value)) -> &mut Self {
         f(&mut self.config);

@@ -34,20 +34,11 @@ fn bounded_stdin(mut cmd: Command, timeout: Duration, open_stdin: bool) -> Outpu
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
     let _stdin = child.stdin.take();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{argv:?} did not finish within {timeout:?}; stderr: {}",
-                fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let Some(status) = wait_bounded(&mut child, timeout) else {
+        panic!(
+            "{argv:?} did not finish within {timeout:?}; stderr: {}",
+            fs::read_to_string(&err).unwrap_or_default()
+        );
     };
     let o = Output {
         argv,
@@ -212,15 +203,8 @@ impl Daemon {
             return;
         };
         signal_pid(c.id() as i32, libc::SIGTERM);
-        let start = Instant::now();
-        while c.try_wait().unwrap().is_none() {
-            if start.elapsed() > Duration::from_secs(30) {
-                eprintln!("{} ignored SIGTERM for 30s: killed", self.name);
-                let _ = c.kill();
-                let _ = c.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if wait_bounded(&mut c, Duration::from_secs(30)).is_none() {
+            eprintln!("{} ignored SIGTERM for 30s: killed", self.name);
         }
     }
 

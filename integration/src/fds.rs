@@ -25,6 +25,18 @@ pub fn accept_timeout(
     None
 }
 
+/// A unix socket `name` in the runtime's work dir and a thread that accepts one connection on
+/// it and returns the fd sent there (`--console-socket`, `--pidfd-socket`), or None.
+pub fn fd_socket(rt: &Runtime, name: &str) -> (PathBuf, std::thread::JoinHandle<Option<OwnedFd>>) {
+    let sock = rt.work().join(name);
+    let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let h = std::thread::spawn(move || {
+        let s = accept_timeout(&l, Duration::from_secs(20))?;
+        recv_fd(&s).ok()
+    });
+    (sock, h)
+}
+
 /// Receives one fd sent with SCM_RIGHTS on `s`.
 pub fn recv_fd(s: &UnixStream) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 4096];

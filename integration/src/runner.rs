@@ -63,6 +63,23 @@ impl std::fmt::Display for Output {
     }
 }
 
+/// Waits for `child` up to `timeout`; past it the child is killed (and reaped) and None is
+/// returned. A command that hangs fails its test, not CI.
+pub fn wait_bounded(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return Some(st);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A command line being prepared for the runtime binary.
 pub struct Cmd {
     cmd: Command,
@@ -163,20 +180,11 @@ impl Cmd {
         let timeout = self.timeout;
         let keep_out = self.keep_out;
         let (mut child, argv, out, err) = self.spawn();
-        let start = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if start.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{argv:?} did not finish within {timeout:?}; stderr: {}",
-                    fs::read_to_string(&err).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(2));
+        let Some(status) = wait_bounded(&mut child, timeout) else {
+            panic!(
+                "{argv:?} did not finish within {timeout:?}; stderr: {}",
+                fs::read_to_string(&err).unwrap_or_default()
+            );
         };
         let o = Output {
             argv,
@@ -360,15 +368,8 @@ impl Runtime {
         for id in ids {
             if self.root().join(&id).exists() {
                 let (mut child, argv, _, _) = self.cmd(&["delete", "--force", &id]).spawn();
-                let start = Instant::now();
-                while child.try_wait().unwrap().is_none() {
-                    if start.elapsed() > Duration::from_secs(20) {
-                        eprintln!("cleanup: {argv:?} did not finish within 20s: killed");
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
+                if wait_bounded(&mut child, Duration::from_secs(20)).is_none() {
+                    eprintln!("cleanup: {argv:?} did not finish within 20s: killed");
                 }
             }
         }

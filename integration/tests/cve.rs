@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
-use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
@@ -239,12 +238,7 @@ fn cve_2025_52565_dev_console_symlink_is_not_followed() {
     );
     symlink("pts/ptmx", dev.join("ptmx")).unwrap();
     symlink("/proc/sys/kernel/core_pattern", dev.join("console")).unwrap();
-    let sock = rt.work().join("console.sock");
-    let l = UnixListener::bind(&sock).unwrap();
-    let h = std::thread::spawn(move || {
-        let s = accept_timeout(&l, Duration::from_secs(20))?;
-        recv_fd(&s).ok()
-    });
+    let (sock, h) = fd_socket(&rt, "console.sock");
     let id = rt.id();
     let o = rt.exec(&[
         "create",
@@ -271,12 +265,7 @@ fn cve_2025_52565_dev_console_symlink_is_not_followed() {
     // The same bundle with a plain /dev/console file gets its terminal.
     fs::remove_file(dev.join("console")).unwrap();
     fs::write(dev.join("console"), "").unwrap();
-    let sock = rt.work().join("console2.sock");
-    let l = UnixListener::bind(&sock).unwrap();
-    let h = std::thread::spawn(move || {
-        let s = accept_timeout(&l, Duration::from_secs(20))?;
-        recv_fd(&s).ok()
-    });
+    let (sock, h) = fd_socket(&rt, "console2.sock");
     let id = rt.id();
     rt.exec(&[
         "create",
@@ -356,19 +345,8 @@ fn cve_2022_29162_inheritable_capabilities_are_the_configs() {
 fn cve_2016_9962_the_init_is_not_dumpable_before_exec() {
     let rt = Runtime::new();
     let mut b = Bundle::new(&["true"]);
-    b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-    });
-    // The rootfs must be readable by the mapped root.
-    host(
-        "chown",
-        &["-R", "200000:200000", b.rootfs().to_str().unwrap()],
-    );
+    // The rootfs is chowned so that the mapped root can use it.
+    b.with_userns(200000);
     let id = rt.id();
     rt.create(&b, &id);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use integration::*;
@@ -272,12 +271,7 @@ fn detach_with_pid_file() {
 fn tty_with_console_socket() {
     let rt = Runtime::new();
     let (b, id, _) = running(&rt, |_| {});
-    let sock = rt.work().join("exec-console.sock");
-    let l = UnixListener::bind(&sock).unwrap();
-    let h = std::thread::spawn(move || {
-        let s = accept_timeout(&l, Duration::from_secs(20))?;
-        recv_fd(&s).ok()
-    });
+    let (sock, h) = fd_socket(&rt, "exec-console.sock");
     exec(
         &rt,
         &[
@@ -400,22 +394,6 @@ fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
         .unwrap()
 }
 
-fn pidfd_listener(
-    rt: &Runtime,
-    name: &str,
-) -> (
-    std::path::PathBuf,
-    std::thread::JoinHandle<Option<std::os::fd::OwnedFd>>,
-) {
-    let sock = rt.work().join(name);
-    let l = UnixListener::bind(&sock).unwrap();
-    let h = std::thread::spawn(move || {
-        let s = accept_timeout(&l, Duration::from_secs(20))?;
-        recv_fd(&s).ok()
-    });
-    (sock, h)
-}
-
 #[test]
 fn pidfd_socket_for_create_and_exec() {
     if skip_for_runc("runc 1.1.5 has no --pidfd-socket (runc 1.2 does)") {
@@ -424,7 +402,7 @@ fn pidfd_socket_for_create_and_exec() {
     let rt = Runtime::new();
     let b = Bundle::new(&["sleep", "1000"]);
     let id = rt.id();
-    let (sock, h) = pidfd_listener(&rt, "pidfd-create.sock");
+    let (sock, h) = fd_socket(&rt, "pidfd-create.sock");
     rt.exec(&[
         "create",
         "--pidfd-socket",
@@ -438,7 +416,7 @@ fn pidfd_socket_for_create_and_exec() {
     let init = rt.state(&id)["pid"].as_i64().unwrap();
     assert_eq!(pidfd_pid(&fd), init);
     rt.exec(&["start", &id]).expect_ok();
-    let (sock, h) = pidfd_listener(&rt, "pidfd-exec.sock");
+    let (sock, h) = fd_socket(&rt, "pidfd-exec.sock");
     let pf = rt.work().join("e.pid");
     exec(
         &rt,

@@ -64,13 +64,7 @@ fn container_mappings_when_the_mount_has_none() {
         "stat -c '%u' /m/rootfile; echo x > /m/made && stat -c '%u' /m/made; \
          stat -c '%u' /plain/rootfile",
     );
-    b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.with_userns(200000).edit(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
         m.push(json!({"destination": "/m", "type": "bind", "source": src,
                       "options": ["bind", "idmap"]}));
@@ -79,10 +73,6 @@ fn container_mappings_when_the_mount_has_none() {
                       "options": ["bind"]}),
         );
     });
-    host(
-        "chown",
-        &["-R", "200000:200000", b.rootfs().to_str().unwrap()],
-    );
     let o = rt.run_new(&b).expect_ok();
     // The container's root owns the host's root files through the mount, and its writes are
     // stored as root on disk; without the mapping they are nobody's.

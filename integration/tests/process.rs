@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use integration::*;
@@ -244,13 +243,8 @@ fn terminal_console_socket() {
         c["process"]["terminal"] = json!(true);
         c["process"]["consoleSize"] = json!({"height": 33, "width": 111});
     });
-    let sock = rt.work().join("console.sock");
-    let l = UnixListener::bind(&sock).unwrap();
+    let (sock, h) = fd_socket(&rt, "console.sock");
     let id = rt.id();
-    let h = std::thread::spawn(move || {
-        let s = accept_timeout(&l, Duration::from_secs(20))?;
-        recv_fd(&s).ok()
-    });
     rt.exec(&[
         "create",
         "--console-socket",
