@@ -546,13 +546,7 @@ impl Container {
         let mut outcome = chan.recv();
         // A seccomp NOTIFY listener comes first, just before the exec.
         while let Ok((Msg::SeccompListener, fds)) = &outcome {
-            let sent = match fds.first() {
-                Some(fd) => {
-                    let fd = crate::sys::adopt(fd);
-                    crate::seccomp::send_to_agent(&rec.config, &state, pid, fd.as_raw_fd())
-                }
-                None => Err(Error::Container("seccomp listener fd missing".into())),
-            };
+            let sent = crate::seccomp::send_to_agent(&rec.config, &state, pid, fds.first());
             if let Err(e) = sent {
                 // The process would wait on a listener nobody holds: end it.
                 let _ = signal_init(&rec, libc::SIGKILL);

@@ -427,12 +427,14 @@ fn spawn(
             }
             Ok((Msg::SeccompListener, fds)) => {
                 let p = last.as_ref().map_or(pid, |(p, _)| *p);
-                let sent = match (fds.first(), &plan.agent) {
-                    (Some(fd), Some((spec, state))) => {
-                        let fd = sys::adopt(fd);
-                        crate::seccomp::send_to_agent(spec, state, p, fd.as_raw_fd())
+                let sent = match &plan.agent {
+                    Some((spec, state)) => {
+                        crate::seccomp::send_to_agent(spec, state, p, fds.first())
                     }
-                    _ => Err(Error::Container("exec: unexpected seccomp listener".into())),
+                    None => {
+                        fds.close_all();
+                        Err(Error::Container("exec: unexpected seccomp listener".into()))
+                    }
                 };
                 if let Err(e) = sent {
                     let who = last.take().map(|(_, fd)| Some(fd)).unwrap_or(first.take());

@@ -78,8 +78,13 @@ impl Compiled {
 
 /// Parent side: sends the listener fd to the agent at `listenerPath` with the container
 /// process state (runtime-spec config-linux.md): `{"ociVersion", "fds": ["seccompFd"],
-/// "pid", "metadata", "state"}`, the fd attached to the same message.
-pub(crate) fn send_to_agent(spec: &Spec, state: &[u8], pid: i32, fd: RawFd) -> Result<()> {
+/// "pid", "metadata", "state"}`, the fd attached to the same message. `fd` is the one the
+/// `SeccompListener` message carried (taken over and closed here).
+pub(crate) fn send_to_agent(spec: &Spec, state: &[u8], pid: i32, fd: Option<RawFd>) -> Result<()> {
+    let owned = sys::adopt(
+        fd.ok_or_else(|| Error::Container("the seccomp listener fd is missing".into()))?,
+    );
+    let fd = owned.as_raw_fd();
     let p = spec
         .linux()
         .as_ref()
