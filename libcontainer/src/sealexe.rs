@@ -44,11 +44,12 @@ pub fn seal_exe() -> Result<()> {
     {
         return Ok(());
     }
+    // The same file just checked, not /proc/self/exe looked up again.
     let tree = sys::adopt(
         m::open_tree(
-            libc::AT_FDCWD,
-            c"/proc/self/exe",
-            m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC,
+            exe.as_raw_fd(),
+            c"",
+            m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
         )
         .map_err(|e| Error::errno("cloning a mount of /proc/self/exe (open_tree)", e))?,
     );
