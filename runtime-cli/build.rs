@@ -35,5 +35,7 @@ fn main() {
             watch(format!("{common}/packed-refs"));
         }
     }
+    // scripts/build links with hot.order (--symbol-ordering-file): relink when it changes.
+    println!("cargo:rerun-if-changed=hot.order");
     println!("cargo:rerun-if-changed=build.rs");
 }
