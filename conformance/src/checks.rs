@@ -14,6 +14,8 @@ pub fn all(c: &Value, t: &mut Tap) {
     mounts(c, t);
     paths(c, t);
     sysctl(c, t);
+    crate::linux::all(c, t);
+    crate::sched::all(c, t);
 }
 
 fn utsname() -> (String, String) {
@@ -41,7 +43,7 @@ fn uts(c: &Value, t: &mut Tap) {
 }
 
 /// A line of /proc/self/status, after its "Key:".
-fn status(key: &str) -> String {
+pub fn status(key: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
@@ -270,21 +272,63 @@ fn namespaces(c: &Value, t: &mut Tap) {
     }
 }
 
-/// (mount point, per-mount options, fstype) of every mount, from mountinfo.
-fn mountinfo() -> Vec<(String, String, String)> {
+/// One line of mountinfo.
+pub struct MountLine {
+    pub root: String,
+    pub point: String,
+    /// Per-mount options ("rw,nosuid,relatime").
+    pub opts: String,
+    /// Optional fields: "shared:N", "master:N", "unbindable".
+    pub tags: Vec<String>,
+    pub fstype: String,
+    /// Super-block options (a v1 cgroup's controllers are here).
+    pub sopts: String,
+}
+
+/// Every mount, from mountinfo.
+pub fn mountinfo() -> Vec<MountLine> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
             let dash = f.iter().position(|x| *x == "-")?;
-            Some((
-                f.get(4)?.replace("\\040", " "),
-                f.get(5)?.to_string(),
-                f.get(dash + 1)?.to_string(),
-            ))
+            Some(MountLine {
+                root: f.get(3)?.replace("\\040", " "),
+                point: f.get(4)?.replace("\\040", " "),
+                opts: f.get(5)?.to_string(),
+                tags: f[6..dash].iter().map(|s| s.to_string()).collect(),
+                fstype: f.get(dash + 1)?.to_string(),
+                sopts: f.get(dash + 3).map_or(String::new(), |s| s.to_string()),
+            })
         })
         .collect()
+}
+
+/// What a mount option asks of mountinfo's per-mount options, and whether it holds.
+fn flag_holds(opt: &str, opts: &str) -> Option<bool> {
+    let has = |o: &str| opts.split(',').any(|x| x == o);
+    Some(match opt {
+        "ro" | "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime" => has(opt),
+        "rw" => has("rw"),
+        "suid" => !has("nosuid"),
+        "dev" => !has("nodev"),
+        "exec" => !has("noexec"),
+        "strictatime" => !has("relatime") && !has("noatime"),
+        _ => return None,
+    })
+}
+
+/// What a propagation option asks of mountinfo's optional fields, and whether it holds.
+pub fn propagation_holds(opt: &str, tags: &[String]) -> Option<bool> {
+    let has = |p: &str| tags.iter().any(|t| t.starts_with(p));
+    Some(match opt {
+        "shared" | "rshared" => has("shared:"),
+        "slave" | "rslave" => has("master:") && !has("shared:"),
+        "private" | "rprivate" => !has("shared:") && !has("master:") && !has("unbindable"),
+        "unbindable" | "runbindable" => has("unbindable"),
+        _ => return None,
+    })
 }
 
 fn mounts(c: &Value, t: &mut Tap) {
@@ -293,7 +337,7 @@ fn mounts(c: &Value, t: &mut Tap) {
         let dest = m["destination"].as_str().unwrap_or_default();
         let name = format!("mounts[{i}] ({dest})");
         // The last mount on the point is the one in effect.
-        let Some((_, opts, fstype)) = mi.iter().rev().find(|(p, _, _)| p == dest) else {
+        let Some(line) = mi.iter().rev().find(|l| l.point == dest) else {
             t.fail(&name, "a mount point", "none");
             continue;
         };
@@ -305,15 +349,40 @@ fn mounts(c: &Value, t: &mut Tap) {
             .filter_map(|o| o.as_str())
             .collect();
         let bind = typ == "bind" || options.iter().any(|o| *o == "bind" || *o == "rbind");
-        if !bind && !typ.is_empty() && typ != "cgroup" && fstype != typ {
-            t.fail(&name, &format!("type {typ}"), &format!("type {fstype}"));
+        if !bind && !typ.is_empty() && typ != "cgroup" && line.fstype != typ {
+            t.fail(
+                &name,
+                &format!("type {typ}"),
+                &format!("type {}", line.fstype),
+            );
             continue;
         }
-        let ro = opts.split(',').any(|o| o == "ro");
-        if options.contains(&"ro") && !ro {
-            t.fail(&name, "read-only", opts);
-        } else {
+        // Every flag and propagation option the mount asked for, as one check.
+        let wrong: Vec<&str> = options
+            .iter()
+            .copied()
+            .filter(|o| {
+                flag_holds(o, &line.opts).or_else(|| propagation_holds(o, &line.tags))
+                    == Some(false)
+            })
+            .collect();
+        if wrong.is_empty() {
             t.ok(&name);
+        } else {
+            t.fail(
+                &name,
+                &wrong.join(","),
+                &format!("{} {}", line.opts, line.tags.join(" ")),
+            );
+        }
+    }
+    if let Some(p) = c["linux"]["rootfsPropagation"].as_str() {
+        let root = mi.iter().rev().find(|l| l.point == "/");
+        let tags = root.map(|l| l.tags.clone()).unwrap_or_default();
+        match propagation_holds(p, &tags) {
+            Some(true) => t.ok("linux.rootfsPropagation"),
+            Some(false) => t.fail("linux.rootfsPropagation", p, &tags.join(" ")),
+            None => t.skip("linux.rootfsPropagation", "unknown value"),
         }
     }
 }
@@ -353,9 +422,9 @@ fn paths(c: &Value, t: &mut Tap) {
             t.ok(&name);
             continue;
         }
-        match mi.iter().rev().find(|(m, _, _)| m == p) {
-            Some((_, opts, _)) if opts.split(',').any(|o| o == "ro") => t.ok(&name),
-            Some((_, opts, _)) => t.fail(&name, "a read-only mount", opts),
+        match mi.iter().rev().find(|l| l.point == p) {
+            Some(l) if l.opts.split(',').any(|o| o == "ro") => t.ok(&name),
+            Some(l) => t.fail(&name, "a read-only mount", &l.opts),
             None => t.fail(&name, "a read-only mount", "no mount"),
         }
     }

@@ -9,6 +9,8 @@
 //! numbers in annotations `conformance/host-ns/<type>`; without them those checks are skipped.
 
 mod checks;
+mod linux;
+mod sched;
 
 use serde_json::Value;
 

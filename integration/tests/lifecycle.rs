@@ -355,6 +355,28 @@ fn delete_running_fails_force_works() {
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
+/// runtime-spec: deleting a container that is not stopped MUST fail, created included (runc
+/// and crun kill it instead; runtime-tools' `delete` checks this).
+#[test]
+fn delete_created_without_force_fails_and_changes_nothing() {
+    if skip_for_runc("runc deletes a created container without --force") {
+        return;
+    }
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.create(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    rt.exec(&["delete", &id])
+        .expect_err()
+        .expect_msg("is created: cannot delete a container that is not stopped without --force");
+    assert_eq!(rt.status(&id), "created");
+    assert!(pid_alive(pid));
+    // and it still starts
+    rt.exec(&["start", &id]).expect_ok();
+    assert_eq!(rt.status(&id), "running");
+}
+
 #[test]
 fn delete_force_created_container() {
     let rt = Runtime::new();

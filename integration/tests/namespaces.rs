@@ -279,10 +279,116 @@ fn join_net_ns() {
 }
 #[test]
 fn join_uts_ns() {
-    // a joined uts ns: the config must not set a hostname (the ns is not ours to change)
     joined("uts", &["--uts"], |c| {
         c.as_object_mut().unwrap().remove("hostname");
     });
+}
+
+/// As runc: a uts namespace joined by path takes the configured hostname (only the host's own
+/// is refused); the host's name is untouched.
+#[test]
+fn join_uts_ns_sets_hostname_in_it() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let p = unshare_sleep(&["--uts"], "uts");
+    let rest = check_joined("uts", &p, &["--uts"], |c| {
+        c["hostname"] = json!("joined-uts");
+        c["process"]["args"][2] = json!("readlink /proc/self/ns/uts; hostname");
+    });
+    assert_eq!(rest.trim(), "joined-uts");
+    let theirs = std::process::Command::new("nsenter")
+        .args(["-t", &p.pid().to_string(), "-u", "hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&theirs.stdout).trim(), "joined-uts");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host
+    );
+}
+
+#[test]
+fn hostname_without_own_uts_ns_is_refused() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("true");
+    b.edit(|c| {
+        remove_ns(c, "uts");
+        c["hostname"] = json!("nope");
+    });
+    let id = rt.id();
+    let o = rt.exec(&["create", "--bundle", &b.path_str(), &id]);
+    assert!(!o.ok());
+    assert!(
+        o.stderr.contains("need a new or joined uts namespace"),
+        "{o}"
+    );
+    assert!(!rt.root().join(&id).exists());
+}
+
+/// No mount namespace at all (runtime-tools' linux_ns_itype): the container shares the host's
+/// mount namespace, but its root is a detached copy entered with chroot, so the host's mount
+/// table never sees the container's mounts, during or after.
+#[test]
+fn no_mount_ns_roots_the_container_in_a_detached_tree() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("cat /marker; sleep 30");
+    std::fs::write(b.rootfs().join("marker"), "in the rootfs\n").unwrap();
+    b.edit(|c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+        // v1's read-only cgroup tree is refused without a mount ns (see the next test)
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup");
+    });
+    let id = rt.id();
+    let out = rt.work().join("out");
+    rt.create_to(&b, &id, &out);
+    rt.exec(&["start", &id]).expect_ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    assert_eq!(ns_link(&pid, "mnt"), ns_link("self", "mnt"));
+    let e = rt
+        .exec(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "cat /marker; grep -c . /proc/mounts; ls /proc/1",
+        ])
+        .expect_ok();
+    let mut lines = e.stdout.lines();
+    assert_eq!(lines.next(), Some("in the rootfs"), "{e}");
+    // the container's own procfs (and the rest) are mounted, but only in its detached tree
+    let bundle = b.path_str();
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host.lines().any(|l| l.contains(bundle.as_str())),
+        "a container mount leaked into the host: {host}"
+    );
+    let proc_mounts = std::fs::read_to_string(format!("/proc/{pid}/root/proc/self/mountinfo"));
+    assert!(proc_mounts.is_ok(), "the container's /proc is not mounted");
+    rt.exec(&["kill", &id, "KILL"]).expect_ok();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "in the rootfs\n");
+}
+
+#[test]
+fn no_mount_ns_with_a_read_only_v1_cgroup_mount_is_refused() {
+    if is_pure_v2() {
+        return; // the v2 cgroup mount has no read-only tmpfs step
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("true");
+    b.edit(|c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let id = rt.id();
+    let o = rt.exec(&["create", "--bundle", &b.path_str(), &id]);
+    assert!(!o.ok());
+    assert!(o.stderr.contains("needs a mount namespace"), "{o}");
+    assert!(!rt.root().join(&id).exists());
 }
 #[test]
 fn join_ipc_ns() {

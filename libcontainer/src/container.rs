@@ -202,7 +202,9 @@ impl Events for Recorder<'_> {
     }
 
     fn hook_state(&mut self, pid: i32) -> Vec<u8> {
-        hook_state(&self.record, Status::Creating, pid)
+        // The create-phase hooks (prestart, createRuntime, createContainer) see "created", as
+        // crun's do and as runtime-tools' hooks_stdin checks: the environment is built by then.
+        hook_state(&self.record, Status::Created, pid)
     }
 }
 
@@ -618,7 +620,7 @@ impl Container {
         crate::ops::thaw_after_kill(&rec, status, signal)
     }
 
-    /// Deletes a stopped or created container (`force`: kills it first, whatever its state).
+    /// Deletes a stopped container (`force`: kills it first, whatever its state).
     pub fn delete(self, force: bool) -> Result<()> {
         let dir = StateDir::open(&self.runtime.root, &self.id, Lock::Exclusive)?;
         let rec = match dir.read()? {
@@ -627,11 +629,14 @@ impl Container {
             None => return dir.remove(),
         };
         let status = rec.status();
-        if matches!(status, Status::Running | Status::Paused) && !force {
+        // runtime-spec: deleting a container that is not stopped MUST fail. That includes a
+        // created one (runc and crun kill it instead); engines follow a failed plain delete with
+        // `delete --force` (containerd) or always force (podman).
+        if status != Status::Stopped && !force {
             return Err(Error::WrongState {
                 id: self.id.clone(),
                 status,
-                why: "cannot delete a running container without --force",
+                why: "cannot delete a container that is not stopped without --force",
             });
         }
         if status != Status::Stopped {

@@ -89,6 +89,7 @@ const NAMESPACES: [(&str, i32); 8] = [
 mod code {
     pub const SETNS: u16 = 101;
     pub const FORK: u16 = 102;
+    pub const ROOT: u16 = 103;
 }
 
 /// Everything the child needs, built before the clone.
@@ -96,6 +97,9 @@ struct ExecPlan {
     proc: ProcPlan,
     init_pidfd: RawFd,
     ns_flags: i32,
+    /// The init's root when it shares our mount namespace (no setns gives it): entered with
+    /// chroot. -1 otherwise.
+    root_fd: RawFd,
     fork: bool,
     terminal: bool,
     /// For a seccomp NOTIFY listener: the config and the container state for the agent.
@@ -287,6 +291,19 @@ impl Container {
         let init = crate::container::init_pidfd(&rec)?;
         let pid = rec.pid.ok_or(Error::NotRunning)?;
         let ns = ns_flags(pid)?;
+        // A container without a mount namespace has a detached root only its processes hold.
+        let root = if ns & libc::CLONE_NEWNS == 0 {
+            use std::os::unix::fs::OpenOptionsExt;
+            let path = format!("/proc/{pid}/root");
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(&path)
+                .map_err(|e| Error::io(format!("opening {path}"), e))?;
+            Some(OwnedFd::from(f))
+        } else {
+            None
+        };
         let dirs = match &rec.cgroup {
             Some(s) => cgroup_dirs(s, o.cgroup.as_deref())?,
             None => Vec::new(),
@@ -302,6 +319,7 @@ impl Container {
             proc,
             init_pidfd: init.as_raw_fd(),
             ns_flags: ns,
+            root_fd: root.as_ref().map_or(-1, |f| f.as_raw_fd()),
             fork: ns & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) != 0,
         };
         let unified = rec.cgroup.as_ref().and_then(|s| s.unified.clone());
@@ -470,6 +488,7 @@ fn describe(plan: &ExecPlan, f: &Fail) -> String {
     match (f.area, f.code) {
         (Area::Namespace, code::SETNS) => format!("joining the container's namespaces: {e}"),
         (Area::Namespace, code::FORK) => format!("forking into the container's pid namespace: {e}"),
+        (Area::Namespace, code::ROOT) => format!("entering the container's root (chroot): {e}"),
         (Area::Process | Area::Exec, _) => plan.proc.describe(f),
         _ => crate::init::describe(f),
     }
@@ -493,6 +512,13 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
             .map_err(|e| Fail::new(Area::Namespace, code::SETNS, 0, e))?;
     }
     sys::close(plan.init_pidfd);
+    if plan.root_fd >= 0 {
+        let f = |e| Fail::new(Area::Namespace, code::ROOT, 0, e);
+        sys::mount::fchdir(plan.root_fd).map_err(f)?;
+        sys::mount::chroot(c".").map_err(f)?;
+        sys::mount::chdir(c"/").map_err(f)?;
+        sys::close(plan.root_fd);
+    }
     if plan.fork {
         match sys::proc::clone3(libc::CLONE_PARENT as u64, None) {
             Err(e) => return Err(Fail::new(Area::Namespace, code::FORK, 0, e)),

@@ -47,8 +47,6 @@ pub(crate) struct NsPlan {
     /// A new or joined user namespace.
     pub userns: bool,
     pub new_time: bool,
-    /// A new or joined mount namespace (the root filesystem is set up in it).
-    pub new_mount: bool,
     pub uid_map: String,
     pub gid_map: String,
     /// Contents for /proc/PID/timens_offsets.
@@ -193,14 +191,16 @@ impl NsPlan {
         }
         let hostname = spec.hostname().as_deref().filter(|h| !h.is_empty());
         let domainname = spec.domainname().as_deref().filter(|h| !h.is_empty());
-        let new_uts = new & libc::CLONE_NEWUTS != 0;
-        if (hostname.is_some() || domainname.is_some()) && !new_uts {
+        let joined = |k| joins.iter().any(|j: &Join| j.kind == k);
+        // As runc: a joined uts namespace (by path) takes the hostname too; only the host's is
+        // refused.
+        let own_uts = new & libc::CLONE_NEWUTS != 0 || joined(LinuxNamespaceType::Uts);
+        if (hostname.is_some() || domainname.is_some()) && !own_uts {
             return Err(Error::InvalidConfig(
-                "hostname/domainname need a new uts namespace".into(),
+                "hostname/domainname need a new or joined uts namespace".into(),
             ));
         }
 
-        let joined = |k| joins.iter().any(|j: &Join| j.kind == k);
         let simple = joins.is_empty() && !new_time;
         let new_cgroup = new & libc::CLONE_NEWCGROUP != 0;
         let without_cgroup = new & !libc::CLONE_NEWCGROUP;
@@ -219,7 +219,6 @@ impl NsPlan {
             new_user,
             userns: new_user || joined(LinuxNamespaceType::User),
             new_time,
-            new_mount: new & libc::CLONE_NEWNS != 0 || joined(LinuxNamespaceType::Mount),
             uid_map: map_lines(&uid_maps),
             gid_map: map_lines(&gid_maps),
             time_offsets,

@@ -59,11 +59,6 @@ impl Plan {
         hooks::validate(&spec)?;
         refuse_unbuilt(&spec)?;
         let ns = NsPlan::build(&spec)?;
-        if !ns.new_mount {
-            return Err(Error::InvalidConfig(
-                "linux.namespaces must create or join a mount namespace".into(),
-            ));
-        }
         let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds, o.new_keyring)?;
         let rootfs = Rootfs::plan(
             &spec,

@@ -264,6 +264,21 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
 
 /// Step 1 of the child: returns the O_PATH fd of the (bound) root.
 pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
+    if plan.detached {
+        // In the host's mount namespace nothing is attached: the mounts go onto a detached
+        // copy of the rootfs (the kernel allows mounting onto detached trees since 6.15).
+        let root = m::open_tree(
+            libc::AT_FDCWD,
+            &plan.root,
+            m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE,
+        )
+        .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
+        let r = mount_rest(plan, root);
+        if r.is_err() {
+            sys::close(root);
+        }
+        return r.map(|()| root);
+    }
     let a = m::MountAttr {
         propagation: plan.ns_propagation,
         ..Default::default()

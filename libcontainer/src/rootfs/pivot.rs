@@ -9,7 +9,11 @@ use crate::fail::Fail;
 use crate::sys::mount as m;
 
 fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
-    if plan.no_pivot {
+    if plan.detached {
+        // The host's mount namespace: pivot_root would swap the host's root.
+        m::fchdir(root).map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
+        m::chroot(c".").map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
+    } else if plan.no_pivot {
         m::fchdir(root).map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
         // Without pivot_root (e.g. a ramfs root): move the root mount onto / and chroot.
         m::move_mount(root, c"", libc::AT_FDCWD, c"/", m::MOVE_MOUNT_F_EMPTY_PATH)

@@ -170,6 +170,10 @@ pub(crate) struct Plan {
     pub sysctls: Vec<Sysctl>,
     pub no_pivot: bool,
     pub userns: bool,
+    /// No mount namespace (neither new nor joined): the root is a detached clone of the
+    /// rootfs that is never attached to the host's tree, entered with chroot. The host sees
+    /// none of the container's mounts, and they go away with its last process.
+    pub detached: bool,
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -295,6 +299,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         sysctls: Vec::new(),
         no_pivot: opts.no_pivot,
         userns: opts.userns,
+        detached: !has_ns(spec, LinuxNamespaceType::Mount),
     };
 
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
@@ -473,6 +478,17 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 uts: has_ns(spec, LinuxNamespaceType::Uts),
             };
             super::sysctl::plan(&mut plan, s, ns)?;
+        }
+    }
+    // The kernel changes attributes of a detached tree's root only, not of a mount inside it
+    // (the v1 cgroup tmpfs is made read-only once its binds are in).
+    if plan.detached {
+        if let Some(s) = plan.mounts.iter().find(|s| matches!(s.kind, Kind::Setattr)) {
+            return Err(Error::InvalidConfig(format!(
+                "{}: a read-only cgroup v1 tree needs a mount namespace (add one to \
+                 linux.namespaces, or make the cgroup mount rw)",
+                s.desc
+            )));
         }
     }
     Ok(plan)
