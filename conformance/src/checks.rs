@@ -324,7 +324,9 @@ pub fn propagation_holds(opt: &str, tags: &[String]) -> Option<bool> {
     let has = |p: &str| tags.iter().any(|t| t.starts_with(p));
     Some(match opt {
         "shared" | "rshared" => has("shared:"),
-        "slave" | "rslave" => has("master:") && !has("shared:"),
+        // A slave of a private mount is private: what holds either way is that nothing
+        // propagates out of it.
+        "slave" | "rslave" => !has("shared:"),
         "private" | "rprivate" => !has("shared:") && !has("master:") && !has("unbindable"),
         "unbindable" | "runbindable" => has("unbindable"),
         _ => return None,
@@ -374,6 +376,13 @@ fn mounts(c: &Value, t: &mut Tap) {
                 &wrong.join(","),
                 &format!("{} {}", line.opts, line.tags.join(" ")),
             );
+        }
+    }
+    if c["root"]["readonly"].as_bool() == Some(true) {
+        match mi.iter().rev().find(|l| l.point == "/") {
+            Some(l) if l.opts.split(',').any(|o| o == "ro") => t.ok("root.readonly"),
+            Some(l) => t.fail("root.readonly", "a read-only /", &l.opts),
+            None => t.fail("root.readonly", "a read-only /", "no mount at /"),
         }
     }
     if let Some(p) = c["linux"]["rootfsPropagation"].as_str() {

@@ -93,3 +93,4 @@ mod containerd;
 pub use containerd::*;
 mod docker;
 pub use docker::*;
+pub mod conformance;
