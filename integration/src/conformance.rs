@@ -13,10 +13,14 @@ use std::sync::OnceLock;
 use crate::*;
 
 /// Builds the checker once, statically linked, in its own target dir (no lock on the
-/// workspace's).
+/// workspace's); `HUSK_CONFORMANCE_BIN` names a prebuilt one instead (the VM lane's guest has
+/// no cargo).
 pub fn checker() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("HUSK_CONFORMANCE_BIN") {
+            return PathBuf::from(p);
+        }
         let ws = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let target = ws.join("target/conformance");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -87,19 +91,28 @@ fn mounts(c: &mut Value) -> &mut Vec<Value> {
     c["mounts"].as_array_mut().unwrap()
 }
 
-/// The first block device of the host (major:minor), for blkio throttles.
+/// A block device of the host (major:minor) for blkio throttles: the first disk, else the
+/// first loop device (the VM lane's guest has only those).
 fn block_device() -> Option<(u64, u64)> {
     let mut names: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().collect();
     names.sort_by_key(|e| e.file_name());
-    names.iter().find_map(|e| {
-        let n = e.file_name().to_string_lossy().to_string();
-        if n.starts_with("loop") || n.starts_with("zram") || n.starts_with("ram") {
-            return None;
-        }
+    let dev = |e: &std::fs::DirEntry| {
         let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
         let (a, b) = dev.trim().split_once(':')?;
         Some((a.parse().ok()?, b.parse().ok()?))
-    })
+    };
+    let name = |e: &std::fs::DirEntry| e.file_name().to_string_lossy().to_string();
+    let virt = |n: &str| n.starts_with("loop") || n.starts_with("zram") || n.starts_with("ram");
+    names
+        .iter()
+        .filter(|e| !virt(&name(e)))
+        .find_map(dev)
+        .or_else(|| {
+            names
+                .iter()
+                .filter(|e| name(e).starts_with("loop"))
+                .find_map(dev)
+        })
 }
 
 macro_rules! case {
@@ -192,6 +205,18 @@ pub fn fields() -> Vec<Case> {
                 "(cgroup)"
             ],
             |c| push_ns(c, "cgroup")
+        ),
+        case!(
+            "linux.namespaces (joined by path)",
+            ["linux.namespaces[3] (network)", "linux.namespaces[4] (ipc)"],
+            |c| {
+                // The runtime's own (the host's), named by path: setns is used, and the inode
+                // is known. Never combined with sysctl: it would then write the host's.
+                let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "network" && n["type"] != "ipc");
+                ns.insert(3, json!({"type": "network", "path": "/proc/self/ns/net"}));
+                ns.insert(4, json!({"type": "ipc", "path": "/proc/self/ns/ipc"}));
+            }
         ),
         case!("linux.uidMappings", ["(user)", "process.user.uid"], |c| {
             push_ns(c, "user");
@@ -373,7 +398,14 @@ pub fn combinations() -> Vec<Case> {
     let everything: Vec<&str> = all
         .iter()
         .map(|c| c.name.as_str())
-        .filter(|n| *n != "linux.uidMappings" && *n != "linux.devices (a host node)")
+        .filter(|n| {
+            !matches!(
+                *n,
+                "linux.uidMappings"
+                    | "linux.devices (a host node)"
+                    | "linux.namespaces (joined by path)"
+            )
+        })
         .collect();
     out.push(pick(&everything, "all fields but the user namespace"));
     out.push(pick(
@@ -417,6 +449,15 @@ pub fn run(case: &Case) -> CaseResult {
             e(c);
         }
         let mut ann = host_ns();
+        // Namespaces joined by path: the link the container must then have.
+        for n in c["linux"]["namespaces"].as_array().into_iter().flatten() {
+            if let (Some(t), Some(p)) = (n["type"].as_str(), n["path"].as_str()) {
+                if let Ok(l) = std::fs::read_link(p) {
+                    let key = format!("conformance/joined-ns/{t}");
+                    ann.insert(key, json!(l.display().to_string()));
+                }
+            }
+        }
         ann.extend(c["annotations"].as_object().cloned().unwrap_or_default());
         c["annotations"] = Value::Object(ann);
         if let Ok(v) = std::env::var("CONFORMANCE_OCI_VERSION") {

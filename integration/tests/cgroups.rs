@@ -186,6 +186,52 @@ fn cgroups_path_default_is_id_under_own_cgroup() {
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
+/// The init joins its v1 cgroups itself ("0" written to `tasks` files the parent opened: no
+/// RCU grace period), so it must land in every hierarchy even from a user namespace, where it
+/// has no privilege over the host's cgroup files; an exec'd process joins the same way.
+#[test]
+fn every_hierarchy_joined_from_a_user_namespace_and_by_exec() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sleep", "100"]);
+    b.with_userns(100000);
+    b.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys/fs/cgroup")
+    });
+    let id = rt.id();
+    rt.create(&b, &id);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    let me = std::process::id().to_string();
+    for k in &hierarchies() {
+        let want = join(&own_cgroup(&me, k), &id);
+        assert_eq!(own_cgroup(&pid, k), want, "hierarchy {k:?} of the init");
+    }
+    rt.exec(&["start", &id]).expect_ok();
+    let pid_file = rt.work().join("exec.pid");
+    rt.exec(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "50",
+    ])
+    .expect_ok();
+    let epid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    for k in &hierarchies() {
+        assert_eq!(
+            own_cgroup(&epid, k),
+            join(&own_cgroup(&me, k), &id),
+            "hierarchy {k:?} of the exec'd process"
+        );
+    }
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
 #[test]
 fn resources_are_written() {
     if is_pure_v2() {

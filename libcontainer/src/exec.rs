@@ -100,6 +100,8 @@ struct ExecPlan {
     /// The init's root when it shares our mount namespace (no setns gives it): entered with
     /// chroot. -1 otherwise.
     root_fd: RawFd,
+    /// The v1 `tasks` files the child joins by writing "0" (see cgroups::Manager::v1_tasks).
+    cgroup_join: Vec<RawFd>,
     fork: bool,
     terminal: bool,
     /// For a seccomp NOTIFY listener: the config and the container state for the agent.
@@ -320,6 +322,7 @@ impl Container {
             init_pidfd: init.as_raw_fd(),
             ns_flags: ns,
             root_fd: root.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            cgroup_join: Vec::new(),
             fork: ns & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) != 0,
         };
         let unified = rec.cgroup.as_ref().and_then(|s| s.unified.clone());
@@ -365,6 +368,22 @@ fn spawn(
                 .map_err(|e| Error::io(format!("opening {}", d.display()), e))
         })
         .transpose()?;
+    // The v1 directories: joined by the child itself, as a single thread (no RCU grace
+    // period), unless execCPUAffinity.initial must hold until the parent moves it.
+    let is_v1 = |d: &PathBuf| !unified.is_some_and(|u| d.starts_with(u));
+    let mut join = Vec::new();
+    if plan.proc.attrs.affinity_initial.is_none() {
+        for d in dirs.iter().filter(|d| is_v1(d)) {
+            let path = d.join("tasks");
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            join.push(OwnedFd::from(f));
+        }
+    }
+    plan.cgroup_join = join.iter().map(|f| f.as_raw_fd()).collect();
+    let self_joined = !join.is_empty();
     let mut cloned_into = into.is_some();
     let mut r = sys::proc::clone3(0, into.as_ref().map(|f| f.as_raw_fd()));
     if matches!(
@@ -384,6 +403,7 @@ fn spawn(
         Ok(Cloned::Parent { pid, pidfd }) => (pid, sys::adopt(pidfd)),
     };
     drop(child_end);
+    drop(join);
     let chan = Chan(parent_end.as_raw_fd());
     let mut first = Some(pidfd);
     let kill = |fd: &Option<OwnedFd>| {
@@ -394,7 +414,7 @@ fn spawn(
     };
     let setup = (|| -> Result<()> {
         for d in dirs {
-            if cloned_into && unified.is_some_and(|u| d.starts_with(u)) {
+            if (cloned_into && !is_v1(d)) || (self_joined && is_v1(d)) {
                 continue;
             }
             let procs = d.join("cgroup.procs");
@@ -506,6 +526,11 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     // Non-dumpable while husk's image runs inside the container's namespaces.
     sys::proc::set_dumpable(false)
         .map_err(|e| Fail::new(Area::Sync, crate::init::code::DUMPABLE, 0, e))?;
+    for (i, &fd) in plan.cgroup_join.iter().enumerate() {
+        sys::write_all(fd, b"0")
+            .map_err(|e| Fail::new(Area::Sync, crate::init::code::JOIN_CGROUP, i as u32, e))?;
+        sys::close(fd);
+    }
     crate::init::wait_proceed(chan)?;
     if plan.ns_flags != 0 {
         sys::proc::setns(plan.init_pidfd, plan.ns_flags)

@@ -16,6 +16,7 @@ pub(crate) mod code {
     pub const UNEXPECTED: u16 = 3;
     pub const ACCEPT: u16 = 4;
     pub const DUMPABLE: u16 = 5;
+    pub const JOIN_CGROUP: u16 = 6;
     pub const PTMX: u16 = 10;
     pub const UNLOCK: u16 = 11;
     pub const PEER: u16 = 12;
@@ -66,7 +67,15 @@ fn first_child_steps(
     // capability check already refuses less privileged processes; this also covers the
     // moment between dropping capabilities and exec (execve makes it dumpable again).
     sys::proc::set_dumpable(false).map_err(|e| sync_fail(code::DUMPABLE, e))?;
-    // The parent first puts us in our cgroups (and writes maps for a user ns made by clone3).
+    // Into the v1 cgroups first, as a single thread ("0" to each `tasks`): no RCU grace
+    // period, unlike the parent's cgroup.procs write (cgroups::Manager::v1_tasks).
+    for (i, &fd) in plan.cgroup_join.iter().enumerate() {
+        sys::write_all(fd, b"0")
+            .map_err(|e| Fail::new(Area::Sync, code::JOIN_CGROUP, i as u32, e))?;
+        sys::close(fd);
+    }
+    // The parent puts us in the rest of our cgroups (and writes maps for a user ns made by
+    // clone3).
     wait_proceed(chan)?;
     if plan.ns.clone_flags == 0 {
         plan.ns.join_and_unshare()?;
@@ -166,6 +175,12 @@ pub(crate) fn describe(f: &Fail) -> String {
     match (f.area, f.code) {
         (Area::Sync, code::ACCEPT) => format!("waiting for start: {e}"),
         (Area::Sync, code::DUMPABLE) => format!("making the container process non-dumpable: {e}"),
+        (Area::Sync, code::JOIN_CGROUP) => {
+            format!(
+                "joining the container's cgroup (v1 hierarchy #{}): {e}",
+                f.idx
+            )
+        }
         (Area::Sync, _) => format!("talking to the parent process: {e}"),
         (_, code::PTMX) => format!("opening the container's /dev/ptmx: {e}"),
         (_, code::CTTY) => format!("setting the controlling terminal: {e}"),

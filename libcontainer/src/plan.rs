@@ -1,5 +1,6 @@
 //! The whole process plan, computed from config.json before anything is created.
 
+use std::os::fd::RawFd;
 use std::path::Path;
 
 use crate::fail::{Area, Fail};
@@ -19,6 +20,8 @@ pub(crate) struct Plan {
     pub start_container: Vec<Prepared>,
     pub console_size: Option<(u16, u16)>,
     pub spec: Spec,
+    /// The v1 `tasks` files (opened by the parent) the first child joins by writing "0".
+    pub cgroup_join: Vec<RawFd>,
 }
 
 /// Inputs of the plan besides config.json.
@@ -91,6 +94,7 @@ impl Plan {
             start_container,
             console_size,
             spec,
+            cgroup_join: Vec::new(),
         })
     }
 

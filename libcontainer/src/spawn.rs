@@ -55,6 +55,15 @@ pub(crate) fn spawn(
     let parent_end = own(parent_end);
     let child_end = own(child_end);
     let cgroup_fd = cgroup.unified_fd()?;
+    // The child joins the v1 hierarchies itself (cheaper, see Manager::v1_tasks), unless
+    // execCPUAffinity.initial must hold until the parent has moved it.
+    let join = if plan.proc.attrs.affinity_initial.is_none() {
+        cgroup.v1_tasks()?
+    } else {
+        Vec::new()
+    };
+    plan.cgroup_join = join.iter().map(|f| f.as_raw_fd()).collect();
+    let self_joined = !join.is_empty();
     // Id-mapped trees need the host's privileges: made here, inherited by the child.
     let _idmapped = plan.rootfs.prepare_idmapped()?;
     let flags = plan.ns.clone_flags;
@@ -84,6 +93,7 @@ pub(crate) fn spawn(
         Ok(Cloned::Parent { pid, pidfd }) => (pid, own(pidfd)),
     };
     drop(child_end);
+    drop(join);
     let chan = Chan(parent_end.as_raw_fd());
     let mut first = Reaper(Some(pidfd));
     let mut init: Option<(i32, Reaper)> = None;
@@ -91,7 +101,7 @@ pub(crate) fn spawn(
     events.pid(pid)?;
     // execCPUAffinity.initial holds until the process is in the container's cgroups.
     plan.proc.attrs.apply_initial(pid)?;
-    cgroup.add(pid, cloned_into)?;
+    cgroup.add(pid, cloned_into, self_joined)?;
     for &(res, soft, hard) in &plan.proc.rlimits {
         sys::proc::prlimit(pid, res, soft, hard).map_err(|e| {
             Error::errno(

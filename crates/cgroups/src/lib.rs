@@ -205,10 +205,11 @@ impl Manager {
     }
 
     /// Moves `pid` into the container's cgroup in every hierarchy (`skip_unified`: the process
-    /// was already cloned into the v2 one).
+    /// was already cloned into the v2 one; `skip_v1`: it joins the v1 ones itself through
+    /// [`Manager::v1_tasks`]).
     /// With the systemd driver: starts the unit with `pid` and waits for it, then writes the
     /// limits (see `set_start_resources`) to its cgroup files.
-    pub fn add(&self, pid: i32, skip_unified: bool) -> Result<()> {
+    pub fn add(&self, pid: i32, skip_unified: bool, skip_v1: bool) -> Result<()> {
         if self.is_systemd() {
             systemd::start(&self.saved, pid, self.resources.as_ref())?;
             if let Some(r) = &self.resources {
@@ -216,7 +217,19 @@ impl Manager {
             }
             return Ok(());
         }
-        manager::add(&self.saved, pid, skip_unified)
+        manager::add(&self.saved, pid, skip_unified, skip_v1)
+    }
+
+    /// The `tasks` file of every v1 hierarchy, opened for writing; empty with the systemd
+    /// driver or on pure v2. A process that writes "0" to each joins its cgroups as a single
+    /// thread, which the kernel does without the global threadgroup lock, and so without the
+    /// RCU grace period a cgroup.procs write can wait for (8-25 ms on the bench machine). The
+    /// opener's credentials are checked, so the writer may already be in a user namespace.
+    pub fn v1_tasks(&self) -> Result<Vec<OwnedFd>> {
+        if self.is_systemd() {
+            return Ok(Vec::new());
+        }
+        manager::v1_tasks(&self.saved)
     }
 
     /// Pids of every process in the container's cgroup (and cgroups below it), sorted.

@@ -115,14 +115,32 @@ pub fn unified_fd(saved: &Saved) -> Result<Option<OwnedFd>> {
     Ok(Some(f.into()))
 }
 
-pub fn add(saved: &Saved, pid: i32, skip_unified: bool) -> Result<()> {
+pub fn add(saved: &Saved, pid: i32, skip_unified: bool, skip_v1: bool) -> Result<()> {
     for dir in &saved.dirs {
-        if skip_unified && Some(dir) == saved.unified.as_ref() {
+        let unified = Some(dir) == saved.unified.as_ref();
+        if (unified && skip_unified) || (!unified && skip_v1) {
             continue;
         }
         write(&dir.join("cgroup.procs"), &pid.to_string())?;
     }
     Ok(())
+}
+
+pub fn v1_tasks(saved: &Saved) -> Result<Vec<OwnedFd>> {
+    let mut out = Vec::new();
+    for dir in &saved.dirs {
+        if Some(dir) == saved.unified.as_ref() {
+            continue;
+        }
+        let path = dir.join("tasks");
+        // std adds O_CLOEXEC: the child writes before it execs anything.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        out.push(f.into());
+    }
+    Ok(out)
 }
 
 pub fn pids(saved: &Saved) -> Result<Vec<i32>> {

@@ -28,7 +28,7 @@ fn relative_path_create_add_destroy() {
     }
     let mut child = sleeper();
     let pid = child.id() as i32;
-    m.add(pid, false).unwrap();
+    m.add(pid, false, false).unwrap();
     assert_member(&m, pid, |own| below(own, &name));
     assert_eq!(m.pids().unwrap(), vec![pid]);
 
@@ -71,7 +71,7 @@ fn absolute_path_create_add_destroy() {
     m.create().unwrap();
     let mut child = sleeper();
     let pid = child.id() as i32;
-    m.add(pid, false).unwrap();
+    m.add(pid, false, false).unwrap();
     assert_member(&m, pid, |_| format!("/{name}"));
 
     m.destroy().unwrap();
@@ -102,7 +102,7 @@ fn clone_into_cgroup_with_unified_fd() {
     assert_eq!(v2.2, below(&own_v2, &name));
     assert_eq!(procs(m.saved().unified.as_ref().unwrap()), vec![pid]);
 
-    m.add(pid, true).unwrap();
+    m.add(pid, true, false).unwrap();
     assert_member(&m, pid, |own| below(own, &name));
 
     m.destroy().unwrap();
@@ -166,7 +166,7 @@ fn cpuset_levels_get_cpus_and_mems() {
         }
     }
     let mut child = sleeper();
-    m.add(child.id() as i32, false).unwrap();
+    m.add(child.id() as i32, false, false).unwrap();
     m.destroy().unwrap();
     child.wait().unwrap();
     assert!(!leaf.exists());
@@ -183,8 +183,8 @@ fn sub_cgroups_are_listed_killed_and_removed() {
     m.create().unwrap();
     let mut a = sleeper();
     let mut b = sleeper();
-    m.add(a.id() as i32, false).unwrap();
-    m.add(b.id() as i32, false).unwrap();
+    m.add(a.id() as i32, false, false).unwrap();
+    m.add(b.id() as i32, false, false).unwrap();
     // b moves to a nested cgroup in the pids and unified hierarchies, as a container might do.
     let mut subs = Vec::new();
     for d in [
@@ -218,7 +218,7 @@ fn saved_round_trips_and_from_saved_destroys() {
     assert_eq!(&back, m.saved());
     let mut child = sleeper();
     let later = Manager::from_saved(back);
-    later.add(child.id() as i32, false).unwrap();
+    later.add(child.id() as i32, false, false).unwrap();
     assert_eq!(later.pids().unwrap(), vec![child.id() as i32]);
     later.destroy().unwrap();
     child.wait().unwrap();
@@ -252,7 +252,7 @@ fn destroy_kills_a_process_that_keeps_forking() {
         .stdin(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    m.add(sh.id() as i32, false).unwrap();
+    m.add(sh.id() as i32, false, false).unwrap();
     use std::io::Write;
     sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let t = std::time::Instant::now();

@@ -60,7 +60,7 @@ fn v1_freezer_stops_and_restarts_a_busy_loop() {
     m.create().unwrap();
     let child = spinner("0");
     let pid = child.id() as i32;
-    m.add(pid, false).unwrap();
+    m.add(pid, false, false).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(advances(&m), "the spinner does not run");
     assert!(!m.is_frozen());
@@ -99,7 +99,7 @@ fn v2_cgroup_freeze_stops_and_restarts_a_busy_loop() {
     m.create().unwrap();
     let child = spinner("0");
     let pid = child.id() as i32;
-    m.add(pid, false).unwrap();
+    m.add(pid, false, false).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(advances(&m));
 
@@ -132,7 +132,7 @@ fn stats_of_a_busy_cgroup() {
     let _c = Cleanup(&m, vec![]);
     m.create().unwrap();
     let child = spinner("0.2");
-    m.add(child.id() as i32, false).unwrap();
+    m.add(child.id() as i32, false, false).unwrap();
     std::thread::sleep(Duration::from_millis(600));
 
     let s = m.stats().unwrap();
