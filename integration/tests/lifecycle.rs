@@ -505,3 +505,29 @@ fn recycled_pid_is_never_signalled() {
     assert!(wait_pid_gone(pid, std::time::Duration::from_secs(5)));
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
+
+/// state.json is replaced by swapping a new file in (RENAME_EXCHANGE) and unlinking the old
+/// one: after each update only state.json is there, holding the new status.
+#[test]
+fn state_updates_leave_no_temporary_file() {
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(rt.root().join(&id))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') || n.ends_with(".json"))
+            .collect();
+        v.sort();
+        v
+    };
+    rt.create(&b, &id);
+    assert_eq!(names(), ["state.json"]);
+    rt.exec(&["start", &id]).expect_ok();
+    assert_eq!(names(), ["state.json"]);
+    assert_eq!(rt.status(&id), "running");
+    rt.exec(&["pause", &id]).expect_ok();
+    assert_eq!(names(), ["state.json"]);
+    assert_eq!(rt.status(&id), "paused");
+}

@@ -156,6 +156,11 @@ pub fn pids(saved: &Saved) -> Result<Vec<i32>> {
 }
 
 pub fn destroy(saved: &Saved) -> Result<()> {
+    // The common case first: the processes are gone and nobody made sub-cgroups, so each
+    // directory just goes (one rmdir each instead of three walks; syscalls cost ~20 us here).
+    if try_rmdir_all(saved) {
+        return Ok(());
+    }
     let me = std::process::id() as i32;
     if pids(saved)?.contains(&me) {
         return Err(Error::Invalid(format!(
@@ -251,6 +256,15 @@ fn freeze(dir: &Path, state: &str) -> Result<()> {
 /// rmdir of each container directory and every cgroup below it, deepest first. Only the leaf
 /// (the container's own directory) is removed, never its parents, as runc does. `Busy` on
 /// EBUSY so the caller retries.
+/// rmdir of every directory as it is; false (having removed what it could) at the first one
+/// still busy or not empty, or any other error, for `destroy`'s careful path to handle.
+fn try_rmdir_all(saved: &Saved) -> bool {
+    saved.dirs.iter().all(|d| match std::fs::remove_dir(d) {
+        Ok(()) => true,
+        Err(e) => e.kind() == ErrorKind::NotFound,
+    })
+}
+
 fn remove_all(saved: &Saved) -> Result<()> {
     for dir in &saved.dirs {
         for d in tree_deepest_first(dir)? {

@@ -71,6 +71,21 @@ pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
     Ok(())
 }
 
+/// renameat2(2) with RENAME_EXCHANGE: swaps two existing names atomically.
+pub(crate) fn exchange(a: &std::ffi::CStr, b: &std::ffi::CStr) -> Result<(), i32> {
+    // SAFETY: both are valid NUL-terminated paths; renameat2 only reads them.
+    cvt(unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    })
+    .map(drop)
+}
+
 /// _exit(2): leaves the child without running atexit handlers or destructors.
 pub(crate) fn exit(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no user-space state.
