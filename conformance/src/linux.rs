@@ -28,6 +28,8 @@ fn dev_type(m: &std::fs::Metadata) -> &'static str {
     }
 }
 
+// Written from the spec and the kernel's headers, not shared with libcontainer's copy on
+// purpose: the checker must not inherit the runtime's mistakes.
 /// runtime-spec's default devices: these MUST exist (char devices with these numbers).
 const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
     ("/dev/null", 1, 3),

@@ -186,6 +186,8 @@ fn affinity(c: &Value, t: &mut Tap) {
     );
 }
 
+// Written from the spec and the kernel's headers, not shared with libcontainer's copy on
+// purpose: the checker must not inherit the runtime's mistakes.
 const MPOL_MODES: [(&str, i64); 7] = [
     ("MPOL_DEFAULT", 0),
     ("MPOL_PREFERRED", 1),
