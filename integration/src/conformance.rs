@@ -440,6 +440,20 @@ pub fn combinations() -> Vec<Case> {
     out
 }
 
+/// Why this machine cannot run the case, if it cannot: the kernel refuses a new user namespace
+/// to a chrooted caller, and the VM lane's guest runs chrooted.
+pub fn unrunnable(case: &Case) -> Option<&'static str> {
+    let mut c = default_config(&["true"]);
+    for e in &case.edits {
+        e(&mut c);
+    }
+    let wants_userns = c["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|ns| ns.iter().any(|n| n["type"] == "user"));
+    (wants_userns && !userns_available())
+        .then_some("no user namespaces here (`unshare --user` fails)")
+}
+
 /// Runs one case under the runtime (HUSK_BIN) and judges it.
 pub fn run(case: &Case) -> CaseResult {
     let rt = Runtime::new();

@@ -82,3 +82,15 @@ pub fn uptime_of(text: &str) -> f64 {
 pub fn host_uptime() -> f64 {
     uptime_of(&std::fs::read_to_string("/proc/uptime").unwrap())
 }
+
+/// Whether this machine lets root make a user namespace: the kernel refuses one to a chrooted
+/// caller, and the VM lane's guest runs chrooted.
+pub fn userns_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::process::Command::new("unshare")
+            .args(["--user", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
