@@ -238,22 +238,20 @@ fn memory_policy(c: &Value, t: &mut Tap) {
             s.to_string()
         });
     t.eq("linux.memoryPolicy.mode", mode, &seen_mode);
-    let want_flags: Vec<&str> = p["flags"]
+    let mut want_flags: Vec<&str> = p["flags"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|f| f.as_str())
         .collect();
-    let seen_flags: Vec<&str> = MPOL_FLAGS
+    let mut seen_flags: Vec<&str> = MPOL_FLAGS
         .iter()
         .filter(|(_, b)| got & b != 0)
         .map(|(s, _)| *s)
         .collect();
-    let mut w = want_flags.clone();
-    w.sort_unstable();
-    let mut s = seen_flags.clone();
-    s.sort_unstable();
-    t.eq("linux.memoryPolicy.flags", w, s);
+    want_flags.sort_unstable();
+    seen_flags.sort_unstable();
+    t.eq("linux.memoryPolicy.flags", want_flags, seen_flags);
     if let Some(nodes) = p["nodes"].as_str() {
         let seen: Vec<u32> = (0..1024u32)
             .filter(|i| mask[(*i / 64) as usize] >> (i % 64) & 1 == 1)

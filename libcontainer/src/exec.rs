@@ -371,17 +371,11 @@ fn spawn(
     // The v1 directories: joined by the child itself, as a single thread (no RCU grace
     // period), unless execCPUAffinity.initial must hold until the parent moves it.
     let is_v1 = |d: &PathBuf| !unified.is_some_and(|u| d.starts_with(u));
-    let mut join = Vec::new();
-    if plan.proc.attrs.affinity_initial.is_none() {
-        for d in dirs.iter().filter(|d| is_v1(d)) {
-            let path = d.join("tasks");
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            join.push(OwnedFd::from(f));
-        }
-    }
+    let join = if plan.proc.attrs.affinity_initial.is_none() {
+        cgroups::open_tasks(dirs.iter().filter(|d| is_v1(d)).map(|d| d.as_path()))?
+    } else {
+        Vec::new()
+    };
     plan.cgroup_join = join.iter().map(|f| f.as_raw_fd()).collect();
     let self_joined = !join.is_empty();
     let mut cloned_into = into.is_some();
@@ -526,11 +520,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     // Non-dumpable while husk's image runs inside the container's namespaces.
     sys::proc::set_dumpable(false)
         .map_err(|e| Fail::new(Area::Sync, crate::init::code::DUMPABLE, 0, e))?;
-    for (i, &fd) in plan.cgroup_join.iter().enumerate() {
-        sys::write_all(fd, b"0")
-            .map_err(|e| Fail::new(Area::Sync, crate::init::code::JOIN_CGROUP, i as u32, e))?;
-        sys::close(fd);
-    }
+    crate::init::join_cgroups(&plan.cgroup_join)?;
     crate::init::wait_proceed(chan)?;
     if plan.ns_flags != 0 {
         sys::proc::setns(plan.init_pidfd, plan.ns_flags)

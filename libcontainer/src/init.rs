@@ -32,6 +32,18 @@ fn send(chan: Chan, msg: Msg, fds: &[RawFd]) -> Result<(), Fail> {
     chan.send(msg, fds).map_err(|e| sync_fail(code::SEND, e))
 }
 
+/// Child side, first of all: into the v1 cgroups as a single thread ("0" to each `tasks` file
+/// the parent opened): no RCU grace period, unlike the parent's cgroup.procs write
+/// (cgroups::Manager::v1_tasks). Used by the init and by exec's process.
+pub(crate) fn join_cgroups(tasks: &[RawFd]) -> Result<(), Fail> {
+    for (i, &fd) in tasks.iter().enumerate() {
+        sys::write_all(fd, b"0")
+            .map_err(|e| Fail::new(Area::Sync, code::JOIN_CGROUP, i as u32, e))?;
+        sys::close(fd);
+    }
+    Ok(())
+}
+
 /// Waits for `Proceed`; returns the fd attached to it, if any. If the parent is gone (EOF), the
 /// child exits quietly: a killed `create` must leave nothing running.
 pub(crate) fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
@@ -67,13 +79,7 @@ fn first_child_steps(
     // capability check already refuses less privileged processes; this also covers the
     // moment between dropping capabilities and exec (execve makes it dumpable again).
     sys::proc::set_dumpable(false).map_err(|e| sync_fail(code::DUMPABLE, e))?;
-    // Into the v1 cgroups first, as a single thread ("0" to each `tasks`): no RCU grace
-    // period, unlike the parent's cgroup.procs write (cgroups::Manager::v1_tasks).
-    for (i, &fd) in plan.cgroup_join.iter().enumerate() {
-        sys::write_all(fd, b"0")
-            .map_err(|e| Fail::new(Area::Sync, code::JOIN_CGROUP, i as u32, e))?;
-        sys::close(fd);
-    }
+    join_cgroups(&plan.cgroup_join)?;
     // The parent puts us in the rest of our cgroups (and writes maps for a user ns made by
     // clone3).
     wait_proceed(chan)?;

@@ -253,3 +253,9 @@ impl Manager {
         manager::destroy(&self.saved)
     }
 }
+
+/// The `tasks` file of each v1 cgroup directory in `dirs`, opened for writing, for a process
+/// that joins them by writing "0" (see [`Manager::v1_tasks`]; `exec` names its own dirs).
+pub fn open_tasks<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<Vec<OwnedFd>> {
+    manager::open_tasks(dirs)
+}

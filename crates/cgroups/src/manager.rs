@@ -127,11 +127,18 @@ pub fn add(saved: &Saved, pid: i32, skip_unified: bool, skip_v1: bool) -> Result
 }
 
 pub fn v1_tasks(saved: &Saved) -> Result<Vec<OwnedFd>> {
+    open_tasks(
+        saved
+            .dirs
+            .iter()
+            .filter(|d| Some(*d) != saved.unified.as_ref())
+            .map(|d| d.as_path()),
+    )
+}
+
+pub fn open_tasks<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<Vec<OwnedFd>> {
     let mut out = Vec::new();
-    for dir in &saved.dirs {
-        if Some(dir) == saved.unified.as_ref() {
-            continue;
-        }
+    for dir in dirs {
         let path = dir.join("tasks");
         // std adds O_CLOEXEC: the child writes before it execs anything.
         let f = std::fs::OpenOptions::new()
@@ -253,9 +260,6 @@ fn freeze(dir: &Path, state: &str) -> Result<()> {
     Ok(())
 }
 
-/// rmdir of each container directory and every cgroup below it, deepest first. Only the leaf
-/// (the container's own directory) is removed, never its parents, as runc does. `Busy` on
-/// EBUSY so the caller retries.
 /// rmdir of every directory as it is; false (having removed what it could) at the first one
 /// still busy or not empty, or any other error, for `destroy`'s careful path to handle.
 fn try_rmdir_all(saved: &Saved) -> bool {
@@ -265,6 +269,9 @@ fn try_rmdir_all(saved: &Saved) -> bool {
     })
 }
 
+/// rmdir of each container directory and every cgroup below it, deepest first. Only the leaf
+/// (the container's own directory) is removed, never its parents, as runc does. `Busy` on
+/// EBUSY so the caller retries.
 fn remove_all(saved: &Saved) -> Result<()> {
     for dir in &saved.dirs {
         for d in tree_deepest_first(dir)? {

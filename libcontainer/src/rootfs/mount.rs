@@ -264,50 +264,44 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
 
 /// Step 1 of the child: returns the O_PATH fd of the (bound) root.
 pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
-    if plan.detached {
-        // In the host's mount namespace nothing is attached: the mounts go onto a detached
-        // copy of the rootfs (the kernel allows mounting onto detached trees since 6.15).
-        let root = m::open_tree(
+    // The root becomes a mount of its own (pivot_root needs one) that later binds cannot escape.
+    let clone = || {
+        m::open_tree(
             libc::AT_FDCWD,
             &plan.root,
             m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE,
         )
-        .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
-        let r = mount_rest(plan, root);
-        if r.is_err() {
-            sys::close(root);
-        }
-        return r.map(|()| root);
-    }
-    let a = m::MountAttr {
-        propagation: plan.ns_propagation,
-        ..Default::default()
+        .map_err(|e| fail(code::BIND_ROOT, 0, e))
     };
-    m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
-        .map_err(|e| fail(code::NS_PROPAGATION, 0, e))?;
-    // The root becomes a mount of its own (pivot_root needs one) that later binds cannot escape.
-    let tree = Fds([m::open_tree(
-        libc::AT_FDCWD,
-        &plan.root,
-        m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE,
-    )
-    .map_err(|e| fail(code::BIND_ROOT, 0, e))?]);
-    m::move_mount(
-        tree.0[0],
-        EMPTY,
-        libc::AT_FDCWD,
-        &plan.root,
-        m::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
-    drop(tree);
-    let root = m::openat(
-        libc::AT_FDCWD,
-        &plan.root,
-        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        0,
-    )
-    .map_err(|e| fail(code::OPEN_ROOT, 0, e))?;
+    let root = if plan.detached {
+        // In the host's mount namespace nothing is attached: the mounts go onto the detached
+        // copy itself (the kernel allows mounting onto detached trees since 6.15).
+        clone()?
+    } else {
+        let a = m::MountAttr {
+            propagation: plan.ns_propagation,
+            ..Default::default()
+        };
+        m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
+            .map_err(|e| fail(code::NS_PROPAGATION, 0, e))?;
+        let tree = Fds([clone()?]);
+        m::move_mount(
+            tree.0[0],
+            EMPTY,
+            libc::AT_FDCWD,
+            &plan.root,
+            m::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
+        drop(tree);
+        m::openat(
+            libc::AT_FDCWD,
+            &plan.root,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(|e| fail(code::OPEN_ROOT, 0, e))?
+    };
     let r = mount_rest(plan, root);
     if r.is_err() {
         sys::close(root);
