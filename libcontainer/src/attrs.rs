@@ -2,19 +2,11 @@
 //! (execCPUAffinity) and NUMA memory policy. Planned in the parent, applied by the init before
 //! it gives up its capabilities (a real-time policy needs CAP_SYS_NICE).
 
-use crate::fail::{errno_text, Area, Fail};
+use crate::fail::{errno_text, Fail};
 use crate::oci_spec::runtime::Spec;
+use crate::process::Code as ProcessCode;
 use crate::sys::proc::{self as sp, Mask, SchedAttr};
 use crate::{Error, Result};
-
-/// Child failure codes (Area::Process, from 100 up so as not to meet process.rs's).
-pub(crate) mod code {
-    pub const PERSONALITY: u16 = 100;
-    pub const IOPRIO: u16 = 101;
-    pub const SCHED: u16 = 102;
-    pub const MEMPOLICY: u16 = 103;
-    pub const AFFINITY: u16 = 104;
-}
 
 /// The planned attributes; `None` leaves the inherited value.
 #[derive(Clone, Debug, Default)]
@@ -41,7 +33,7 @@ fn lookup(field: &str, table: &[(&str, i64)], key: &str) -> Result<i64> {
         .iter()
         .find(|(n, _)| *n == key)
         .map(|(_, v)| *v)
-        .ok_or_else(|| Error::InvalidConfig(format!("{field}: unsupported value {key:?}")))
+        .ok_or_else(|| Error::config(field, format!("{field}: unsupported value {key:?}")))
 }
 
 /// The runtime-spec's names of two scheduler flags, and oci-spec 0.10's (which it would reject
@@ -65,7 +57,12 @@ pub(crate) fn spec_names_fixed(data: Vec<u8>) -> Vec<u8> {
 
 /// Parses a list such as "0-3,7" into a 1024-bit mask.
 pub(crate) fn parse_list(field: &str, s: &str) -> Result<Mask> {
-    let bad = || Error::InvalidConfig(format!("{field}: invalid list {s:?} (like \"0-3,7\")"));
+    let bad = || {
+        Error::config(
+            field,
+            format!("{field}: invalid list {s:?} (like \"0-3,7\")"),
+        )
+    };
     let mut mask: Mask = [0; 16];
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (a, b) = match part.split_once('-') {
@@ -140,9 +137,10 @@ impl Attrs {
                 )?;
                 let prio = io.priority();
                 if !(0..=7).contains(&prio) {
-                    return Err(Error::InvalidConfig(format!(
-                        "process.ioPriority.priority {prio} is not in 0..=7"
-                    )));
+                    return Err(Error::config(
+                        "process.ioPriority.priority",
+                        format!("process.ioPriority.priority {prio} is not in 0..=7"),
+                    ));
                 }
                 a.ioprio = Some(((class << 13) | prio) as i32);
             }
@@ -178,8 +176,9 @@ impl Attrs {
         if let Some(l) = spec.linux() {
             if let Some(p) = l.personality() {
                 if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-                    return Err(Error::InvalidConfig(
-                        "linux.personality.flags: no flags are supported".into(),
+                    return Err(Error::config(
+                        "linux.personality.flags",
+                        "linux.personality.flags: no flags are supported",
                     ));
                 }
                 a.personality = Some(lookup(
@@ -214,36 +213,36 @@ impl Attrs {
 
     /// Child side, no allocation, before dropping capabilities.
     pub(crate) fn apply(&self) -> Result<(), Fail> {
-        let f = |c, e| Fail::new(Area::Process, c, 0, e);
+        let f = |c: ProcessCode, e| Fail::new(c, 0, e);
         if let Some(p) = self.personality {
-            sp::personality(p).map_err(|e| f(code::PERSONALITY, e))?;
+            sp::personality(p).map_err(|e| f(ProcessCode::Personality, e))?;
         }
         if let Some(v) = self.ioprio {
-            sp::ioprio_set(v).map_err(|e| f(code::IOPRIO, e))?;
+            sp::ioprio_set(v).map_err(|e| f(ProcessCode::Ioprio, e))?;
         }
         if let Some(s) = &self.sched {
-            sp::sched_setattr(s).map_err(|e| f(code::SCHED, e))?;
+            sp::sched_setattr(s).map_err(|e| f(ProcessCode::Sched, e))?;
         }
         if let Some((mode, nodes)) = &self.mempolicy {
-            sp::set_mempolicy(*mode, nodes).map_err(|e| f(code::MEMPOLICY, e))?;
+            sp::set_mempolicy(*mode, nodes).map_err(|e| f(ProcessCode::Mempolicy, e))?;
         }
         if let Some(m) = &self.affinity_final {
-            sp::sched_setaffinity(0, m).map_err(|e| f(code::AFFINITY, e))?;
+            sp::sched_setaffinity(0, m).map_err(|e| f(ProcessCode::Affinity, e))?;
         }
         Ok(())
     }
 
     /// The message for one of this module's failure codes.
-    pub(crate) fn describe(f: &Fail) -> Option<String> {
-        let what = match f.code {
-            code::PERSONALITY => "setting linux.personality",
-            code::IOPRIO => "setting process.ioPriority",
-            code::SCHED => "setting process.scheduler",
-            code::MEMPOLICY => "setting linux.memoryPolicy",
-            code::AFFINITY => "setting process.execCPUAffinity.final",
+    pub(crate) fn describe(code: ProcessCode, errno: i32) -> Option<String> {
+        let what = match code {
+            ProcessCode::Personality => "setting linux.personality",
+            ProcessCode::Ioprio => "setting process.ioPriority",
+            ProcessCode::Sched => "setting process.scheduler",
+            ProcessCode::Mempolicy => "setting linux.memoryPolicy",
+            ProcessCode::Affinity => "setting process.execCPUAffinity.final",
             _ => return None,
         };
-        Some(format!("{what}: {}", errno_text(f.errno)))
+        Some(format!("{what}: {}", errno_text(errno)))
     }
 }
 

@@ -5,14 +5,19 @@
 //! end of the socketpair is close-on-exec: EOF means the exec happened; a failure comes back as
 //! a typed `Fail` before that.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::fail::{Area, Fail};
-use crate::oci_spec::runtime::{Capability, Process};
+use crate::fail::{Fail, Step};
+use crate::init::{ConsoleCode, SyncCode};
+use crate::io::{Console, Pidfd, Process, Stdio, StdioSet};
+use crate::namespaces::Code as NsCode;
+use crate::notice::Notice;
+use crate::oci_spec::runtime::{Capability, Process as OciProcess};
 use crate::process::ProcPlan;
-use crate::protocol::{Chan, Msg, RecvError};
+use crate::protocol::{Chan, Fds, Msg};
+use crate::spawn::{self, Dirs, Flow, Job};
 use crate::state::{Lock, Record, Status};
 use crate::sys::{self, proc::Cloned};
 use crate::{Container, Error, Result};
@@ -22,27 +27,40 @@ use crate::{Container, Error, Result};
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
     /// A complete process; when set, the override fields below are ignored.
-    pub process: Option<Process>,
+    pub process: Option<OciProcess>,
     /// The command and its arguments.
     pub args: Vec<String>,
     /// `KEY=value` entries added to (or replacing those of) the container's environment.
     pub env: Vec<String>,
+    /// The working directory (`--cwd`).
     pub cwd: Option<PathBuf>,
     /// uid and optional gid (`--user uid[:gid]`).
     pub user: Option<(u32, Option<u32>)>,
+    /// Supplementary gids, replacing the container's (`--additional-gids`).
     pub additional_gids: Vec<u32>,
     /// Capabilities added to the bounding, effective and permitted sets (`CAP_NET_ADMIN`).
     pub caps: Vec<String>,
+    /// Set no_new_privs (`--no-new-privs`).
     pub no_new_privs: bool,
+    /// Give the process a terminal (`--tty`); see `console`.
     pub tty: bool,
+    /// An AppArmor profile (`--apparmor`).
     pub apparmor: Option<String>,
+    /// An SELinux label (`--process-label`).
     pub process_label: Option<String>,
-    /// A unix socket to receive the pty master (with `tty`).
-    pub console_socket: Option<PathBuf>,
+    /// Where the pty master goes with `tty`.
+    pub console: Console,
+    /// Where the process's stdin comes from (inherited from the caller by default).
+    pub stdin: Stdio,
+    /// Where its stdout goes.
+    pub stdout: Stdio,
+    /// Where its stderr goes.
+    pub stderr: Stdio,
     /// A unix socket to receive a pidfd of the process.
     pub pidfd_socket: Option<PathBuf>,
-    /// Return once the process runs instead of waiting for it.
+    /// `exec`: return once the process runs instead of waiting for it.
     pub detach: bool,
+    /// Where to write the process's pid.
     pub pid_file: Option<PathBuf>,
     /// How many fds after stdio (3, 4, ...) the process inherits.
     pub preserve_fds: u32,
@@ -85,13 +103,6 @@ const NAMESPACES: [(&str, i32); 8] = [
     ("time", libc::CLONE_NEWTIME),
 ];
 
-/// Failure codes of Area::Namespace for exec.
-mod code {
-    pub const SETNS: u16 = 101;
-    pub const FORK: u16 = 102;
-    pub const ROOT: u16 = 103;
-}
-
 /// Everything the child needs, built before the clone.
 struct ExecPlan {
     proc: ProcPlan,
@@ -106,10 +117,12 @@ struct ExecPlan {
     terminal: bool,
     /// For a seccomp NOTIFY listener: the config and the container state for the agent.
     agent: Option<(crate::oci_spec::runtime::Spec, Vec<u8>)>,
+    /// The stdio fds `proc.stdio` names, open until the clone.
+    stdio_fds: Vec<OwnedFd>,
 }
 
 /// The process to run: `--process`, or the container's with the overrides.
-fn process_of(rec: &Record, o: &ExecOptions) -> Result<Process> {
+fn process_of(rec: &Record, o: &ExecOptions) -> Result<OciProcess> {
     if let Some(p) = &o.process {
         return Ok(p.clone());
     }
@@ -252,6 +265,41 @@ impl Container {
     /// # Ok::<(), libcontainer::Error>(())
     /// ```
     pub fn exec(&self, o: &ExecOptions) -> Result<ExecOutcome> {
+        if o.tty && o.detach && !matches!(o.console, Console::Socket(_)) {
+            return Err(Error::InvalidArgument(
+                "cannot allocate tty if husk will detach without setting console socket".into(),
+            ));
+        }
+        let p = self.spawn_exec(o)?;
+        if o.detach {
+            return Ok(ExecOutcome::Detached(p.pid()));
+        }
+        let proxy = match (&p.pty, &o.console) {
+            (Some(master), Console::Proxy) => Some(crate::tty::Proxy::start(master)?),
+            _ => None,
+        };
+        let status = crate::tty::wait_forwarding(p.pidfd())?;
+        drop(proxy);
+        Ok(ExecOutcome::Exited(status))
+    }
+
+    /// Starts one more process in the container and returns at once with its [`Process`]:
+    /// a pidfd to wait on and the pipe ends or pty asked for by `o.stdin`/`stdout`/`stderr`
+    /// and `o.console` (`detach` does not apply). The process is a child of the caller.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use libcontainer::{ExecOptions, Runtime, Stdio};
+    /// let c = Runtime::new("/run/husk").container("c1")?;
+    /// let mut o = ExecOptions::new(["cat", "/etc/hostname"]);
+    /// o.stdout = Stdio::piped();
+    /// let mut p = c.spawn_exec(&o)?;
+    /// let mut out = String::new();
+    /// p.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    /// assert_eq!(p.wait()?, 0);
+    /// # Ok::<(), libcontainer::Error>(())
+    /// ```
+    pub fn spawn_exec(&self, o: &ExecOptions) -> Result<Process> {
         let (dir, rec) = self.open(Lock::None)?;
         match rec.status() {
             Status::Running | Status::Created => {}
@@ -277,19 +325,28 @@ impl Container {
             }
         }
         let process = process_of(&rec, o)?;
-        if process.terminal() == Some(true) && o.detach && o.console_socket.is_none() {
-            return Err(Error::InvalidArgument(
-                "cannot allocate tty if husk will detach without setting console socket".into(),
-            ));
-        }
-        if o.console_socket.is_some() && process.terminal() != Some(true) {
+        let terminal = process.terminal() == Some(true);
+        if matches!(o.console, Console::Socket(_)) && !terminal {
             return Err(Error::InvalidArgument(
                 "cannot use console socket if the process does not allocate a tty (--tty)".into(),
             ));
         }
+        let stdio = StdioSet {
+            stdin: o.stdin.clone(),
+            stdout: o.stdout.clone(),
+            stderr: o.stderr.clone(),
+        };
+        if terminal && !stdio.all_inherit() {
+            return Err(Error::InvalidArgument(
+                "a process with a terminal has the pty as its stdio: leave stdin, stdout and stderr inherited".into(),
+            ));
+        }
         let mut spec = rec.config.clone();
         spec.set_process(Some(process));
-        let proc = ProcPlan::build(&spec, o.preserve_fds, 0, false)?;
+        let mut proc = ProcPlan::build(&spec, o.preserve_fds, 0, false)?;
+        for w in std::mem::take(&mut proc.warnings) {
+            self.handler().warn(self.id(), &w);
+        }
         let init = crate::container::init_pidfd(&rec)?;
         let pid = rec.pid.ok_or(Error::NotRunning)?;
         let ns = ns_flags(pid)?;
@@ -312,9 +369,11 @@ impl Container {
         };
         drop(dir);
         let agent = proc.seccomp.as_ref().filter(|s| s.notifies()).map(|_| {
-            let state = crate::container::hook_state(&rec, rec.status(), pid);
+            let state = crate::create::hook_state(&rec, rec.status(), pid);
             (rec.config.clone(), state)
         });
+        let (child_stdio, pipes) = stdio.prepare()?;
+        proc.stdio = child_stdio.fds;
         let mut plan = ExecPlan {
             agent,
             terminal: proc.terminal,
@@ -324,187 +383,91 @@ impl Container {
             root_fd: root.as_ref().map_or(-1, |f| f.as_raw_fd()),
             cgroup_join: Vec::new(),
             fork: ns & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) != 0,
+            stdio_fds: child_stdio.into_owned(),
         };
         let unified = rec.cgroup.as_ref().and_then(|s| s.unified.clone());
-        let (pid, pidfd, console) = spawn(&mut plan, &dirs, unified.as_deref())?;
+        let placement = Dirs {
+            dirs: &dirs,
+            unified: unified.as_deref(),
+        };
+        let spawned = spawn::spawn(&mut plan, &placement)?;
+        let pidfd = Pidfd::from_parts(spawned.pidfd, spawned.pid);
         if let Some(p) = &o.pid_file {
-            crate::container::write_pid_file(p, pid)?;
+            crate::create::write_pid_file(p, spawned.pid)?;
         }
         if let Some(sock) = &o.pidfd_socket {
-            crate::container::send_pidfd(sock, &pidfd)?;
+            crate::create::send_pidfd(sock, pidfd.as_fd())?;
         }
-        let proxy = match (&console, &o.console_socket) {
-            (Some(master), Some(sock)) => {
-                crate::container::send_console(sock, master)?;
+        let pty = match (spawned.console, &o.console) {
+            (Some(master), Console::Socket(sock)) => {
+                crate::create::send_console(sock, master.as_fd())?;
                 None
             }
-            (Some(master), None) => Some(crate::tty::Proxy::start(master)?),
-            _ => None,
+            (master, _) => master,
         };
-        if o.detach {
-            return Ok(ExecOutcome::Detached(pid));
-        }
-        let status = crate::tty::wait_forwarding(&pidfd)?;
-        drop(proxy);
-        Ok(ExecOutcome::Exited(status))
+        self.handler().emit(Notice::Exec {
+            id: self.id(),
+            pid: spawned.pid,
+        });
+        Ok(Process::new(pidfd, pipes, pty))
     }
 }
 
-/// Parent side: clone, join the cgroup, drive the protocol until the exec (EOF).
-fn spawn(
-    plan: &mut ExecPlan,
-    dirs: &[PathBuf],
-    unified: Option<&Path>,
-) -> Result<(i32, OwnedFd, Option<OwnedFd>)> {
-    let (parent_end, child_end) =
-        sys::sock::seqpacket_pair().map_err(|e| Error::errno("creating the sync socketpair", e))?;
-    let (parent_end, child_end) = (sys::adopt(parent_end), sys::adopt(child_end));
-    // The v2 directory to clone into: the container's or the chosen sub-cgroup.
-    let into = unified
-        .and_then(|u| dirs.iter().find(|d| d.starts_with(u)))
-        .map(|d| {
-            std::fs::File::open(d)
-                .map(OwnedFd::from)
-                .map_err(|e| Error::io(format!("opening {}", d.display()), e))
-        })
-        .transpose()?;
-    // The v1 directories: joined by the child itself, as a single thread (no RCU grace
-    // period), unless execCPUAffinity.initial must hold until the parent moves it.
-    let is_v1 = |d: &PathBuf| !unified.is_some_and(|u| d.starts_with(u));
-    let join = if plan.proc.attrs.affinity_initial.is_none() {
-        cgroups::open_tasks(dirs.iter().filter(|d| is_v1(d)).map(|d| d.as_path()))?
-    } else {
-        Vec::new()
-    };
-    plan.cgroup_join = join.iter().map(|f| f.as_raw_fd()).collect();
-    let self_joined = !join.is_empty();
-    let mut cloned_into = into.is_some();
-    let mut r = sys::proc::clone3(0, into.as_ref().map(|f| f.as_raw_fd()));
-    if matches!(
-        r,
-        Err(libc::EBADF | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS)
-    ) && cloned_into
-    {
-        cloned_into = false;
-        r = sys::proc::clone3(0, None);
+impl Job for ExecPlan {
+    fn clone_flags(&self) -> u64 {
+        0
     }
-    let (pid, pidfd) = match r {
-        Err(e) => return Err(Error::errno("clone3 of the exec process", e)),
-        Ok(Cloned::Child) => {
-            sys::close(parent_end.as_raw_fd());
-            child(plan, Chan(child_end.as_raw_fd()))
-        }
-        Ok(Cloned::Parent { pid, pidfd }) => (pid, sys::adopt(pidfd)),
-    };
-    drop(child_end);
-    drop(join);
-    let chan = Chan(parent_end.as_raw_fd());
-    let mut first = Some(pidfd);
-    let kill = |fd: &Option<OwnedFd>| {
-        if let Some(fd) = fd {
-            let _ = sys::proc::signal_pidfd(fd.as_raw_fd(), libc::SIGKILL);
-            let _ = sys::proc::wait_pidfd(fd.as_raw_fd());
-        }
-    };
-    let setup = (|| -> Result<()> {
-        for d in dirs {
-            if (cloned_into && !is_v1(d)) || (self_joined && is_v1(d)) {
-                continue;
-            }
-            let procs = d.join("cgroup.procs");
-            std::fs::write(&procs, pid.to_string())
-                .map_err(|e| Error::io(format!("writing {}", procs.display()), e))?;
-        }
-        for &(res, soft, hard) in &plan.proc.rlimits {
-            sys::proc::prlimit(pid, res, soft, hard)
-                .map_err(|e| Error::errno(format!("setting rlimit {res} to {soft}/{hard}"), e))?;
-        }
-        if let Some(adj) = plan.proc.oom_score_adj {
-            std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
-                .map_err(|e| Error::io(format!("setting oom_score_adj to {adj}"), e))?;
-        }
-        chan.send(Msg::Proceed, &[])
-            .map_err(|e| Error::errno("signalling the exec process", e))
-    })();
-    if let Err(e) = setup {
-        kill(&first);
-        return Err(e);
-    }
-    let mut last: Option<(i32, OwnedFd)> = None;
-    let mut console = None;
-    loop {
-        match chan.recv() {
-            // Close-on-exec: the exec happened (or the process died, which waiting shows).
-            Err(RecvError::Closed) => break,
-            Ok((Msg::InitForked { pid: p }, fds)) => {
-                let Some(fd) = fds.first() else {
-                    kill(&first);
-                    return Err(Error::Container("exec: forked pidfd missing".into()));
-                };
-                last = Some((p, sys::adopt(fd)));
-                if let Some(fd) = first.take() {
-                    let _ = sys::proc::wait_pidfd(fd.as_raw_fd());
-                }
-            }
-            Ok((Msg::Console, fds)) => {
-                if let Some(fd) = fds.first() {
-                    console = Some(sys::adopt(fd));
-                }
-            }
-            Ok((Msg::Failed(f), fds)) => {
-                fds.close_all();
-                let who = last.take().map(|(_, fd)| Some(fd)).unwrap_or(first.take());
-                kill(&who);
-                return Err(Error::Container(describe(plan, &f)));
-            }
-            Ok((Msg::SeccompListener, fds)) => {
-                let p = last.as_ref().map_or(pid, |(p, _)| *p);
-                let sent = match &plan.agent {
-                    Some((spec, state)) => {
-                        crate::seccomp::send_to_agent(spec, state, p, fds.first())
-                    }
-                    None => {
-                        fds.close_all();
-                        Err(Error::Container("exec: unexpected seccomp listener".into()))
-                    }
-                };
-                if let Err(e) = sent {
-                    let who = last.take().map(|(_, fd)| Some(fd)).unwrap_or(first.take());
-                    kill(&who);
-                    return Err(e);
-                }
-            }
-            Ok((msg, fds)) => {
-                fds.close_all();
-                kill(&first);
-                return Err(Error::Container(format!(
-                    "exec: unexpected message {msg:?}"
-                )));
-            }
-            Err(e) => {
-                kill(&first);
-                return Err(Error::Container(format!(
-                    "exec: reading from the process: {e:?}"
-                )));
-            }
-        }
-    }
-    let (pid, pidfd) = match (last, first) {
-        (Some(l), _) => l,
-        (None, Some(fd)) => (pid, fd),
-        (None, None) => return Err(Error::Container("exec: process lost".into())),
-    };
-    Ok((pid, pidfd, console))
-}
 
-fn describe(plan: &ExecPlan, f: &Fail) -> String {
-    let e = crate::fail::errno_text(f.errno);
-    match (f.area, f.code) {
-        (Area::Namespace, code::SETNS) => format!("joining the container's namespaces: {e}"),
-        (Area::Namespace, code::FORK) => format!("forking into the container's pid namespace: {e}"),
-        (Area::Namespace, code::ROOT) => format!("entering the container's root (chroot): {e}"),
-        (Area::Process | Area::Exec, _) => plan.proc.describe(f),
-        _ => crate::init::describe(f),
+    fn proc(&self) -> &ProcPlan {
+        &self.proc
+    }
+
+    fn before_clone(&mut self, v1_tasks: Vec<RawFd>) -> Result<Vec<OwnedFd>> {
+        self.cgroup_join = v1_tasks;
+        // The child inherits the stdio fds; the parent's copies close after the clone.
+        Ok(std::mem::take(&mut self.stdio_fds))
+    }
+
+    fn child(&mut self, chan: Chan) -> ! {
+        child(self, chan)
+    }
+
+    fn started(&mut self, _pid: i32) -> Result<()> {
+        Ok(())
+    }
+
+    fn before_proceed(&mut self, _pid: i32) -> Result<()> {
+        Ok(())
+    }
+
+    fn message(&mut self, _chan: Chan, msg: Msg, fds: Fds, pid: i32) -> Result<Flow> {
+        match (msg, &self.agent) {
+            (Msg::SeccompListener, Some((spec, state))) => {
+                crate::seccomp::send_to_agent(spec, state, pid, fds.first())?;
+                Ok(Flow::Continue)
+            }
+            (msg, _) => Err(spawn::unexpected(self.what(), msg, fds)),
+        }
+    }
+
+    fn closed(&self) -> Option<Flow> {
+        // Close-on-exec: the exec happened (or the process died, which waiting shows).
+        Some(Flow::Done)
+    }
+
+    fn error(&self, f: &Fail) -> Error {
+        match f.step {
+            Step::Process(_) | Step::Exec(_) => self.proc.error(f),
+            Step::Namespace(_) => {
+                let ns = crate::namespaces::describe_exec(f);
+                crate::fail::setup_error(f, ns)
+            }
+            _ => crate::fail::setup_error(f, crate::init::describe(f)),
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        "exec process"
     }
 }
 
@@ -518,17 +481,17 @@ fn child(plan: &mut ExecPlan, chan: Chan) -> ! {
 
 fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     // Non-dumpable while husk's image runs inside the container's namespaces.
-    sys::proc::set_dumpable(false)
-        .map_err(|e| Fail::new(Area::Sync, crate::init::code::DUMPABLE, 0, e))?;
+    sys::proc::set_dumpable(false).map_err(|e| Fail::new(crate::init::SyncCode::Dumpable, 0, e))?;
     crate::init::join_cgroups(&plan.cgroup_join)?;
+    crate::init::connect_stdio(&plan.proc.stdio)?;
     crate::init::wait_proceed(chan)?;
     if plan.ns_flags != 0 {
         sys::proc::setns(plan.init_pidfd, plan.ns_flags)
-            .map_err(|e| Fail::new(Area::Namespace, code::SETNS, 0, e))?;
+            .map_err(|e| Fail::new(NsCode::ExecSetns, 0, e))?;
     }
     sys::close(plan.init_pidfd);
     if plan.root_fd >= 0 {
-        let f = |e| Fail::new(Area::Namespace, code::ROOT, 0, e);
+        let f = |e| Fail::new(NsCode::ExecRoot, 0, e);
         sys::mount::fchdir(plan.root_fd).map_err(f)?;
         sys::mount::chroot(c".").map_err(f)?;
         sys::mount::chdir(c"/").map_err(f)?;
@@ -536,7 +499,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     }
     if plan.fork {
         match sys::proc::clone3(libc::CLONE_PARENT as u64, None) {
-            Err(e) => return Err(Fail::new(Area::Namespace, code::FORK, 0, e)),
+            Err(e) => return Err(Fail::new(NsCode::ExecFork, 0, e)),
             Ok(Cloned::Parent { pid, pidfd }) => {
                 let _ = chan.send(Msg::InitForked { pid }, &[pidfd]);
                 sys::exit(0);
@@ -555,24 +518,23 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
 /// A pty from the container's /dev/ptmx (we are in its mount namespace now): the master goes
 /// to the parent, the slave becomes the controlling terminal and stdio.
 fn terminal(chan: Chan) -> Result<(), Fail> {
-    use crate::init::code;
-    let f = |c, e| Fail::new(Area::Console, c, 0, e);
+    let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
     let master = sys::mount::openat(
         libc::AT_FDCWD,
         c"/dev/ptmx",
         libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
         0,
     )
-    .map_err(|e| f(code::PTMX, e))?;
-    sys::proc::unlockpt(master).map_err(|e| f(code::UNLOCK, e))?;
-    let slave = sys::proc::pty_peer(master).map_err(|e| f(code::PEER, e))?;
+    .map_err(|e| f(ConsoleCode::Ptmx, e))?;
+    sys::proc::unlockpt(master).map_err(|e| f(ConsoleCode::Unlock, e))?;
+    let slave = sys::proc::pty_peer(master).map_err(|e| f(ConsoleCode::Peer, e))?;
     chan.send(Msg::Console, &[master])
-        .map_err(|e| Fail::new(Area::Sync, code::SEND, 0, e))?;
+        .map_err(|e| Fail::new(SyncCode::Send, 0, e))?;
     sys::close(master);
-    sys::proc::setsid().map_err(|e| f(code::CTTY, e))?;
-    sys::proc::set_ctty(slave).map_err(|e| f(code::CTTY, e))?;
+    sys::proc::setsid().map_err(|e| f(ConsoleCode::Ctty, e))?;
+    sys::proc::set_ctty(slave).map_err(|e| f(ConsoleCode::Ctty, e))?;
     for fd in 0..3 {
-        sys::proc::dup2(slave, fd).map_err(|e| f(code::STDIO, e))?;
+        sys::proc::dup2(slave, fd).map_err(|e| f(ConsoleCode::Stdio, e))?;
     }
     sys::close(slave);
     Ok(())

@@ -6,25 +6,42 @@ use std::ffi::CString;
 use std::io::{Read, Seek};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
-use crate::fail::{Area, Fail};
+use crate::error::HookFailure;
+use crate::fail::Fail;
 use crate::oci_spec::runtime::Hook;
 use crate::process::CArray;
 use crate::sys;
 use crate::{Error, Result};
 
-/// Which hook list (also the child failure code of Area::Hook).
+/// Which hook list a hook is in (runtime-spec's `hooks` keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-pub(crate) enum Kind {
-    Prestart = 1,
-    CreateRuntime = 2,
-    CreateContainer = 3,
-    StartContainer = 4,
-    Poststart = 5,
-    Poststop = 6,
+#[non_exhaustive]
+pub enum Kind {
+    /// `prestart` (deprecated by the spec; run with createRuntime).
+    Prestart,
+    /// `createRuntime`: in the runtime's namespaces, after the mounts are made.
+    CreateRuntime,
+    /// `createContainer`: in the container's namespaces, before pivot_root.
+    CreateContainer,
+    /// `startContainer`: in the container, just before its process is executed.
+    StartContainer,
+    /// `poststart`: after the process was executed.
+    Poststart,
+    /// `poststop`: after the container was deleted.
+    Poststop,
+}
+
+crate::fail::codes! {
+    /// Child failure codes of `Step::Hook` (the hooks the init runs); `idx`: the hook.
+    pub(crate) enum Code {
+        CreateContainer,
+        StartContainer,
+        CreateContainerTimedOut,
+        StartContainerTimedOut,
+    }
 }
 
 impl Kind {
@@ -38,7 +55,8 @@ impl Kind {
         Kind::Poststop,
     ];
 
-    pub(crate) fn name(self) -> &'static str {
+    /// The key in config.json's `hooks`.
+    pub fn name(self) -> &'static str {
         match self {
             Kind::Prestart => "prestart",
             Kind::CreateRuntime => "createRuntime",
@@ -50,23 +68,23 @@ impl Kind {
     }
 }
 
-/// Added to a hook failure's code when it timed out rather than failed.
-const TIMED_OUT: u16 = 0x100;
-
 fn check(kind: Kind, hooks: &[Hook]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
         if !h.path().is_absolute() {
-            return Err(Error::InvalidConfig(format!(
-                "hooks.{}[{i}].path {} must be absolute",
-                kind.name(),
-                h.path().display()
-            )));
+            return Err(Error::config(
+                format!("hooks.{}[{i}].path", kind.name()),
+                format!(
+                    "hooks.{}[{i}].path {} must be absolute",
+                    kind.name(),
+                    h.path().display()
+                ),
+            ));
         }
         if matches!(h.timeout(), Some(t) if t <= 0) {
-            return Err(Error::InvalidConfig(format!(
-                "hooks.{}[{i}].timeout must be positive",
-                kind.name()
-            )));
+            return Err(Error::config(
+                format!("hooks.{}[{i}].timeout", kind.name()),
+                format!("hooks.{}[{i}].timeout must be positive", kind.name()),
+            ));
         }
     }
     Ok(())
@@ -99,19 +117,37 @@ fn describe_hook(kind: Kind, i: usize, hook: Option<&Hook>) -> String {
 /// Parent side: runs `hooks` in order with `state` on stdin; the first failure is the error.
 pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state)
-            .map_err(|why| Error::Hook(format!("{} {why}", describe_hook(kind, i, Some(h)))))?;
+        run_one(h, state).map_err(|(failure, why)| Error::Hook {
+            kind,
+            index: i,
+            path: h.path().clone(),
+            failure,
+            msg: format!("{} {why}", describe_hook(kind, i, Some(h))),
+        })?;
     }
     Ok(())
 }
 
-fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, String> {
-    let fd =
-        sys::proc::memfd_with(name, data).map_err(|e| format!("memfd: {}", sys::strerror(e)))?;
+type Failed = (HookFailure, String);
+
+fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, Failed> {
+    let fd = sys::proc::memfd_with(name, data).map_err(|e| {
+        (
+            HookFailure::CouldNotRun(Some(e)),
+            format!("memfd: {}", sys::strerror(e)),
+        )
+    })?;
     Ok(std::fs::File::from(crate::sys::adopt(fd)))
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+fn could_not(e: std::io::Error) -> Failed {
+    (
+        HookFailure::CouldNotRun(e.raw_os_error()),
+        format!("could not run: {}", crate::fail::io_text(&e)),
+    )
+}
+
+fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), Failed> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((argv0, rest)) = args.split_first() {
@@ -126,13 +162,11 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let stdin = memfd(c"hook-state", state)?;
     let mut out = memfd(c"hook-output", b"")?;
     cmd.stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(out.try_clone().map_err(|e| e.to_string())?));
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not run: {}", crate::fail::io_text(&e)))?;
+        .stdout(Stdio::from(out.try_clone().map_err(could_not)?))
+        .stderr(Stdio::from(out.try_clone().map_err(could_not)?));
+    let mut child = cmd.spawn().map_err(could_not)?;
     let pidfd = sys::proc::pidfd_open(child.id() as i32)
-        .map_err(|e| format!("pidfd: {}", sys::strerror(e)))?;
+        .map_err(|e| could_not(std::io::Error::from_raw_os_error(e)))?;
     let pidfd = crate::sys::adopt(pidfd);
     let timeout_ms = h
         .timeout()
@@ -142,9 +176,10 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     if !exited {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(format!("timed out after {}s", h.timeout().unwrap_or(0)));
+        let t = h.timeout().unwrap_or(0);
+        return Err((HookFailure::TimedOut(t), format!("timed out after {t}s")));
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let status = child.wait().map_err(could_not)?;
     if status.success() {
         return Ok(());
     }
@@ -152,15 +187,21 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let _ = out.rewind();
     let _ = out.read_to_string(&mut text);
     let text = text.trim();
-    let how = match status.code() {
-        Some(c) => format!("exited with status {c}"),
-        None => format!("was killed by {status}"),
+    let (failure, how) = match (status.code(), status.signal()) {
+        (Some(c), _) => (HookFailure::Exited(c), format!("exited with status {c}")),
+        (None, s) => (
+            HookFailure::Signaled(s.unwrap_or(0)),
+            format!("was killed by {status}"),
+        ),
     };
-    Err(if text.is_empty() {
-        how
-    } else {
-        format!("{how}: {text}")
-    })
+    Err((
+        failure,
+        if text.is_empty() {
+            how
+        } else {
+            format!("{how}: {text}")
+        },
+    ))
 }
 
 /// A hook prepared for the init.
@@ -178,7 +219,10 @@ pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
         .map(|h| {
             let c = |s: &[u8]| {
                 CString::new(s).map_err(|_| {
-                    Error::InvalidConfig(format!("hook {} contains a NUL byte", h.path().display()))
+                    Error::config(
+                        "hooks",
+                        format!("hook {} contains a NUL byte", h.path().display()),
+                    )
                 })
             };
             let path = c(h.path().as_os_str().as_bytes())?;
@@ -212,10 +256,14 @@ pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
 
 /// Child side, no allocation: runs prepared hooks in order with `state_fd` as stdin.
 pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], state_fd: i32) -> Result<(), Fail> {
+    let (code, timed_out) = match kind {
+        Kind::CreateContainer => (Code::CreateContainer, Code::CreateContainerTimedOut),
+        _ => (Code::StartContainer, Code::StartContainerTimedOut),
+    };
     for (i, h) in hooks.iter().enumerate() {
-        let fail = |code: u16, e| Fail::new(Area::Hook, code, i as u32, e);
-        sys::proc::rewind(state_fd).map_err(|e| fail(kind as u16, -e))?;
-        match sys::proc::clone3(0, None).map_err(|e| fail(kind as u16, -e))? {
+        let fail = |code: Code, e| Fail::new(code, i as u32, e);
+        sys::proc::rewind(state_fd).map_err(|e| fail(code, -e))?;
+        match sys::proc::clone3(0, None).map_err(|e| fail(code, -e))? {
             sys::proc::Cloned::Child => {
                 let _ = sys::proc::dup2(state_fd, 0);
                 sys::proc::reset_signals();
@@ -230,10 +278,10 @@ pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], state_fd: i32) -> Res
                 let status = sys::proc::wait_pidfd(pidfd).unwrap_or(-1);
                 sys::close(pidfd);
                 if !exited {
-                    return Err(fail(kind as u16 | TIMED_OUT, 0));
+                    return Err(fail(timed_out, 0));
                 }
                 if status != 0 {
-                    return Err(fail(kind as u16, status));
+                    return Err(fail(code, status));
                 }
             }
         }
@@ -241,25 +289,51 @@ pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], state_fd: i32) -> Res
     Ok(())
 }
 
-/// Parent side: the message for a child failure in Area::Hook. A negative `errno` is a
-/// system-call failure; a positive one the hook's exit status.
-pub(crate) fn describe(f: &Fail, hooks: &[Hook]) -> String {
-    let kind = match f.code & !TIMED_OUT {
-        3 => Kind::CreateContainer,
-        _ => Kind::StartContainer,
+/// Parent side: the error for a child failure in `Step::Hook` (`lists`: the createContainer
+/// and startContainer hooks). A negative `errno` is a system-call failure; a positive one the
+/// hook's exit status.
+pub(crate) fn error(code: Code, f: &Fail, create: &[Hook], start: &[Hook]) -> Error {
+    let (kind, hooks) = match code {
+        Code::CreateContainer | Code::CreateContainerTimedOut => (Kind::CreateContainer, create),
+        Code::StartContainer | Code::StartContainerTimedOut => (Kind::StartContainer, start),
     };
-    let what = describe_hook(kind, f.idx as usize, hooks.get(f.idx as usize));
-    if f.code & TIMED_OUT != 0 {
-        let t = hooks
-            .get(f.idx as usize)
-            .and_then(|h| h.timeout())
-            .unwrap_or(0);
-        format!("{what} timed out after {t}s")
+    let index = f.idx as usize;
+    let hook = hooks.get(index);
+    let what = describe_hook(kind, index, hook);
+    let (failure, msg) = if matches!(
+        code,
+        Code::CreateContainerTimedOut | Code::StartContainerTimedOut
+    ) {
+        let t = hook.and_then(|h| h.timeout()).unwrap_or(0);
+        (
+            HookFailure::TimedOut(t),
+            format!("{what} timed out after {t}s"),
+        )
     } else if f.errno < 0 {
-        format!("{what} could not run: {}", sys::strerror(-f.errno))
+        (
+            HookFailure::CouldNotRun(Some(-f.errno)),
+            format!("{what} could not run: {}", sys::strerror(-f.errno)),
+        )
     } else if f.errno == 127 {
-        format!("{what} exited with status 127 (not found or not executable?)")
+        (
+            HookFailure::Exited(127),
+            format!("{what} exited with status 127 (not found or not executable?)"),
+        )
     } else {
-        format!("{what} exited with status {}", f.errno)
+        let status = f.errno;
+        // wait_pidfd reports a signal as 128+N, as a shell does.
+        let failure = if status > 128 {
+            HookFailure::Signaled(status - 128)
+        } else {
+            HookFailure::Exited(status)
+        };
+        (failure, format!("{what} exited with status {status}"))
+    };
+    Error::Hook {
+        kind,
+        index,
+        path: hook.map(|h| h.path().clone()).unwrap_or_default(),
+        failure,
+        msg,
     }
 }

@@ -3,33 +3,45 @@
 
 use std::os::fd::RawFd;
 
-use crate::fail::{Area, Fail};
+use crate::fail::{Fail, Step};
 use crate::hooks::{self, Kind};
 use crate::plan::Plan;
 use crate::protocol::{Chan, Msg, RecvError};
 use crate::sys::{self, proc::Cloned};
 
-/// Child failure codes of Area::Sync and Area::Console.
-pub(crate) mod code {
-    pub const SEND: u16 = 1;
-    pub const RECV: u16 = 2;
-    pub const UNEXPECTED: u16 = 3;
-    pub const ACCEPT: u16 = 4;
-    pub const DUMPABLE: u16 = 5;
-    pub const JOIN_CGROUP: u16 = 6;
-    pub const PTMX: u16 = 10;
-    pub const UNLOCK: u16 = 11;
-    pub const PEER: u16 = 12;
-    pub const CTTY: u16 = 13;
-    pub const STDIO: u16 = 14;
+crate::fail::codes! {
+    /// Child failure codes of `Step::Sync`.
+    pub(crate) enum SyncCode {
+        Send,
+        Recv,
+        Unexpected,
+        Accept,
+        Dumpable,
+        /// idx: the v1 hierarchy.
+        JoinCgroup,
+        /// idx: 0, 1 or 2 (stdin, stdout, stderr).
+        Stdio,
+    }
 }
 
-fn sync_fail(c: u16, e: i32) -> Fail {
-    Fail::new(Area::Sync, c, 0, e)
+crate::fail::codes! {
+    /// Child failure codes of `Step::Console`.
+    pub(crate) enum ConsoleCode {
+        Ptmx,
+        Unlock,
+        Peer,
+        Ctty,
+        Stdio,
+    }
+}
+
+fn sync_fail(c: SyncCode, e: i32) -> Fail {
+    Fail::new(c, 0, e)
 }
 
 fn send(chan: Chan, msg: Msg, fds: &[RawFd]) -> Result<(), Fail> {
-    chan.send(msg, fds).map_err(|e| sync_fail(code::SEND, e))
+    chan.send(msg, fds)
+        .map_err(|e| sync_fail(SyncCode::Send, e))
 }
 
 /// Child side, first of all: into the v1 cgroups as a single thread ("0" to each `tasks` file
@@ -37,9 +49,20 @@ fn send(chan: Chan, msg: Msg, fds: &[RawFd]) -> Result<(), Fail> {
 /// (cgroups::Manager::v1_tasks). Used by the init and by exec's process.
 pub(crate) fn join_cgroups(tasks: &[RawFd]) -> Result<(), Fail> {
     for (i, &fd) in tasks.iter().enumerate() {
-        sys::write_all(fd, b"0")
-            .map_err(|e| Fail::new(Area::Sync, code::JOIN_CGROUP, i as u32, e))?;
+        sys::write_all(fd, b"0").map_err(|e| Fail::new(SyncCode::JoinCgroup, i as u32, e))?;
         sys::close(fd);
+    }
+    Ok(())
+}
+
+/// Child side: puts the fds the caller gave for stdin, stdout and stderr on 0, 1 and 2 (-1
+/// keeps the inherited one). The sources are 3 or above (see io::StdioSet::prepare), so no
+/// dup2 overwrites a source still to be copied; they are close-on-exec.
+pub(crate) fn connect_stdio(fds: &[RawFd; 3]) -> Result<(), Fail> {
+    for (i, &fd) in fds.iter().enumerate() {
+        if fd >= 0 {
+            sys::proc::dup2(fd, i as RawFd).map_err(|e| Fail::new(SyncCode::Stdio, i as u32, e))?;
+        }
     }
     Ok(())
 }
@@ -51,11 +74,11 @@ pub(crate) fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
         Ok((Msg::Proceed, fds)) => Ok(fds.first()),
         Ok((_, fds)) => {
             fds.close_all();
-            Err(sync_fail(code::UNEXPECTED, libc::EPROTO))
+            Err(sync_fail(SyncCode::Unexpected, libc::EPROTO))
         }
         Err(RecvError::Closed) => sys::exit(1),
-        Err(RecvError::Garbled) => Err(sync_fail(code::RECV, libc::EPROTO)),
-        Err(RecvError::Errno(e)) => Err(sync_fail(code::RECV, e)),
+        Err(RecvError::Garbled) => Err(sync_fail(SyncCode::Recv, libc::EPROTO)),
+        Err(RecvError::Errno(e)) => Err(sync_fail(SyncCode::Recv, e)),
     }
 }
 
@@ -78,8 +101,9 @@ fn first_child_steps(
     // /proc/PID/exe (the host binary) or its fds. While it holds every capability the kernel's
     // capability check already refuses less privileged processes; this also covers the
     // moment between dropping capabilities and exec (execve makes it dumpable again).
-    sys::proc::set_dumpable(false).map_err(|e| sync_fail(code::DUMPABLE, e))?;
+    sys::proc::set_dumpable(false).map_err(|e| sync_fail(SyncCode::Dumpable, e))?;
     join_cgroups(&plan.cgroup_join)?;
+    connect_stdio(&plan.proc.stdio)?;
     // The parent puts us in the rest of our cgroups (and writes maps for a user ns made by
     // clone3).
     wait_proceed(chan)?;
@@ -95,14 +119,7 @@ fn first_child_steps(
         // CLONE_PARENT: the init is the parent's child, so the parent (and `run`) can wait
         // for it, and it stays a descendant of the caller.
         match sys::proc::clone3(libc::CLONE_PARENT as u64, None) {
-            Err(e) => {
-                return Err(Fail::new(
-                    Area::Namespace,
-                    crate::namespaces::code::FORK_INIT,
-                    0,
-                    e,
-                ))
-            }
+            Err(e) => return Err(Fail::new(crate::namespaces::Code::ForkInit, 0, e)),
             Ok(Cloned::Parent { pid, pidfd }) => {
                 send(chan, Msg::InitForked { pid }, &[pidfd])?;
                 sys::exit(0);
@@ -127,7 +144,7 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
         // The caller's stdio is dropped now, not at start: a caller that reads create's
         // output to EOF (containerd's shim does) would otherwise wait for the container.
         for fd in 0..3 {
-            sys::proc::dup2(tty, fd).map_err(|e| Fail::new(Area::Console, code::STDIO, 0, e))?;
+            sys::proc::dup2(tty, fd).map_err(|e| Fail::new(ConsoleCode::Stdio, 0, e))?;
         }
     }
     plan.rootfs.enter()?;
@@ -136,21 +153,21 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     sys::close(chan.0);
 
     // Wait for `start`. From here failures go to the `start` command.
-    let conn = sys::sock::accept(listener).map_err(|e| sync_fail(code::ACCEPT, e))?;
+    let conn = sys::sock::accept(listener).map_err(|e| sync_fail(SyncCode::Accept, e))?;
     sys::close(listener);
     *report = Chan(conn);
     let state_fd = match report.recv() {
         Ok((Msg::Start, fds)) => fds.first().unwrap_or(-1),
-        Ok(_) => return Err(sync_fail(code::UNEXPECTED, libc::EPROTO)),
-        Err(RecvError::Errno(e)) => return Err(sync_fail(code::RECV, e)),
-        Err(_) => return Err(sync_fail(code::RECV, libc::EPROTO)),
+        Ok(_) => return Err(sync_fail(SyncCode::Unexpected, libc::EPROTO)),
+        Err(RecvError::Errno(e)) => return Err(sync_fail(SyncCode::Recv, e)),
+        Err(_) => return Err(sync_fail(SyncCode::Recv, libc::EPROTO)),
     };
     hooks::run_prepared(Kind::StartContainer, &plan.start_container, state_fd)?;
     sys::close(state_fd);
     if tty >= 0 {
-        let f = |c, e| Fail::new(Area::Console, c, 0, e);
-        sys::proc::setsid().map_err(|e| f(code::CTTY, e))?;
-        sys::proc::set_ctty(tty).map_err(|e| f(code::CTTY, e))?;
+        let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
+        sys::proc::setsid().map_err(|e| f(ConsoleCode::Ctty, e))?;
+        sys::proc::set_ctty(tty).map_err(|e| f(ConsoleCode::Ctty, e))?;
         if tty > 2 {
             sys::close(tty);
         }
@@ -162,10 +179,10 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
 /// Opens a pty from the container's devpts, binds its slave on /dev/console, and sends the
 /// master to the parent. Returns the slave fd.
 fn console(plan: &mut Plan, chan: Chan) -> Result<RawFd, Fail> {
-    let f = |c, e| Fail::new(Area::Console, c, 0, e);
+    let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
     let master = plan.rootfs.open_ptmx()?;
-    sys::proc::unlockpt(master).map_err(|e| f(code::UNLOCK, e))?;
-    let slave = sys::proc::pty_peer(master).map_err(|e| f(code::PEER, e))?;
+    sys::proc::unlockpt(master).map_err(|e| f(ConsoleCode::Unlock, e))?;
+    let slave = sys::proc::pty_peer(master).map_err(|e| f(ConsoleCode::Peer, e))?;
     if let Some((rows, cols)) = plan.console_size {
         let _ = sys::proc::set_winsize(master, rows, cols);
     }
@@ -178,19 +195,27 @@ fn console(plan: &mut Plan, chan: Chan) -> Result<RawFd, Fail> {
 /// Parent side: the message for Sync and Console failures.
 pub(crate) fn describe(f: &Fail) -> String {
     let e = crate::fail::errno_text(f.errno);
-    match (f.area, f.code) {
-        (Area::Sync, code::ACCEPT) => format!("waiting for start: {e}"),
-        (Area::Sync, code::DUMPABLE) => format!("making the container process non-dumpable: {e}"),
-        (Area::Sync, code::JOIN_CGROUP) => {
+    match f.step {
+        Step::Sync(SyncCode::Accept) => format!("waiting for start: {e}"),
+        Step::Sync(SyncCode::Dumpable) => {
+            format!("making the container process non-dumpable: {e}")
+        }
+        Step::Sync(SyncCode::JoinCgroup) => {
             format!(
                 "joining the container's cgroup (v1 hierarchy #{}): {e}",
                 f.idx
             )
         }
-        (Area::Sync, _) => format!("talking to the parent process: {e}"),
-        (_, code::PTMX) => format!("opening the container's /dev/ptmx: {e}"),
-        (_, code::CTTY) => format!("setting the controlling terminal: {e}"),
-        (_, code::STDIO) => format!("connecting stdio to the terminal: {e}"),
-        (_, _) => format!("setting up the terminal: {e}"),
+        Step::Sync(SyncCode::Stdio) => {
+            let name = ["stdin", "stdout", "stderr"]
+                .get(f.idx as usize)
+                .unwrap_or(&"stdio");
+            format!("connecting the container's {name} to the fd given for it: {e}")
+        }
+        Step::Sync(_) => format!("talking to the parent process: {e}"),
+        Step::Console(ConsoleCode::Ptmx) => format!("opening the container's /dev/ptmx: {e}"),
+        Step::Console(ConsoleCode::Ctty) => format!("setting the controlling terminal: {e}"),
+        Step::Console(ConsoleCode::Stdio) => format!("connecting stdio to the terminal: {e}"),
+        _ => format!("setting up the terminal: {e}"),
     }
 }

@@ -22,18 +22,24 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
+pub use cgroups;
 pub use oci_spec;
 
 mod attrs;
 mod caps;
 mod container;
+mod create;
 mod error;
 mod exec;
 mod fail;
 mod features;
 mod hooks;
 mod init;
+mod io;
 mod namespaces;
+mod notice;
 mod notify;
 mod ops;
 mod plan;
@@ -48,18 +54,17 @@ mod spec;
 mod state;
 mod sys;
 mod tty;
-mod warn;
 
 pub use caps::{CAPABILITIES, RLIMITS};
-pub use container::{
-    parse_config, CgroupDriver, Container, CreateOptions, RunOptions, RunOutcome, Runtime,
-};
-pub use error::{Error, Result};
+pub use container::{CgroupDriver, Container, RunOptions, RunOutcome, Runtime};
+pub use create::{parse_config, CreateOptions};
+pub use error::{Error, HookFailure, HookKind, Result};
 pub use exec::{ExecOptions, ExecOutcome};
 pub use features::features;
+pub use io::{Console, Pidfd, Process, Stdio};
+pub use notice::Notice;
 pub use ops::{Event, Stats};
 pub use sealexe::seal_exe;
 pub use signal::parse_signal;
 pub use spec::default_spec;
 pub use state::{rfc3339_now, State, Status, OCI_VERSION};
-pub use warn::set_warning_handler;

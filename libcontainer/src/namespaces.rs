@@ -5,20 +5,29 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-use crate::fail::{errno_text, Area, Fail};
+use crate::fail::{errno_text, Fail, Step};
 use crate::oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use crate::sys;
 use crate::{Error, Result};
 
-/// Child failure codes of this area.
-pub(crate) mod code {
-    pub const SETNS: u16 = 1;
-    pub const UNSHARE: u16 = 2;
-    pub const FORK_INIT: u16 = 3;
-    pub const BECOME_ROOT: u16 = 4;
-    pub const HOSTNAME: u16 = 5;
-    pub const DOMAINNAME: u16 = 6;
-    pub const UNSHARE_CGROUP: u16 = 7;
+crate::fail::codes! {
+    /// Child failure codes of `Step::Namespace`, for the init and for exec's process.
+    pub(crate) enum Code {
+        /// idx: the join (by path).
+        Setns,
+        Unshare,
+        ForkInit,
+        BecomeRoot,
+        Hostname,
+        Domainname,
+        UnshareCgroup,
+        /// exec: setns(init's pidfd, every namespace).
+        ExecSetns,
+        /// exec: the fork into a joined pid/time namespace.
+        ExecFork,
+        /// exec: chroot into the root of a container without a mount namespace.
+        ExecRoot,
+    }
 }
 
 /// A namespace joined by path.
@@ -100,7 +109,7 @@ fn map_lines(maps: &[LinuxIdMapping]) -> String {
 }
 
 fn cstring(field: &str, s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InvalidConfig(format!("{field} contains a NUL byte")))
+    CString::new(s).map_err(|_| Error::config(field, format!("{field} contains a NUL byte")))
 }
 
 impl NsPlan {
@@ -115,10 +124,13 @@ impl NsPlan {
         for ns in &namespaces {
             let f = flag(ns.typ());
             if seen & f != 0 {
-                return Err(Error::InvalidConfig(format!(
-                    "linux.namespaces: {} namespace listed twice",
-                    name(ns.typ())
-                )));
+                return Err(Error::config(
+                    "linux.namespaces",
+                    format!(
+                        "linux.namespaces: {} namespace listed twice",
+                        name(ns.typ())
+                    ),
+                ));
             }
             seen |= f;
             match ns.path() {
@@ -126,11 +138,14 @@ impl NsPlan {
                 Some(p) if p.as_os_str().is_empty() => new |= f,
                 Some(p) => {
                     if !p.is_absolute() {
-                        return Err(Error::InvalidConfig(format!(
-                            "linux.namespaces: {} namespace path {} is not absolute",
-                            name(ns.typ()),
-                            p.display()
-                        )));
+                        return Err(Error::config(
+                            "linux.namespaces",
+                            format!(
+                                "linux.namespaces: {} namespace path {} is not absolute",
+                                name(ns.typ()),
+                                p.display()
+                            ),
+                        ));
                     }
                     let fd = std::fs::File::open(p).map_err(|e| {
                         Error::io(
@@ -157,14 +172,15 @@ impl NsPlan {
             .unwrap_or_default();
         let new_user = new & libc::CLONE_NEWUSER != 0;
         if new_user && (uid_maps.is_empty() || gid_maps.is_empty()) {
-            return Err(Error::InvalidConfig(
-                "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+            return Err(Error::config(
+                "linux.namespaces",
+                "a new user namespace needs linux.uidMappings and linux.gidMappings",
             ));
         }
         if !new_user && (!uid_maps.is_empty() || !gid_maps.is_empty()) {
-            return Err(Error::InvalidConfig(
-                "linux.uidMappings/gidMappings are set but no new user namespace is requested"
-                    .into(),
+            return Err(Error::config(
+                "linux.uidMappings",
+                "linux.uidMappings/gidMappings are set but no new user namespace is requested",
             ));
         }
         let offsets = linux
@@ -174,9 +190,10 @@ impl NsPlan {
         let mut time_offsets = String::new();
         for (clock, off) in &offsets {
             if clock != "monotonic" && clock != "boottime" {
-                return Err(Error::InvalidConfig(format!(
-                    "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
-                )));
+                return Err(Error::config(
+                    "linux.timeOffsets",
+                    format!("linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"),
+                ));
             }
             time_offsets += &format!(
                 "{clock} {} {}\n",
@@ -185,8 +202,9 @@ impl NsPlan {
             );
         }
         if !offsets.is_empty() && !new_time {
-            return Err(Error::InvalidConfig(
-                "linux.timeOffsets need a new time namespace".into(),
+            return Err(Error::config(
+                "linux.timeOffsets",
+                "linux.timeOffsets need a new time namespace",
             ));
         }
         let hostname = spec.hostname().as_deref().filter(|h| !h.is_empty());
@@ -196,8 +214,9 @@ impl NsPlan {
         // refused.
         let own_uts = new & libc::CLONE_NEWUTS != 0 || joined(LinuxNamespaceType::Uts);
         if (hostname.is_some() || domainname.is_some()) && !own_uts {
-            return Err(Error::InvalidConfig(
-                "hostname/domainname need a new or joined uts namespace".into(),
+            return Err(Error::config(
+                "hostname",
+                "hostname/domainname need a new or joined uts namespace",
             ));
         }
 
@@ -262,11 +281,10 @@ impl NsPlan {
     pub(crate) fn join_and_unshare(&self) -> Result<(), Fail> {
         for (i, j) in self.joins.iter().enumerate() {
             sys::proc::setns(j.fd.as_raw_fd(), flag(j.kind))
-                .map_err(|e| Fail::new(Area::Namespace, code::SETNS, i as u32, e))?;
+                .map_err(|e| Fail::new(Code::Setns, i as u32, e))?;
         }
         if self.unshare_flags != 0 {
-            sys::proc::unshare(self.unshare_flags)
-                .map_err(|e| Fail::new(Area::Namespace, code::UNSHARE, 0, e))?;
+            sys::proc::unshare(self.unshare_flags).map_err(|e| Fail::new(Code::Unshare, 0, e))?;
         }
         Ok(())
     }
@@ -275,7 +293,7 @@ impl NsPlan {
     /// set-up acts as the container's uid 0.
     pub(crate) fn become_root(&self) -> Result<(), Fail> {
         if self.userns {
-            let f = |e| Fail::new(Area::Namespace, code::BECOME_ROOT, 0, e);
+            let f = |e| Fail::new(Code::BecomeRoot, 0, e);
             sys::creds::setresgid(0).map_err(f)?;
             sys::creds::setresuid(0).map_err(f)?;
         }
@@ -287,15 +305,13 @@ impl NsPlan {
     pub(crate) fn finish(&self) -> Result<(), Fail> {
         if self.new_cgroup {
             sys::proc::unshare(libc::CLONE_NEWCGROUP)
-                .map_err(|e| Fail::new(Area::Namespace, code::UNSHARE_CGROUP, 0, e))?;
+                .map_err(|e| Fail::new(Code::UnshareCgroup, 0, e))?;
         }
         if let Some(h) = &self.hostname {
-            sys::proc::sethostname(h)
-                .map_err(|e| Fail::new(Area::Namespace, code::HOSTNAME, 0, e))?;
+            sys::proc::sethostname(h).map_err(|e| Fail::new(Code::Hostname, 0, e))?;
         }
         if let Some(d) = &self.domainname {
-            sys::proc::setdomainname(d)
-                .map_err(|e| Fail::new(Area::Namespace, code::DOMAINNAME, 0, e))?;
+            sys::proc::setdomainname(d).map_err(|e| Fail::new(Code::Domainname, 0, e))?;
         }
         Ok(())
     }
@@ -303,8 +319,11 @@ impl NsPlan {
     /// Parent side: the message for a child failure in this area.
     pub(crate) fn describe(&self, f: &Fail) -> String {
         let e = errno_text(f.errno);
-        match f.code {
-            code::SETNS => match self.joins.get(f.idx as usize) {
+        let Step::Namespace(code) = f.step else {
+            return format!("namespace set-up: {e}");
+        };
+        match code {
+            Code::Setns => match self.joins.get(f.idx as usize) {
                 Some(j) => format!(
                     "joining {} namespace {}: {e}",
                     name(j.kind),
@@ -312,17 +331,29 @@ impl NsPlan {
                 ),
                 None => format!("joining a namespace: {e}"),
             },
-            code::UNSHARE => format!("creating namespaces: {e}"),
-            code::FORK_INIT => {
+            Code::Unshare => format!("creating namespaces: {e}"),
+            Code::ForkInit => {
                 format!("forking the container init into its pid/time namespace: {e}")
             }
-            code::BECOME_ROOT => {
+            Code::BecomeRoot => {
                 format!("becoming root in the user namespace (is uid/gid 0 mapped?): {e}")
             }
-            code::HOSTNAME => format!("setting hostname: {e}"),
-            code::DOMAINNAME => format!("setting domainname: {e}"),
-            code::UNSHARE_CGROUP => format!("creating the cgroup namespace: {e}"),
-            _ => format!("namespace set-up: {e}"),
+            Code::Hostname => format!("setting hostname: {e}"),
+            Code::Domainname => format!("setting domainname: {e}"),
+            Code::UnshareCgroup => format!("creating the cgroup namespace: {e}"),
+            Code::ExecSetns | Code::ExecFork | Code::ExecRoot => describe_exec(f),
         }
+    }
+}
+
+/// Parent side: the message for a failure of exec's process joining the container.
+pub(crate) fn describe_exec(f: &Fail) -> String {
+    let e = errno_text(f.errno);
+    match f.step {
+        Step::Namespace(Code::ExecFork) => {
+            format!("forking into the container's pid namespace: {e}")
+        }
+        Step::Namespace(Code::ExecRoot) => format!("entering the container's root (chroot): {e}"),
+        _ => format!("joining the container's namespaces: {e}"),
     }
 }

@@ -42,7 +42,7 @@ pub(crate) fn prepare(spec: &mut Spec, state_dir: &Path) -> Result<()> {
                 .to_vec(),
         )
         .build()
-        .map_err(|e| Error::InvalidConfig(format!("notify socket mount: {e}")))?;
+        .map_err(|e| Error::config("mounts", format!("notify socket mount: {e}")))?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     mounts.push(mount);
     spec.set_mounts(Some(mounts));
@@ -95,8 +95,8 @@ impl Listener {
                     ) =>
                 {
                     if !alive() {
-                        return Err(Error::Container(
-                            "the container stopped before it sent READY=1 to NOTIFY_SOCKET".into(),
+                        return Err(Error::setup(
+                            "the container stopped before it sent READY=1 to NOTIFY_SOCKET",
                         ));
                     }
                 }

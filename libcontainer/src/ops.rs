@@ -24,15 +24,18 @@ const OOM_POLL: Duration = Duration::from_millis(100);
 
 fn manager(rec: &Record) -> Result<cgroups::Manager> {
     match &rec.cgroup {
-        Some(s) if s.dirs.is_empty() => Err(Error::Unsupported(format!(
-            "container {} has no cgroup (it was created with --cgroup-manager disabled)",
-            rec.id
-        ))),
+        Some(s) if s.dirs.is_empty() => Err(Error::unsupported(
+            "cgroup",
+            format!(
+                "container {} has no cgroup (it was created with --cgroup-manager disabled)",
+                rec.id
+            ),
+        )),
         Some(s) => Ok(cgroups::Manager::from_saved(s.clone())),
-        None => Err(Error::Unsupported(format!(
-            "container {} has no cgroup",
-            rec.id
-        ))),
+        None => Err(Error::unsupported(
+            "cgroup",
+            format!("container {} has no cgroup", rec.id),
+        )),
     }
 }
 
@@ -105,7 +108,7 @@ impl Container {
         )?;
         let m = manager(&rec)?;
         for w in cgroups::resources::ignored_fields(r, m.saved().layout) {
-            crate::warn::warn(&w);
+            self.handler().warn(self.id(), &w);
         }
         if m.is_systemd() {
             // So that systemd re-applying the unit's properties does not undo the update.
@@ -229,14 +232,16 @@ fn merge_resources(old: Option<LinuxResources>, new: &LinuxResources) -> Result<
         }
     }
     let to = |r: &LinuxResources| {
-        serde_json::to_value(r).map_err(|e| Error::InvalidConfig(format!("linux.resources: {e}")))
+        serde_json::to_value(r)
+            .map_err(|e| Error::config("linux.resources", format!("linux.resources: {e}")))
     };
     let mut v = match &old {
         Some(o) => to(o)?,
         None => serde_json::json!({}),
     };
     merge(&mut v, to(new)?);
-    serde_json::from_value(v).map_err(|e| Error::InvalidConfig(format!("linux.resources: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| Error::config("linux.resources", format!("linux.resources: {e}")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use std::os::fd::RawFd;
 use std::path::Path;
 
-use crate::fail::{Area, Fail};
+use crate::fail::{Fail, Step};
 use crate::hooks::{self, Prepared};
 use crate::namespaces::NsPlan;
 use crate::oci_spec::runtime::Spec;
@@ -42,13 +42,15 @@ fn refuse_unbuilt(spec: &Spec) -> Result<()> {
         return Ok(());
     };
     if l.intel_rdt().is_some() {
-        return Err(Error::Unsupported(
-            "linux.intelRdt: Intel RDT is not supported (no resctrl on this host)".into(),
+        return Err(Error::unsupported(
+            "linux.intelRdt",
+            "linux.intelRdt: Intel RDT is not supported (no resctrl on this host)",
         ));
     }
     if l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::Unsupported(
-            "linux.netDevices: moving network devices is not supported yet".into(),
+        return Err(Error::unsupported(
+            "linux.netDevices",
+            "linux.netDevices: moving network devices is not supported yet",
         ));
     }
     Ok(())
@@ -57,7 +59,7 @@ fn refuse_unbuilt(spec: &Spec) -> Result<()> {
 impl Plan {
     pub(crate) fn build(spec: Spec, o: &PlanOptions) -> Result<Plan> {
         if spec.linux().is_none() {
-            return Err(Error::InvalidConfig("linux section is required".into()));
+            return Err(Error::config("linux", "linux section is required"));
         }
         hooks::validate(&spec)?;
         refuse_unbuilt(&spec)?;
@@ -108,17 +110,16 @@ impl Plan {
         list.unwrap_or_default()
     }
 
-    /// The one message for a child failure.
-    pub(crate) fn describe(&self, f: &Fail) -> String {
-        match f.area {
-            Area::Namespace => self.ns.describe(f),
-            Area::Rootfs => self.rootfs.describe(f),
-            Area::Process | Area::Exec => self.proc.describe(f),
-            Area::Hook => hooks::describe(
-                f,
-                self.hooks_of(f.code & 0xff == hooks::Kind::CreateContainer as u16),
-            ),
-            Area::Sync | Area::Console => crate::init::describe(f),
+    /// The one error for a child failure.
+    pub(crate) fn error(&self, f: &Fail) -> Error {
+        match f.step {
+            Step::Namespace(_) => crate::fail::setup_error(f, self.ns.describe(f)),
+            Step::Rootfs(_) => self.rootfs.error(f),
+            Step::Process(_) | Step::Exec(_) => self.proc.error(f),
+            Step::Hook(code) => hooks::error(code, f, self.hooks_of(true), self.hooks_of(false)),
+            Step::Sync(_) | Step::Console(_) => {
+                crate::fail::setup_error(f, crate::init::describe(f))
+            }
         }
     }
 }

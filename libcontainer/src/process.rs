@@ -6,31 +6,46 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 use crate::caps;
-use crate::fail::{errno_text, Area, Fail};
+use crate::fail::{errno_text, Fail, Step};
 use crate::oci_spec::runtime::{Capabilities, Spec};
 use crate::sys::{self, creds::CapSets};
 use crate::{Error, Result};
 
-/// Child failure codes of the Process area.
-pub(crate) mod code {
-    pub const CWD: u16 = 1;
-    pub const CWD_ESCAPE: u16 = 2;
-    pub const FDS: u16 = 3;
-    pub const BOUNDING: u16 = 4;
-    pub const GROUPS: u16 = 5;
-    pub const GID: u16 = 6;
-    pub const UID: u16 = 7;
-    pub const CAPS: u16 = 8;
-    pub const NNP: u16 = 9;
-    pub const KEEPCAPS: u16 = 10;
-    pub const KEYRING: u16 = 11;
+crate::fail::codes! {
+    /// Child failure codes of `Step::Process`: this module's, attrs.rs's and seccomp.rs's.
+    pub(crate) enum Code {
+        Cwd,
+        CwdEscape,
+        /// idx: the fd.
+        Fds,
+        Bounding,
+        Groups,
+        Gid,
+        Uid,
+        Caps,
+        Nnp,
+        Keepcaps,
+        Keyring,
+        Personality,
+        Ioprio,
+        Sched,
+        Mempolicy,
+        Affinity,
+        SeccompInstall,
+        SeccompListener,
+    }
 }
 
-/// Child failure codes of the Exec area.
-pub(crate) mod exec_code {
-    pub const NOT_FOUND: u16 = 1;
-    pub const STAT: u16 = 2;
-    pub const EXEC: u16 = 3;
+crate::fail::codes! {
+    /// Child failure codes of `Step::Exec`.
+    pub(crate) enum ExecCode {
+        /// No candidate of the $PATH lookup is an executable file.
+        NotFound,
+        /// args[0] (a path) is missing or not an executable file.
+        Stat,
+        /// execve itself failed.
+        Exec,
+    }
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -87,10 +102,14 @@ pub(crate) struct ProcPlan {
     pub attrs: crate::attrs::Attrs,
     /// linux.seccomp, compiled.
     pub seccomp: Option<crate::seccomp::Compiled>,
+    /// Warnings of the planning, for the caller's handler.
+    pub warnings: Vec<String>,
+    /// fds (3 or above) the child puts on 0, 1 and 2 first; -1 keeps what it inherited.
+    pub stdio: [libc::c_int; 3],
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::InvalidConfig(format!("{field} contains a NUL byte")))
+    CString::new(s).map_err(|_| Error::config(field, format!("{field} contains a NUL byte")))
 }
 
 fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
@@ -101,9 +120,10 @@ fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         let n = caps::capability_number(&name).ok_or_else(|| {
-            Error::InvalidConfig(format!(
-                "process.capabilities.{field}: unknown capability {name}"
-            ))
+            Error::config(
+                format!("process.capabilities.{field}"),
+                format!("process.capabilities.{field}: unknown capability {name}"),
+            )
         })?;
         mask |= 1 << n;
     }
@@ -116,19 +136,27 @@ fn check_lsm(p: &crate::oci_spec::runtime::Process) -> Result<()> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
-        return Err(Error::Unsupported(if enabled {
-            format!("process.apparmorProfile {profile:?}: applying AppArmor profiles is not supported yet")
-        } else {
-            format!("process.apparmorProfile {profile:?}: AppArmor is not enabled on this host")
-        }));
+        return Err(Error::unsupported(
+            "process.apparmorProfile",
+            if enabled {
+                format!("process.apparmorProfile {profile:?}: applying AppArmor profiles is not supported yet")
+            } else {
+                format!("process.apparmorProfile {profile:?}: AppArmor is not enabled on this host")
+            },
+        ));
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-        return Err(Error::Unsupported(if enabled {
-            format!("process.selinuxLabel {label:?}: applying SELinux labels is not supported yet")
-        } else {
-            format!("process.selinuxLabel {label:?}: SELinux is not enabled on this host")
-        }));
+        return Err(Error::unsupported(
+            "process.selinuxLabel",
+            if enabled {
+                format!(
+                    "process.selinuxLabel {label:?}: applying SELinux labels is not supported yet"
+                )
+            } else {
+                format!("process.selinuxLabel {label:?}: SELinux is not enabled on this host")
+            },
+        ));
     }
     Ok(())
 }
@@ -144,12 +172,13 @@ impl ProcPlan {
         let p = spec
             .process()
             .as_ref()
-            .ok_or_else(|| Error::InvalidConfig("process is required".into()))?;
+            .ok_or_else(|| Error::config("process", "process is required"))?;
         check_lsm(p)?;
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
-            return Err(Error::InvalidConfig(
-                "process.args must not be empty".into(),
+            return Err(Error::config(
+                "process.args",
+                "process.args must not be empty",
             ));
         }
         let mut env: Vec<String> = p.env().clone().unwrap_or_default();
@@ -160,16 +189,19 @@ impl ProcPlan {
         }
         let cwd = p.cwd();
         if !cwd.is_absolute() {
-            return Err(Error::InvalidConfig(format!(
-                "process.cwd {} must be an absolute path",
-                cwd.display()
-            )));
+            return Err(Error::config(
+                "process.cwd",
+                format!("process.cwd {} must be an absolute path", cwd.display()),
+            ));
         }
         if cwd.components().any(|c| c == Component::ParentDir) {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::config(
+                "process.cwd",
+                format!(
                 "process.cwd {} must not contain '..': it must stay inside the container's root",
                 cwd.display()
-            )));
+            ),
+            ));
         }
         let arg0 = &args[0];
         let arg0_is_path = arg0.contains('/');
@@ -199,6 +231,7 @@ impl ProcPlan {
                 ambient: cap_mask("ambient", c.ambient())?,
             },
         };
+        let mut warnings = Vec::new();
         let mut rlimits = Vec::new();
         for r in p.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ())
@@ -210,19 +243,26 @@ impl ProcPlan {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| *v)
                 .ok_or_else(|| {
-                    Error::InvalidConfig(format!("process.rlimits: unknown type {name}"))
+                    Error::config(
+                        "process.rlimits",
+                        format!("process.rlimits: unknown type {name}"),
+                    )
                 })?;
             if rlimits.iter().any(|(x, _, _)| *x == res) {
-                return Err(Error::InvalidConfig(format!(
-                    "process.rlimits: {name} given twice"
-                )));
+                return Err(Error::config(
+                    "process.rlimits",
+                    format!("process.rlimits: {name} given twice"),
+                ));
             }
             if r.soft() > r.hard() {
-                return Err(Error::InvalidConfig(format!(
-                    "process.rlimits: {name} soft limit {} exceeds hard limit {}",
-                    r.soft(),
-                    r.hard()
-                )));
+                return Err(Error::config(
+                    "process.rlimits",
+                    format!(
+                        "process.rlimits: {name} soft limit {} exceeds hard limit {}",
+                        r.soft(),
+                        r.hard()
+                    ),
+                ));
             }
             rlimits.push((res, r.soft(), r.hard()));
         }
@@ -254,16 +294,18 @@ impl ProcPlan {
             oom_score_adj: p.oom_score_adj(),
             new_keyring,
             attrs: crate::attrs::Attrs::build(spec)?,
-            seccomp: crate::seccomp::build(spec)?,
+            seccomp: crate::seccomp::build(spec, &mut warnings)?,
+            warnings,
+            stdio: [-1; 3],
         })
     }
 
     /// Child side, after pivot_root: enters the cwd (checking it is reachable from the root)
     /// and finds the executable, as `create` must fail for a missing one.
     pub(crate) fn prepare(&mut self) -> Result<(), Fail> {
-        sys::creds::chdir(&self.cwd).map_err(|e| Fail::new(Area::Process, code::CWD, 0, e))?;
+        sys::creds::chdir(&self.cwd).map_err(|e| Fail::new(Code::Cwd, 0, e))?;
         if !sys::creds::cwd_inside_root() {
-            return Err(Fail::new(Area::Process, code::CWD_ESCAPE, 0, libc::EPERM));
+            return Err(Fail::new(Code::CwdEscape, 0, libc::EPERM));
         }
         for (i, c) in self.candidates.iter().enumerate() {
             match sys::stat_mode(libc::AT_FDCWD, c) {
@@ -272,48 +314,45 @@ impl ProcPlan {
                     return Ok(());
                 }
                 Ok(_) if self.arg0_is_path => {
-                    return Err(Fail::new(Area::Exec, exec_code::STAT, 0, libc::EACCES))
+                    return Err(Fail::new(ExecCode::Stat, 0, libc::EACCES))
                 }
-                Err(e) if self.arg0_is_path => {
-                    return Err(Fail::new(Area::Exec, exec_code::STAT, 0, e))
-                }
+                Err(e) if self.arg0_is_path => return Err(Fail::new(ExecCode::Stat, 0, e)),
                 _ => {}
             }
         }
-        Err(Fail::new(Area::Exec, exec_code::NOT_FOUND, 0, libc::ENOENT))
+        Err(Fail::new(ExecCode::NotFound, 0, libc::ENOENT))
     }
 
     /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
     /// `report` reaches the parent: a seccomp NOTIFY listener fd goes there.
     pub(crate) fn apply(&self, report: crate::protocol::Chan) -> Result<(), Fail> {
-        let f = |c, e| Fail::new(Area::Process, c, 0, e);
+        let f = |c: Code, e| Fail::new(c, 0, e);
         self.attrs.apply()?;
         if self.new_keyring {
             // In a user namespace the keyring may be refused; runc ignores that too.
             match sys::creds::new_session_keyring() {
                 Ok(()) | Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
-                Err(e) => return Err(f(code::KEYRING, e)),
+                Err(e) => return Err(f(Code::Keyring, e)),
             }
         }
         for fd in 3..3 + self.inherit_fds as i32 {
-            sys::proc::set_cloexec(fd, false)
-                .map_err(|e| Fail::new(Area::Process, code::FDS, fd as u32, e))?;
+            sys::proc::set_cloexec(fd, false).map_err(|e| Fail::new(Code::Fds, fd as u32, e))?;
         }
-        sys::proc::cloexec_from(3 + self.inherit_fds).map_err(|e| f(code::FDS, e))?;
+        sys::proc::cloexec_from(3 + self.inherit_fds).map_err(|e| f(Code::Fds, e))?;
         // Without no_new_privs installing needs CAP_SYS_ADMIN: before the uid switch.
         if let Some(s) = self.seccomp.as_ref().filter(|_| !self.no_new_privs) {
             s.install(report)?;
         }
         sys::creds::drop_bounding(self.caps.bounding, self.last_cap)
-            .map_err(|e| f(code::BOUNDING, e))?;
-        sys::creds::set_keepcaps(true).map_err(|e| f(code::KEEPCAPS, e))?;
-        sys::creds::setgroups_raw(&self.groups).map_err(|e| f(code::GROUPS, e))?;
-        sys::creds::setresgid(self.gid).map_err(|e| f(code::GID, e))?;
-        sys::creds::setresuid(self.uid).map_err(|e| f(code::UID, e))?;
-        sys::creds::set_keepcaps(false).map_err(|e| f(code::KEEPCAPS, e))?;
-        sys::creds::apply_caps(&self.caps, self.last_cap).map_err(|e| f(code::CAPS, e))?;
+            .map_err(|e| f(Code::Bounding, e))?;
+        sys::creds::set_keepcaps(true).map_err(|e| f(Code::Keepcaps, e))?;
+        sys::creds::setgroups_raw(&self.groups).map_err(|e| f(Code::Groups, e))?;
+        sys::creds::setresgid(self.gid).map_err(|e| f(Code::Gid, e))?;
+        sys::creds::setresuid(self.uid).map_err(|e| f(Code::Uid, e))?;
+        sys::creds::set_keepcaps(false).map_err(|e| f(Code::Keepcaps, e))?;
+        sys::creds::apply_caps(&self.caps, self.last_cap).map_err(|e| f(Code::Caps, e))?;
         if self.no_new_privs {
-            sys::creds::set_no_new_privs().map_err(|e| f(code::NNP, e))?;
+            sys::creds::set_no_new_privs().map_err(|e| f(Code::Nnp, e))?;
         }
         if let Some(m) = self.umask {
             sys::creds::umask(m);
@@ -330,47 +369,77 @@ impl ProcPlan {
     pub(crate) fn exec(&self) -> Fail {
         let path: &CStr = &self.candidates[self.found];
         let e = sys::proc::execve(path, self.args.ptrs(), self.env.ptrs());
-        Fail::new(Area::Exec, exec_code::EXEC, 0, e)
+        Fail::new(ExecCode::Exec, 0, e)
+    }
+
+    /// The path execve was given (or the $PATH lookup would have tried first).
+    pub(crate) fn exec_path(&self) -> String {
+        self.candidates
+            .get(self.found)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// args[0] as configured.
+    pub(crate) fn arg0(&self) -> String {
+        self.args.strings()[0].to_string_lossy().into_owned()
+    }
+
+    /// Parent side: the typed error for a child failure in the Process or Exec area.
+    pub(crate) fn error(&self, f: &Fail) -> Error {
+        let msg = self.describe(f);
+        match f.step {
+            Step::Exec(ExecCode::NotFound) => Error::ExecutableNotFound {
+                name: self.arg0(),
+                msg,
+            },
+            Step::Exec(ExecCode::Stat) if matches!(f.errno, libc::ENOENT | libc::ENOTDIR) => {
+                Error::ExecutableNotFound {
+                    name: self.arg0(),
+                    msg,
+                }
+            }
+            Step::Exec(_) => Error::NotExecutable {
+                path: self.exec_path(),
+                errno: f.errno,
+                msg,
+            },
+            _ => crate::fail::setup_error(f, msg),
+        }
     }
 
     /// Parent side: the message for a child failure in the Process or Exec area.
     pub(crate) fn describe(&self, f: &Fail) -> String {
-        if let Some(m) = crate::attrs::Attrs::describe(f).filter(|_| f.area == Area::Process) {
-            return m;
-        }
         let e = errno_text(f.errno);
-        let arg0 = self.args.strings()[0].to_string_lossy();
-        let cwd = self.cwd.to_string_lossy();
-        if f.area == Area::Exec {
-            return match f.code {
-                exec_code::NOT_FOUND => {
-                    format!("exec: {arg0:?}: executable file not found in $PATH")
-                }
-                exec_code::STAT => format!("exec: {arg0:?}: stat {arg0}: {e}"),
-                _ => format!(
-                    "exec {}: {e}",
-                    self.candidates
-                        .get(self.found)
-                        .map(|c| c.to_string_lossy())
-                        .unwrap_or_default()
-                ),
-            };
-        }
-        if let Some(m) = crate::seccomp::Compiled::describe(f) {
+        let arg0 = self.arg0();
+        let code = match f.step {
+            Step::Exec(ExecCode::NotFound) => {
+                return format!("exec: {arg0:?}: executable file not found in $PATH")
+            }
+            Step::Exec(ExecCode::Stat) => return format!("exec: {arg0:?}: stat {arg0}: {e}"),
+            Step::Exec(ExecCode::Exec) => return format!("exec {}: {e}", self.exec_path()),
+            Step::Process(c) => c,
+            _ => return format!("process set-up: {e}"),
+        };
+        if let Some(m) = crate::attrs::Attrs::describe(code, f.errno) {
             return m;
         }
-        match f.code {
-            code::CWD => format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"),
-            code::CWD_ESCAPE => format!("cwd {cwd:?} is not inside the container's root"),
-            code::FDS => format!("preparing inherited fd {}: {e}", f.idx),
-            code::BOUNDING => format!("dropping the capability bounding set: {e}"),
-            code::GROUPS => format!("setting additional gids {:?}: {e}", self.groups),
-            code::GID => format!("setting gid {}: {e}", self.gid),
-            code::UID => format!("setting uid {}: {e}", self.uid),
-            code::CAPS => format!("setting capabilities: {e}"),
-            code::NNP => format!("setting no_new_privs: {e}"),
-            code::KEEPCAPS => format!("setting keepcaps: {e}"),
-            code::KEYRING => format!("joining a new session keyring: {e}"),
+        if let Some(m) = crate::seccomp::Compiled::describe(code, f.errno) {
+            return m;
+        }
+        let cwd = self.cwd.to_string_lossy();
+        match code {
+            Code::Cwd => format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"),
+            Code::CwdEscape => format!("cwd {cwd:?} is not inside the container's root"),
+            Code::Fds => format!("preparing inherited fd {}: {e}", f.idx),
+            Code::Bounding => format!("dropping the capability bounding set: {e}"),
+            Code::Groups => format!("setting additional gids {:?}: {e}", self.groups),
+            Code::Gid => format!("setting gid {}: {e}", self.gid),
+            Code::Uid => format!("setting uid {}: {e}", self.uid),
+            Code::Caps => format!("setting capabilities: {e}"),
+            Code::Nnp => format!("setting no_new_privs: {e}"),
+            Code::Keepcaps => format!("setting keepcaps: {e}"),
+            Code::Keyring => format!("joining a new session keyring: {e}"),
             _ => format!("process set-up: {e}"),
         }
     }

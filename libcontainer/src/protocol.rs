@@ -4,7 +4,7 @@
 
 use std::os::fd::RawFd;
 
-use crate::fail::{Area, Fail};
+use crate::fail::{Fail, Step};
 use crate::sys::sock;
 
 /// Every message exchanged between husk and the container's processes.
@@ -48,7 +48,10 @@ impl Msg {
             Msg::Console => (5, 0, 0, 0, 0),
             Msg::Created => (6, 0, 0, 0, 0),
             Msg::Start => (7, 0, 0, 0, 0),
-            Msg::Failed(f) => (8, f.area as u8, f.code, f.idx, f.errno),
+            Msg::Failed(f) => {
+                let (area, code) = f.step.encode();
+                (8, area, code, f.idx, f.errno)
+            }
             Msg::SeccompListener => (9, 0, 0, 0, 0),
         };
         b[0] = tag;
@@ -71,7 +74,7 @@ impl Msg {
             5 => Msg::Console,
             6 => Msg::Created,
             7 => Msg::Start,
-            8 => Msg::Failed(Fail::new(Area::from_u8(b[1])?, code, idx, val)),
+            8 => Msg::Failed(Fail::new(Step::decode(b[1], code)?, idx, val)),
             9 => Msg::SeccompListener,
             _ => return None,
         })
@@ -159,7 +162,7 @@ mod tests {
             Msg::Console,
             Msg::Created,
             Msg::Start,
-            Msg::Failed(Fail::new(Area::Rootfs, 7, 3, libc::EPERM)),
+            Msg::Failed(Fail::new(crate::rootfs::Code::Propagation, 3, libc::EPERM)),
             Msg::SeccompListener,
         ];
         for m in msgs {

@@ -10,16 +10,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 
 use crate::error::{Error, Result};
-use crate::fail::{Area, Fail};
+use crate::fail::Fail;
 use crate::oci_spec::runtime::Spec;
+use crate::process::Code as ProcessCode;
 use crate::protocol::{Chan, Msg};
 use crate::sys;
-
-/// Fail codes in Area::Process.
-pub(crate) mod code {
-    pub const INSTALL: u16 = 20;
-    pub const LISTENER: u16 = 21;
-}
 
 /// A compiled filter, ready for `seccomp(2)`.
 #[derive(Debug)]
@@ -30,14 +25,15 @@ pub(crate) struct Compiled {
 }
 
 /// Compiles `linux.seccomp` (None without one). Names no listed architecture knows are
-/// ignored, as runc ignores them, with a warning.
-pub(crate) fn build(spec: &Spec) -> Result<Option<Compiled>> {
+/// ignored, as runc ignores them, with a warning (pushed on `warnings`).
+pub(crate) fn build(spec: &Spec, warnings: &mut Vec<String>) -> Result<Option<Compiled>> {
     let Some(p) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
-    let f = seccomp::compile(p).map_err(|e| Error::InvalidConfig(format!("linux.seccomp: {e}")))?;
+    let f = seccomp::compile(p)
+        .map_err(|e| Error::config("linux.seccomp", format!("linux.seccomp: {e}")))?;
     if !f.skipped.is_empty() {
-        crate::warn::warn(&format!(
+        warnings.push(format!(
             "linux.seccomp: ignoring syscalls unknown on every listed architecture: {}",
             f.skipped.join(", ")
         ));
@@ -53,11 +49,11 @@ impl Compiled {
     /// Child side: installs the filter; a NOTIFY listener fd goes to the parent on `report`.
     pub(crate) fn install(&self, report: Chan) -> std::result::Result<(), Fail> {
         let fd = sys::creds::seccomp_filter(&self.program, self.flags)
-            .map_err(|e| Fail::new(Area::Process, code::INSTALL, 0, e))?;
+            .map_err(|e| Fail::new(ProcessCode::SeccompInstall, 0, e))?;
         if self.notify {
             let sent = report.send(Msg::SeccompListener, &[fd]);
             sys::close(fd);
-            sent.map_err(|e| Fail::new(Area::Process, code::LISTENER, 0, e))?;
+            sent.map_err(|e| Fail::new(ProcessCode::SeccompListener, 0, e))?;
         }
         Ok(())
     }
@@ -66,11 +62,11 @@ impl Compiled {
         self.notify
     }
 
-    pub(crate) fn describe(f: &Fail) -> Option<String> {
-        let e = crate::fail::errno_text(f.errno);
-        match f.code {
-            code::INSTALL => Some(format!("installing the seccomp filter: {e}")),
-            code::LISTENER => Some(format!("sending the seccomp listener fd: {e}")),
+    pub(crate) fn describe(code: ProcessCode, errno: i32) -> Option<String> {
+        let e = crate::fail::errno_text(errno);
+        match code {
+            ProcessCode::SeccompInstall => Some(format!("installing the seccomp filter: {e}")),
+            ProcessCode::SeccompListener => Some(format!("sending the seccomp listener fd: {e}")),
             _ => None,
         }
     }
@@ -81,19 +77,16 @@ impl Compiled {
 /// "pid", "metadata", "state"}`, the fd attached to the same message. `fd` is the one the
 /// `SeccompListener` message carried (taken over and closed here).
 pub(crate) fn send_to_agent(spec: &Spec, state: &[u8], pid: i32, fd: Option<RawFd>) -> Result<()> {
-    let owned = sys::adopt(
-        fd.ok_or_else(|| Error::Container("the seccomp listener fd is missing".into()))?,
-    );
+    let owned = sys::adopt(fd.ok_or_else(|| Error::setup("the seccomp listener fd is missing"))?);
     let fd = owned.as_raw_fd();
     let p = spec
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
-        .ok_or_else(|| Error::Container("a seccomp listener fd without linux.seccomp".into()))?;
-    let path = p
-        .listener_path()
-        .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("linux.seccomp: NOTIFY needs listenerPath".into()))?;
+        .ok_or_else(|| Error::setup("a seccomp listener fd without linux.seccomp"))?;
+    let path = p.listener_path().as_ref().ok_or_else(|| {
+        Error::config("linux.seccomp", "linux.seccomp: NOTIFY needs listenerPath")
+    })?;
     let state: serde_json::Value = serde_json::from_slice(state).unwrap_or_default();
     let msg = serde_json::json!({
         "ociVersion": crate::state::OCI_VERSION,

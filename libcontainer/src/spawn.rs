@@ -1,37 +1,137 @@
-//! The parent side of `create`: one clone3, then the protocol loop until the init reports
-//! `Created`.
+//! The one spawn path of `create` and `exec`: the socketpair, the cgroup placement (clone3
+//! into the v2 directory, v1 `tasks` files the child joins itself, `cgroup.procs` for the
+//! rest), the clone3 (retried without CLONE_INTO_CGROUP where the kernel refuses it), the
+//! parent-side process settings (execCPUAffinity.initial, rlimits, oom_score_adj), and the
+//! protocol loop. What differs between the two is a [`Job`]: the child's entry point and the
+//! messages only one of them exchanges.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
-use crate::hooks::{self, Kind};
-use crate::plan::Plan;
-use crate::protocol::{Chan, Msg, RecvError};
+use crate::fail::Fail;
+use crate::process::ProcPlan;
+use crate::protocol::{Chan, Fds, Msg, RecvError};
 use crate::sys::{self, proc::Cloned};
 use crate::{Error, Result};
 
-/// The created init.
+/// The spawned process (the init, or the exec'd process after a pid-namespace fork).
 pub(crate) struct Spawned {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// The pty master, with `process.terminal`.
+    /// The pty master, with a terminal.
     pub console: Option<OwnedFd>,
 }
 
-/// What `spawn` asks of its caller while the init is set up.
-pub(crate) trait Events {
-    /// The pid of the container's first process (and again for the init, if forked); the
-    /// caller records it so a killed `create` can be cleaned up.
-    fn pid(&mut self, pid: i32) -> Result<()>;
-    /// The state JSON the hooks get, for the init `pid`.
-    fn hook_state(&mut self, pid: i32) -> Vec<u8>;
+/// Where the new process goes in the cgroup hierarchies.
+pub(crate) trait Placement {
+    /// The v2 directory to clone into (CLONE_INTO_CGROUP).
+    fn into_fd(&self) -> Result<Option<OwnedFd>>;
+    /// The v1 `tasks` files the child joins by writing "0" (no RCU grace period, unlike a
+    /// parent's `cgroup.procs` write; see cgroups::Manager::v1_tasks).
+    fn v1_tasks(&self) -> Result<Vec<OwnedFd>>;
+    /// After the clone: every hierarchy the process is not in yet.
+    fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()>;
 }
 
-fn own(fd: RawFd) -> OwnedFd {
-    sys::adopt(fd)
+impl Placement for cgroups::Manager {
+    fn into_fd(&self) -> Result<Option<OwnedFd>> {
+        Ok(self.unified_fd()?)
+    }
+
+    fn v1_tasks(&self) -> Result<Vec<OwnedFd>> {
+        Ok(cgroups::Manager::v1_tasks(self)?)
+    }
+
+    fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()> {
+        Ok(cgroups::Manager::add(self, pid, cloned_into, self_joined)?)
+    }
 }
 
-/// Kills and reaps a child that must not survive a failed create.
+/// An existing container's cgroup directories (exec: the container's, or a sub-cgroup).
+pub(crate) struct Dirs<'a> {
+    pub dirs: &'a [PathBuf],
+    /// The container's v2 directory, if any (dirs below it are v2 too).
+    pub unified: Option<&'a Path>,
+}
+
+impl Dirs<'_> {
+    fn is_v1(&self, d: &Path) -> bool {
+        !self.unified.is_some_and(|u| d.starts_with(u))
+    }
+}
+
+impl Placement for Dirs<'_> {
+    fn into_fd(&self) -> Result<Option<OwnedFd>> {
+        let Some(d) = self.dirs.iter().find(|d| !self.is_v1(d)) else {
+            return Ok(None);
+        };
+        std::fs::File::open(d)
+            .map(|f| Some(OwnedFd::from(f)))
+            .map_err(|e| Error::io(format!("opening {}", d.display()), e))
+    }
+
+    fn v1_tasks(&self) -> Result<Vec<OwnedFd>> {
+        Ok(cgroups::open_tasks(
+            self.dirs
+                .iter()
+                .filter(|d| self.is_v1(d))
+                .map(|d| d.as_path()),
+        )?)
+    }
+
+    fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()> {
+        for d in self.dirs {
+            let v1 = self.is_v1(d);
+            if (cloned_into && !v1) || (self_joined && v1) {
+                continue;
+            }
+            let procs = d.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string())
+                .map_err(|e| Error::io(format!("writing {}", procs.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// What the protocol loop does next.
+pub(crate) enum Flow {
+    Continue,
+    Done,
+}
+
+/// The part of a spawn that differs between `create` and `exec`.
+pub(crate) trait Job {
+    /// clone3 flags (the namespaces to create).
+    fn clone_flags(&self) -> u64;
+    /// The planned process (rlimits, oom_score_adj, execCPUAffinity).
+    fn proc(&self) -> &ProcPlan;
+    /// Before the clone: the v1 `tasks` fds the child will join; returns fds to keep open
+    /// until the child has inherited them.
+    fn before_clone(&mut self, v1_tasks: Vec<RawFd>) -> Result<Vec<OwnedFd>>;
+    /// The child's entry point. Never returns; must not allocate.
+    fn child(&mut self, chan: Chan) -> !;
+    /// A process of the container now exists (the first, or the forked init).
+    fn started(&mut self, pid: i32) -> Result<()>;
+    /// Before the first `Proceed` (the parent's settings are done).
+    fn before_proceed(&mut self, pid: i32) -> Result<()>;
+    /// A message only this job exchanges; `pid` is the current process.
+    fn message(&mut self, chan: Chan, msg: Msg, fds: Fds, pid: i32) -> Result<Flow>;
+    /// The child closed its end: `Done` if that means the exec happened, `None` if it died.
+    fn closed(&self) -> Option<Flow>;
+    /// The error for a child failure.
+    fn error(&self, f: &Fail) -> Error;
+    /// What the child is called in messages ("container process", "exec process").
+    fn what(&self) -> &'static str;
+}
+
+/// Kills and reaps a child that must not survive a failed spawn.
 struct Reaper(Option<OwnedFd>);
+
+impl Reaper {
+    fn take(&mut self) -> OwnedFd {
+        self.0.take().expect("reaper holds the pidfd until taken")
+    }
+}
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -42,33 +142,25 @@ impl Drop for Reaper {
     }
 }
 
-/// Clones the container's first process and drives the protocol to `Created`.
-pub(crate) fn spawn(
-    plan: &mut Plan,
-    cgroup: &cgroups::Manager,
-    listener: RawFd,
-    close_in_child: &[RawFd],
-    events: &mut dyn Events,
-) -> Result<Spawned> {
+/// Clones the child into its cgroups and drives the protocol until the job is done.
+pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spawned> {
+    let what = job.what();
     let (parent_end, child_end) =
         sys::sock::seqpacket_pair().map_err(|e| Error::errno("creating the sync socketpair", e))?;
-    let parent_end = own(parent_end);
-    let child_end = own(child_end);
-    let cgroup_fd = cgroup.unified_fd()?;
-    // The child joins the v1 hierarchies itself (cheaper, see Manager::v1_tasks), unless
-    // execCPUAffinity.initial must hold until the parent has moved it.
-    let join = if plan.proc.attrs.affinity_initial.is_none() {
-        cgroup.v1_tasks()?
+    let (parent_end, child_end) = (sys::adopt(parent_end), sys::adopt(child_end));
+    let into = placement.into_fd()?;
+    // execCPUAffinity.initial must hold until the parent has moved the process: then the
+    // parent joins every hierarchy.
+    let join = if job.proc().attrs.affinity_initial.is_none() {
+        placement.v1_tasks()?
     } else {
         Vec::new()
     };
-    plan.cgroup_join = join.iter().map(|f| f.as_raw_fd()).collect();
     let self_joined = !join.is_empty();
-    // Id-mapped trees need the host's privileges: made here, inherited by the child.
-    let _idmapped = plan.rootfs.prepare_idmapped()?;
-    let flags = plan.ns.clone_flags;
-    let mut cloned_into = cgroup_fd.is_some();
-    let mut r = sys::proc::clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()));
+    let keep = job.before_clone(join.iter().map(|f| f.as_raw_fd()).collect())?;
+    let flags = job.clone_flags();
+    let mut cloned_into = into.is_some();
+    let mut r = sys::proc::clone3(flags, into.as_ref().map(|f| f.as_raw_fd()));
     if matches!(
         r,
         Err(libc::EBADF | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOSYS)
@@ -80,29 +172,23 @@ pub(crate) fn spawn(
         r = sys::proc::clone3(flags, None);
     }
     let (pid, pidfd) = match r {
-        Err(e) => return Err(Error::errno("clone3 of the container process", e)),
+        Err(e) => return Err(Error::errno(format!("clone3 of the {what}"), e)),
         Ok(Cloned::Child) => {
             sys::close(parent_end.as_raw_fd());
-            // Above all the state directory's lock: the init must not hold it while it waits
-            // for `start`, which takes it.
-            for &fd in close_in_child {
-                sys::close(fd);
-            }
-            crate::init::first_child(plan, Chan(child_end.as_raw_fd()), listener)
+            job.child(Chan(child_end.as_raw_fd()))
         }
-        Ok(Cloned::Parent { pid, pidfd }) => (pid, own(pidfd)),
+        Ok(Cloned::Parent { pid, pidfd }) => (pid, sys::adopt(pidfd)),
     };
-    drop(child_end);
-    drop(join);
+    drop((child_end, join, keep, into));
     let chan = Chan(parent_end.as_raw_fd());
-    let mut first = Reaper(Some(pidfd));
-    let mut init: Option<(i32, Reaper)> = None;
+    // The process to kill if anything fails: the first child, then the forked one.
+    let mut current = (pid, Reaper(Some(pidfd)));
 
-    events.pid(pid)?;
-    // execCPUAffinity.initial holds until the process is in the container's cgroups.
-    plan.proc.attrs.apply_initial(pid)?;
-    cgroup.add(pid, cloned_into, self_joined)?;
-    for &(res, soft, hard) in &plan.proc.rlimits {
+    job.started(pid)?;
+    let proc = job.proc();
+    proc.attrs.apply_initial(pid)?;
+    placement.add(pid, cloned_into, self_joined)?;
+    for &(res, soft, hard) in &proc.rlimits {
         sys::proc::prlimit(pid, res, soft, hard).map_err(|e| {
             Error::errno(
                 format!("setting rlimit {} to {soft}/{hard}", rlimit_name(res)),
@@ -110,112 +196,75 @@ pub(crate) fn spawn(
             )
         })?;
     }
-    if let Some(adj) = plan.proc.oom_score_adj {
+    if let Some(adj) = proc.oom_score_adj {
         std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::io(format!("setting oom_score_adj to {adj}"), e))?;
     }
-    if plan.ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
-        plan.ns.write_maps(pid)?;
-    }
-    let proceed = |fds: &[RawFd]| {
-        chan.send(Msg::Proceed, fds)
-            .map_err(|e| Error::errno("signalling the container process", e))
-    };
-    proceed(&[])?;
+    job.before_proceed(pid)?;
+    chan.send(Msg::Proceed, &[])
+        .map_err(|e| Error::errno(format!("signalling the {what}"), e))?;
 
     let mut console = None;
     loop {
         let (msg, fds) = match chan.recv() {
             Ok(m) => m,
-            Err(RecvError::Closed) => {
-                // The child died without saying why; its exit status is all there is.
-                let who = init.as_ref().map(|(_, r)| r).unwrap_or(&first);
-                let status = who
-                    .0
-                    .as_ref()
-                    .map(|fd| sys::proc::wait_pidfd(fd.as_raw_fd()));
-                if let Some(r) = init.as_mut() {
-                    r.1 .0 = None;
-                } else {
-                    first.0 = None;
+            Err(RecvError::Closed) => match job.closed() {
+                Some(Flow::Done) => break,
+                _ => {
+                    // The child died without saying why; its exit status is all there is.
+                    let fd = current.1.take();
+                    let status = sys::proc::wait_pidfd(fd.as_raw_fd());
+                    return Err(Error::setup(match status {
+                        Ok(s) => format!("container init exited unexpectedly (status {s})"),
+                        Err(_) => "container init exited unexpectedly".into(),
+                    }));
                 }
-                return Err(Error::Container(match status {
-                    Some(Ok(s)) => format!("container init exited unexpectedly (status {s})"),
-                    _ => "container init exited unexpectedly".into(),
-                }));
-            }
+            },
             Err(RecvError::Garbled) => {
-                return Err(Error::Container(
-                    "garbled message from the container process".into(),
-                ))
+                return Err(Error::setup(format!("garbled message from the {what}")))
             }
             Err(RecvError::Errno(e)) => {
-                return Err(Error::errno("reading from the container process", e))
+                return Err(Error::errno(format!("reading from the {what}"), e))
             }
         };
         match msg {
-            Msg::WriteIdMaps => {
-                plan.ns.write_maps(pid)?;
-                proceed(&[])?;
-            }
-            Msg::InitForked { pid: init_pid } => {
+            Msg::InitForked { pid: forked } => {
                 let fd = fds
                     .first()
-                    .ok_or_else(|| Error::Container("init pidfd missing".into()))?;
-                init = Some((init_pid, Reaper(Some(own(fd)))));
-                events.pid(init_pid)?;
+                    .ok_or_else(|| Error::setup(format!("{what}: forked pidfd missing")))?;
+                let first = std::mem::replace(&mut current, (forked, Reaper(Some(sys::adopt(fd)))));
                 // The first child exits now; reap it.
-                if let Some(fd) = first.0.take() {
-                    let _ = sys::proc::wait_pidfd(fd.as_raw_fd());
-                }
-            }
-            Msg::RuntimeHooks => {
-                let init_pid = init.as_ref().map_or(pid, |(p, _)| *p);
-                let state = events.hook_state(init_pid);
-                let h = plan.spec.hooks().clone().unwrap_or_default();
-                hooks::run(
-                    Kind::Prestart,
-                    h.prestart().as_deref().unwrap_or_default(),
-                    &state,
-                )?;
-                hooks::run(
-                    Kind::CreateRuntime,
-                    h.create_runtime().as_deref().unwrap_or_default(),
-                    &state,
-                )?;
-                let fd = sys::proc::memfd_with(c"state", &state)
-                    .map_err(|e| Error::errno("memfd", e))?;
-                let fd = own(fd);
-                proceed(&[fd.as_raw_fd()])?;
+                let mut first = first.1;
+                let _ = sys::proc::wait_pidfd(first.take().as_raw_fd());
+                job.started(forked)?;
             }
             Msg::Console => {
                 let fd = fds
                     .first()
-                    .ok_or_else(|| Error::Container("pty master missing".into()))?;
-                console = Some(own(fd));
+                    .ok_or_else(|| Error::setup(format!("{what}: pty master missing")))?;
+                console = Some(sys::adopt(fd));
             }
-            Msg::Created => break,
             Msg::Failed(f) => {
                 fds.close_all();
-                return Err(Error::Container(plan.describe(&f)));
+                return Err(job.error(&f));
             }
-            Msg::Proceed | Msg::Start | Msg::SeccompListener => {
-                fds.close_all();
-                return Err(Error::Container(format!(
-                    "unexpected message {msg:?} from the container process"
-                )));
-            }
+            msg => match job.message(chan, msg, fds, current.0)? {
+                Flow::Continue => {}
+                Flow::Done => break,
+            },
         }
     }
-    let (pid, pidfd) = match init {
-        Some((p, mut r)) => (p, r.0.take().expect("init pidfd")),
-        None => (pid, first.0.take().expect("pidfd")),
-    };
     Ok(Spawned {
-        pid,
-        pidfd,
+        pid: current.0,
+        pidfd: current.1.take(),
         console,
     })
+}
+
+/// An unexpected message: closes its fds and names it.
+pub(crate) fn unexpected(what: &str, msg: Msg, fds: Fds) -> Error {
+    fds.close_all();
+    Error::setup(format!("unexpected message {msg:?} from the {what}"))
 }
 
 fn rlimit_name(res: u32) -> &'static str {

@@ -55,17 +55,24 @@ impl std::fmt::Display for Status {
 /// `owner`), in runc's JSON layout.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    /// The runtime-spec version of the state (`OCI_VERSION`).
     #[serde(rename = "ociVersion")]
     pub oci_version: String,
+    /// The container's id.
     pub id: String,
     /// The init's pid in the runtime's pid namespace; 0 once stopped.
     pub pid: i32,
+    /// created, running, paused or stopped (read from the live process).
     pub status: Status,
+    /// The bundle directory, absolute.
     pub bundle: PathBuf,
+    /// The root filesystem, absolute.
     pub rootfs: PathBuf,
     /// Creation time, RFC 3339 in UTC.
     pub created: String,
+    /// The user that created it.
     pub owner: String,
+    /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
 }
@@ -267,6 +274,7 @@ impl StateDir {
             .map(Some)
             .map_err(|e| Error::Config {
                 path,
+                field: None,
                 msg: format!("corrupt container state: {e}"),
             })
     }

@@ -35,7 +35,7 @@ impl Proxy {
 /// Waits for the init to exit, forwarding the signals `run` receives meanwhile (SIGINT,
 /// SIGTERM, ...) to it, as runc does. The signals are blocked in the calling thread only and
 /// the mask is restored afterwards.
-pub(crate) fn wait_forwarding(pidfd: &OwnedFd) -> Result<i32> {
+pub(crate) fn wait_forwarding(pidfd: &crate::Pidfd) -> Result<i32> {
     use crate::sys::proc;
     use std::os::fd::AsRawFd;
     let (sfd, old) =

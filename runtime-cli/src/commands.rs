@@ -50,7 +50,12 @@ fn cgroup_driver(ctx: &Ctx) -> anyhow::Result<CgroupDriver> {
 fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
     opts.cgroup_driver = cgroup_driver(ctx)?;
-    opts.console_socket = m.value("console-socket").map(absolute).transpose()?;
+    // No socket: runc copies the pty to its own stdio while `run` waits (refused by `create`
+    // and `run -d`, with runc's message). stdio is the CLI's own: `Stdio::Inherit`.
+    opts.console = match m.value("console-socket") {
+        Some(s) => libcontainer::Console::Socket(absolute(s)?),
+        None => libcontainer::Console::Proxy,
+    };
     opts.pidfd_socket = m.value("pidfd-socket").map(absolute).transpose()?;
     opts.pid_file = m.value("pid-file").map(absolute).transpose()?;
     if let Some(n) = m.value("preserve-fds") {
@@ -216,7 +221,7 @@ mod tests {
         assert_eq!(o.bundle, cwd.join("bun"));
         assert_eq!(o.pid_file, Some(cwd.join("p")));
         assert_eq!(o.preserve_fds, 2);
-        assert!(o.no_pivot && !o.no_new_keyring && o.console_socket.is_none());
+        assert!(o.no_pivot && !o.no_new_keyring && o.console == libcontainer::Console::Proxy);
         let m = crate::args::parse(
             crate::table::find("create").unwrap().flags,
             &["--preserve-fds=x", "id"].map(String::from),

@@ -92,10 +92,11 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     o.tty = m.flag("tty");
     o.apparmor = m.value("apparmor").map(Into::into);
     o.process_label = m.value("process-label").map(Into::into);
-    o.console_socket = m
-        .value("console-socket")
-        .map(std::path::absolute)
-        .transpose()?;
+    // No socket: runc copies the pty to its own stdio while it waits (refused with -d).
+    o.console = match m.value("console-socket") {
+        Some(s) => libcontainer::Console::Socket(std::path::absolute(s)?),
+        None => libcontainer::Console::Proxy,
+    };
     o.pidfd_socket = m
         .value("pidfd-socket")
         .map(std::path::absolute)

@@ -150,13 +150,7 @@ fn husk(argv: &[String]) -> i32 {
         _ => Logger::stderr(format, debug),
     };
 
-    // The library's warnings become log lines of this run's logger.
     let logger: &'static Logger = LOGGER.get_or_init(|| logger);
-    libcontainer::set_warning_handler(|m| {
-        if let Some(l) = LOGGER.get() {
-            l.warn(m);
-        }
-    });
     let started = Instant::now();
     if logger.debug_enabled() {
         logger.debug(&format!("husk {}", shell_words(argv)));
@@ -290,7 +284,12 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
         None => default_root(),
     };
     let ctx = Ctx {
-        runtime: libcontainer::Runtime::new(root),
+        // The library's warnings become log lines of this run's logger.
+        runtime: libcontainer::Runtime::new(root).with_handler(|n| {
+            if let (libcontainer::Notice::Warning { msg, .. }, Some(l)) = (n, LOGGER.get()) {
+                l.warn(msg);
+            }
+        }),
         systemd_cgroup: g.flag("systemd-cgroup"),
         cgroup_manager: cgroup_manager.map(str::to_string),
         rootless: rootless.to_string(),

@@ -166,9 +166,10 @@ pub(super) fn plan(
         return Ok(());
     }
     if hs.is_empty() {
-        return Err(Error::Unsupported(format!(
-            "mounts[{i}] ({shown}): no cgroup hierarchy mounted under /sys/fs/cgroup"
-        )));
+        return Err(Error::unsupported(
+            "cgroup mount",
+            format!("mounts[{i}] ({shown}): no cgroup hierarchy mounted under /sys/fs/cgroup"),
+        ));
     }
     // v1 or hybrid: a tmpfs, then each hierarchy below it.
     let base = PathBuf::from(&shown);

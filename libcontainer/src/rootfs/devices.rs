@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::mount::{make, make_parent, Guard};
 use super::plan::{path_cstr, DeviceStep, LinkStep, Plan, Target};
-use super::{code, fail};
+use super::{fail, Code};
 use crate::fail::Fail;
 use crate::oci_spec::runtime::{LinuxDeviceType, Spec};
 use crate::sys::mount as m;
@@ -63,27 +63,31 @@ pub(super) fn plan(plan: &mut Plan, spec: &Spec, has_pts: bool) -> Result<()> {
     for (i, d) in devs.iter().enumerate() {
         let p = d.path();
         if !p.is_absolute() || !p.starts_with("/dev") || p == Path::new("/dev") {
-            return Err(Error::InvalidConfig(format!(
-                "linux.devices[{i}]: path {p:?} must be under /dev"
-            )));
+            return Err(Error::config(
+                format!("linux.devices[{i}]"),
+                format!("linux.devices[{i}]: path {p:?} must be under /dev"),
+            ));
         }
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
             LinuxDeviceType::P => libc::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::InvalidConfig(format!(
-                    "linux.devices[{i}] ({}): type must be c, b, u or p",
-                    p.display()
-                )))
+                return Err(Error::config(
+                    format!("linux.devices[{i}]"),
+                    format!(
+                        "linux.devices[{i}] ({}): type must be c, b, u or p",
+                        p.display()
+                    ),
+                ))
             }
         };
         let num = |v: i64, what: &str| {
             u32::try_from(v).map_err(|_| {
-                Error::InvalidConfig(format!(
-                    "linux.devices[{i}] ({}): bad {what} {v}",
-                    p.display()
-                ))
+                Error::config(
+                    format!("linux.devices[{i}]"),
+                    format!("linux.devices[{i}] ({}): bad {what} {v}", p.display()),
+                )
             })
         };
         let (major, minor) = if kind == libc::S_IFIFO {
@@ -116,7 +120,7 @@ pub(super) fn plan(plan: &mut Plan, spec: &Spec, has_pts: bool) -> Result<()> {
     for (at, to, replace) in links {
         plan.links.push(LinkStep {
             target: Target::new(Path::new(at))?,
-            to: CString::new(to).map_err(|_| Error::InvalidConfig("NUL in link".into()))?,
+            to: CString::new(to).map_err(|_| Error::config("linux.devices", "NUL in link"))?,
             replace,
         });
     }
@@ -138,7 +142,7 @@ fn create_all(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         if plan.userns {
             let target = Guard(
                 make(root, &d.target.prefixes, &d.target.names, true)
-                    .map_err(|e| fail(code::DEVICE, i, e))?,
+                    .map_err(|e| fail(Code::Device, i, e))?,
             );
             let tree = Guard(
                 m::open_tree(
@@ -146,7 +150,7 @@ fn create_all(plan: &Plan, root: RawFd) -> Result<(), Fail> {
                     &d.host,
                     m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC,
                 )
-                .map_err(|e| fail(code::DEVICE, i, e))?,
+                .map_err(|e| fail(Code::Device, i, e))?,
             );
             m::move_mount(
                 tree.0,
@@ -155,17 +159,17 @@ fn create_all(plan: &Plan, root: RawFd) -> Result<(), Fail> {
                 c"",
                 m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
             )
-            .map_err(|e| fail(code::DEVICE, i, e))?;
+            .map_err(|e| fail(Code::Device, i, e))?;
             continue;
         }
-        let (parent, name) = make_parent(root, &d.target).map_err(|e| fail(code::DEVICE, i, e))?;
+        let (parent, name) = make_parent(root, &d.target).map_err(|e| fail(Code::Device, i, e))?;
         let parent = Guard(parent);
         match m::mknodat(parent.0, name, d.mode, d.dev) {
             Ok(()) | Err(libc::EEXIST) => {}
-            Err(e) => return Err(fail(code::DEVICE, i, e)),
+            Err(e) => return Err(fail(Code::Device, i, e)),
         }
         m::fchownat(parent.0, name, d.uid, d.gid, libc::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| fail(code::DEVICE_OWNER, i, e))?;
+            .map_err(|e| fail(Code::DeviceOwner, i, e))?;
     }
     Ok(())
 }

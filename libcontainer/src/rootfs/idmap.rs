@@ -48,23 +48,28 @@ impl IdMap {
                 ) {
                     (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => (u, g),
                     _ => {
-                        return Err(Error::InvalidConfig(format!(
-                            "mounts[{i}] ({shown}): an id-mapped mount needs uidMappings and \
+                        return Err(Error::config(
+                            format!("mounts[{i}]"),
+                            format!(
+                                "mounts[{i}] ({shown}): an id-mapped mount needs uidMappings and \
                              gidMappings, on the mount or in linux (a user namespace)"
-                        )))
+                            ),
+                        ))
                     }
                 }
             }
             _ => {
-                return Err(Error::InvalidConfig(format!(
-                    "mounts[{i}] ({shown}): uidMappings and gidMappings go together"
-                )))
+                return Err(Error::config(
+                    format!("mounts[{i}]"),
+                    format!("mounts[{i}] ({shown}): uidMappings and gidMappings go together"),
+                ))
             }
         };
         if uid.is_empty() || gid.is_empty() {
-            return Err(Error::InvalidConfig(format!(
-                "mounts[{i}] ({shown}): empty uidMappings or gidMappings"
-            )));
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}] ({shown}): empty uidMappings or gidMappings"),
+            ));
         }
         Ok(IdMap {
             uid_map: map_text(&uid),
@@ -86,7 +91,7 @@ pub(crate) fn prepare(plan: &mut Plan) -> Result<Vec<OwnedFd>> {
         };
         let what = format!("{}: id-mapping", step.desc);
         let userns = userns_with(&idm.uid_map, &idm.gid_map)
-            .map_err(|e| Error::Container(format!("{what}: {e}")))?;
+            .map_err(|e| Error::setup(format!("{what}: {e}")))?;
         let flags = m::OPEN_TREE_CLONE
             | m::OPEN_TREE_CLOEXEC
             | if *recursive { m::AT_RECURSIVE } else { 0 };

@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 
 use super::mount::Guard;
 use super::plan::Plan;
-use super::{code, fail};
+use super::{fail, Code};
 use crate::fail::Fail;
 use crate::sys::mount as m;
 
@@ -30,12 +30,12 @@ fn open_path(path: &CStr) -> Result<Option<RawFd>, i32> {
 /// behind it (a rootfs could ship a regular file there).
 fn null_device() -> Result<RawFd, Fail> {
     let fd = open_path(c"/dev/null")
-        .map_err(|e| fail(code::NULL, 0, e))?
-        .ok_or(fail(code::NULL, 0, libc::ENOENT))?;
-    let st = m::fstat(fd).map_err(|e| fail(code::NULL, 0, e))?;
+        .map_err(|e| fail(Code::Null, 0, e))?
+        .ok_or(fail(Code::Null, 0, libc::ENOENT))?;
+    let st = m::fstat(fd).map_err(|e| fail(Code::Null, 0, e))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
         crate::sys::close(fd);
-        return Err(fail(code::NULL, 0, libc::ENODEV));
+        return Err(fail(Code::Null, 0, libc::ENODEV));
     }
     Ok(fd)
 }
@@ -66,18 +66,18 @@ pub(super) fn mask(plan: &Plan) -> Result<(), Fail> {
     }
     let null = Guard(null_device()?);
     for (i, p) in plan.masked.iter().enumerate() {
-        let Some(fd) = open_path(p).map_err(|e| fail(code::MASK, i, e))? else {
+        let Some(fd) = open_path(p).map_err(|e| fail(Code::Mask, i, e))? else {
             continue;
         };
         let fd = Guard(fd);
-        mask_one(fd.0, null.0).map_err(|e| fail(code::MASK, i, e))?;
+        mask_one(fd.0, null.0).map_err(|e| fail(Code::Mask, i, e))?;
     }
     Ok(())
 }
 
 pub(super) fn readonly(plan: &Plan) -> Result<(), Fail> {
     for (i, p) in plan.readonly_paths.iter().enumerate() {
-        let Some(fd) = open_path(p).map_err(|e| fail(code::READONLY, i, e))? else {
+        let Some(fd) = open_path(p).map_err(|e| fail(Code::Readonly, i, e))? else {
             continue;
         };
         let fd = Guard(fd);
@@ -94,7 +94,7 @@ pub(super) fn readonly(plan: &Plan) -> Result<(), Fail> {
             m::mount_setattr(tree.0, c"", m::AT_EMPTY_PATH | m::AT_RECURSIVE, &a)?;
             m::move_mount(tree.0, c"", fd.0, c"", MOVE_EMPTY)
         })();
-        r.map_err(|e| fail(code::READONLY, i, e))?;
+        r.map_err(|e| fail(Code::Readonly, i, e))?;
     }
     Ok(())
 }

@@ -48,7 +48,7 @@ mod tests;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
-use crate::fail::{Area, Fail};
+use crate::fail::{Fail, Step};
 use crate::oci_spec::runtime::Spec;
 use crate::sys::mount as m;
 use crate::Result;
@@ -68,43 +68,45 @@ pub(crate) struct RootfsOptions {
     pub cwd: Option<PathBuf>,
 }
 
-/// Operation codes of `Fail { area: Rootfs, .. }`; `idx` indexes the plan list named.
-pub(crate) mod code {
-    pub const NS_PROPAGATION: u16 = 1;
-    pub const BIND_ROOT: u16 = 2;
-    pub const OPEN_ROOT: u16 = 3;
-    /// idx: plan mount step.
-    pub const TARGET: u16 = 4;
-    pub const MOUNT: u16 = 5;
-    pub const SETATTR: u16 = 6;
-    pub const PROPAGATION: u16 = 7;
-    /// idx: plan device.
-    pub const DEVICE: u16 = 8;
-    pub const DEVICE_OWNER: u16 = 9;
-    /// idx: plan link.
-    pub const LINK: u16 = 10;
-    pub const CWD: u16 = 11;
-    pub const PTMX: u16 = 12;
-    pub const CONSOLE: u16 = 13;
-    pub const PIVOT: u16 = 14;
-    pub const OLD_ROOT: u16 = 15;
-    pub const MOVE_ROOT: u16 = 16;
-    pub const ROOT_PROPAGATION: u16 = 17;
-    pub const NULL: u16 = 18;
-    /// idx: linux.maskedPaths.
-    pub const MASK: u16 = 19;
-    /// idx: linux.readonlyPaths.
-    pub const READONLY: u16 = 20;
-    pub const PROCFS: u16 = 21;
-    /// idx: plan sysctl (sorted by key).
-    pub const SYSCTL: u16 = 22;
-    pub const ROOT_RO: u16 = 23;
-    /// tmpcopyup: copying the mount point's contents into the new tmpfs.
-    pub const COPYUP: u16 = 24;
+crate::fail::codes! {
+    /// Operation codes of `Step::Rootfs`; `idx` indexes the plan list named.
+    pub(crate) enum Code {
+        NsPropagation,
+        BindRoot,
+        OpenRoot,
+        /// idx: plan mount step.
+        Target,
+        Mount,
+        Setattr,
+        Propagation,
+        /// idx: plan device.
+        Device,
+        DeviceOwner,
+        /// idx: plan link.
+        Link,
+        Cwd,
+        Ptmx,
+        Console,
+        Pivot,
+        OldRoot,
+        MoveRoot,
+        RootPropagation,
+        Null,
+        /// idx: linux.maskedPaths.
+        Mask,
+        /// idx: linux.readonlyPaths.
+        Readonly,
+        Procfs,
+        /// idx: plan sysctl (sorted by key).
+        Sysctl,
+        RootRo,
+        /// tmpcopyup: copying the mount point's contents into the new tmpfs.
+        Copyup,
+    }
 }
 
-pub(crate) const fn fail(code: u16, idx: usize, errno: i32) -> Fail {
-    Fail::new(Area::Rootfs, code, idx as u32, errno)
+pub(crate) fn fail(code: Code, idx: usize, errno: i32) -> Fail {
+    Fail::new(code, idx as u32, errno)
 }
 
 /// The planned root filesystem of one container.
@@ -129,7 +131,7 @@ impl Rootfs {
         })
     }
 
-    /// Parent side: the message for a child `Fail` in `Area::Rootfs`.
+    /// Parent side: the message for a child `Fail` in `Step::Rootfs`.
     pub(crate) fn describe(&self, fail: &Fail) -> String {
         let p = &self.plan;
         let i = fail.idx as usize;
@@ -142,8 +144,11 @@ impl Rootfs {
             l.get(i)
                 .map_or("?".into(), |c| c.to_string_lossy().into_owned())
         };
-        let what = match fail.code {
-            code::NS_PROPAGATION => {
+        let Step::Rootfs(code) = fail.step else {
+            return format!("rootfs: {:?}", fail.step);
+        };
+        let what = match code {
+            Code::NsPropagation => {
                 let kind = if p.ns_propagation == m::PROP_PRIVATE {
                     "rprivate"
                 } else {
@@ -151,25 +156,25 @@ impl Rootfs {
                 };
                 format!("making / of the container's mount namespace {kind}")
             }
-            code::BIND_ROOT => format!("binding rootfs {root} onto itself"),
-            code::OPEN_ROOT => format!("opening rootfs {root}"),
-            code::TARGET => step(": creating or opening the mount point"),
+            Code::BindRoot => format!("binding rootfs {root} onto itself"),
+            Code::OpenRoot => format!("opening rootfs {root}"),
+            Code::Target => step(": creating or opening the mount point"),
             // The kernel's EINVAL names nothing: say which filesystem options it was given.
-            code::MOUNT => match p.mounts.get(i).map(|s| &s.kind) {
+            Code::Mount => match p.mounts.get(i).map(|s| &s.kind) {
                 Some(plan::Kind::Fs { data, .. }) if !data.as_bytes().is_empty() => {
                     step(&format!(" with options {:?}", data.to_string_lossy()))
                 }
                 _ => step(""),
             },
-            code::SETATTR => step(": setting mount attributes"),
-            code::COPYUP => step(": copying what the mount point held into it (tmpcopyup)"),
-            code::PROPAGATION => step(": setting propagation"),
-            code::DEVICE | code::DEVICE_OWNER => {
+            Code::Setattr => step(": setting mount attributes"),
+            Code::Copyup => step(": copying what the mount point held into it (tmpcopyup)"),
+            Code::Propagation => step(": setting propagation"),
+            Code::Device | Code::DeviceOwner => {
                 let d = p
                     .devices
                     .get(i)
                     .map_or("device ?".into(), |d| d.desc.clone());
-                let how = if fail.code == code::DEVICE_OWNER {
+                let how = if code == Code::DeviceOwner {
                     ": changing its owner"
                 } else if p.userns {
                     ": binding the host's node"
@@ -178,7 +183,7 @@ impl Rootfs {
                 };
                 format!("{d}{how}")
             }
-            code::LINK => match p.links.get(i) {
+            Code::Link => match p.links.get(i) {
                 Some(l) => format!(
                     "creating symlink {} -> {}",
                     l.target.display(),
@@ -186,41 +191,75 @@ impl Rootfs {
                 ),
                 None => format!("creating symlink {i}"),
             },
-            code::CWD => format!(
+            Code::Cwd => format!(
                 "creating process.cwd {}",
                 p.cwd.as_ref().map_or("/".into(), |c| c.display())
             ),
-            code::PTMX => "opening the container's /dev/ptmx".into(),
-            code::CONSOLE if fail.errno == libc::ELOOP => "binding the terminal onto \
+            Code::Ptmx => "opening the container's /dev/ptmx".into(),
+            Code::Console if fail.errno == libc::ELOOP => "binding the terminal onto \
                 /dev/console: the container's /dev/console (or /dev) is a symlink, which is \
                 not followed"
                 .into(),
-            code::CONSOLE => "binding the terminal onto /dev/console".into(),
-            code::PIVOT => format!("pivot_root to {root}"),
-            code::OLD_ROOT => "detaching the old root after pivot_root".into(),
-            code::MOVE_ROOT => format!("moving {root} onto / (no pivot)"),
-            code::ROOT_PROPAGATION => "applying linux.rootfsPropagation to /".into(),
-            code::NULL => {
+            Code::Console => "binding the terminal onto /dev/console".into(),
+            Code::Pivot => format!("pivot_root to {root}"),
+            Code::OldRoot => "detaching the old root after pivot_root".into(),
+            Code::MoveRoot => format!("moving {root} onto / (no pivot)"),
+            Code::RootPropagation => "applying linux.rootfsPropagation to /".into(),
+            Code::Null => {
                 if fail.errno == libc::ENODEV {
                     return "masking paths: the container's /dev/null is not the null device (1:3)"
                         .into();
                 }
                 "masking paths: opening /dev/null".into()
             }
-            code::MASK => format!("masking {} (linux.maskedPaths[{i}])", list(&p.masked)),
-            code::READONLY => format!(
+            Code::Mask => format!("masking {} (linux.maskedPaths[{i}])", list(&p.masked)),
+            Code::Readonly => format!(
                 "making {} read-only (linux.readonlyPaths[{i}])",
                 list(&p.readonly_paths)
             ),
-            code::PROCFS => "mounting a private procfs for linux.sysctl".into(),
-            code::SYSCTL => match p.sysctls.get(i) {
+            Code::Procfs => "mounting a private procfs for linux.sysctl".into(),
+            Code::Sysctl => match p.sysctls.get(i) {
                 Some(s) => format!("setting sysctl {}={:?}", s.key, s.value),
                 None => format!("setting sysctl {i}"),
             },
-            code::ROOT_RO => "remounting / read-only (root.readonly)".into(),
-            c => format!("rootfs step {c} #{i}"),
+            Code::RootRo => "remounting / read-only (root.readonly)".into(),
         };
         format!("{what}: {}", crate::fail::errno_text(fail.errno))
+    }
+
+    /// Parent side: the typed error for a child `Fail` in `Step::Rootfs`: `Error::Mount` for a
+    /// mount of the plan or of the root itself, `Error::Setup` for the rest.
+    pub(crate) fn error(&self, fail: &Fail) -> crate::Error {
+        let msg = self.describe(fail);
+        let errno = fail.errno;
+        let mount = match fail.step {
+            Step::Rootfs(
+                Code::Target | Code::Mount | Code::Setattr | Code::Propagation | Code::Copyup,
+            ) => self.plan.mounts.get(fail.idx as usize).map(|s| {
+                // The config index is in the step's description ("... (mounts[3])"); steps
+                // husk adds itself (cgroup v1 sub-mounts) name their config entry too.
+                let index = s
+                    .desc
+                    .split("(mounts[")
+                    .nth(1)
+                    .and_then(|r| r.split(']').next().and_then(|n| n.parse().ok()));
+                (PathBuf::from(s.target.display()), index)
+            }),
+            Step::Rootfs(Code::BindRoot | Code::OpenRoot) => Some((PathBuf::from("/"), None)),
+            _ => None,
+        };
+        match mount {
+            Some((destination, index)) => crate::Error::Mount {
+                destination,
+                index,
+                errno,
+                msg,
+            },
+            None => crate::Error::Setup {
+                errno: Some(errno),
+                msg,
+            },
+        }
     }
 
     /// Child side, no allocation: step 1 above. Must run in the container's new mount
@@ -234,7 +273,7 @@ impl Rootfs {
     /// `mount_all` (before or after `enter`).
     pub(crate) fn open_ptmx(&self) -> Result<RawFd, Fail> {
         mount::open_in(self.root_fd, c"dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
-            .map_err(|e| fail(code::PTMX, 0, e))
+            .map_err(|e| fail(Code::Ptmx, 0, e))
     }
 
     /// Parent side, before the clone: the trees of id-mapped binds (kept open by the returned
@@ -258,19 +297,19 @@ impl Rootfs {
         ) {
             Ok(fd) => crate::sys::close(fd),
             Err(libc::ENOENT) => {}
-            Err(e) => return Err(fail(code::CONSOLE, 0, e)),
+            Err(e) => return Err(fail(Code::Console, 0, e)),
         }
         let old = m::umask(0o077);
         let target = mount::make(self.root_fd, &t.prefixes, &t.names, true);
         m::umask(old);
-        let target = mount::Guard(target.map_err(|e| fail(code::CONSOLE, 0, e))?);
+        let target = mount::Guard(target.map_err(|e| fail(Code::Console, 0, e))?);
         let tree = mount::Guard(
             m::open_tree(
                 pty_slave,
                 c"",
                 m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
             )
-            .map_err(|e| fail(code::CONSOLE, 0, e))?,
+            .map_err(|e| fail(Code::Console, 0, e))?,
         );
         m::move_mount(
             tree.0,
@@ -279,14 +318,14 @@ impl Rootfs {
             c"",
             m::MOVE_MOUNT_F_EMPTY_PATH | m::MOVE_MOUNT_T_EMPTY_PATH,
         )
-        .map_err(|e| fail(code::CONSOLE, 0, e))
+        .map_err(|e| fail(Code::Console, 0, e))
     }
 
     /// Child side, no allocation: step 3 above. After `mount_all`; leaves the process in the
     /// new root with cwd "/".
     pub(crate) fn enter(&mut self) -> Result<(), Fail> {
         if self.root_fd < 0 {
-            return Err(fail(code::OPEN_ROOT, 0, libc::EBADF));
+            return Err(fail(Code::OpenRoot, 0, libc::EBADF));
         }
         pivot::enter(&self.plan, self.root_fd)
     }

@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::os::fd::RawFd;
 
 use super::plan::{Kind, MountStep, Plan, Target};
-use super::{code, fail};
+use super::{fail, Code};
 use crate::fail::Fail;
 use crate::sys::{self, mount as m};
 
@@ -164,11 +164,11 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
     let t = &step.target;
     match &step.kind {
         Kind::Symlink { to } => {
-            let (parent, name) = make_parent(root, t).map_err(|e| fail(code::TARGET, i, e))?;
+            let (parent, name) = make_parent(root, t).map_err(|e| fail(Code::Target, i, e))?;
             let _p = Fds([parent]);
             return match m::symlinkat(to, parent, name) {
                 Ok(()) | Err(libc::EEXIST) => Ok(()),
-                Err(e) => Err(fail(code::MOUNT, i, e)),
+                Err(e) => Err(fail(Code::Mount, i, e)),
             };
         }
         Kind::Setattr => {
@@ -176,15 +176,15 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
                 Fds(
                     [
                         open_in(root, &t.rel, libc::O_PATH)
-                            .map_err(|e| fail(code::TARGET, i, e))?,
+                            .map_err(|e| fail(Code::Target, i, e))?,
                     ],
                 );
             return setattr(fd.0[0], false, &attr(step.attr))
-                .map_err(|e| fail(code::SETATTR, i, e));
+                .map_err(|e| fail(Code::Setattr, i, e));
         }
         Kind::Bind { source, recursive } => {
             let target = Fds([make(root, &t.prefixes, &t.names, step.is_file)
-                .map_err(|e| fail(code::TARGET, i, e))?]);
+                .map_err(|e| fail(Code::Target, i, e))?]);
             let flags = m::OPEN_TREE_CLONE
                 | m::OPEN_TREE_CLOEXEC
                 | if *recursive { m::AT_RECURSIVE } else { 0 };
@@ -192,18 +192,18 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             let tree = match step.idmap.as_ref().map(|x| x.tree).filter(|fd| *fd >= 0) {
                 Some(fd) => Fds([fd]),
                 None => Fds([m::open_tree(libc::AT_FDCWD, source, flags)
-                    .map_err(|e| fail(code::MOUNT, i, e))?]),
+                    .map_err(|e| fail(Code::Mount, i, e))?]),
             };
             if !step.attr.is_empty() {
                 setattr(tree.0[0], false, &attr(step.attr))
-                    .map_err(|e| fail(code::SETATTR, i, e))?;
+                    .map_err(|e| fail(Code::Setattr, i, e))?;
             }
             if !step.rattr.is_empty() {
                 setattr(tree.0[0], true, &attr(step.rattr))
-                    .map_err(|e| fail(code::SETATTR, i, e))?;
+                    .map_err(|e| fail(Code::Setattr, i, e))?;
             }
             m::move_mount(tree.0[0], EMPTY, target.0[0], EMPTY, MOVE_EMPTY)
-                .map_err(|e| fail(code::MOUNT, i, e))?;
+                .map_err(|e| fail(Code::Mount, i, e))?;
         }
         Kind::Fs {
             fstype,
@@ -214,12 +214,12 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
         } => {
             let target =
                 Fds([make(root, &t.prefixes, &t.names, false)
-                    .map_err(|e| fail(code::TARGET, i, e))?]);
+                    .map_err(|e| fail(Code::Target, i, e))?]);
             // tmpcopyup: the old contents stay reachable through this fd once covered.
             let below = if step.copyup {
                 let f = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
                 Some(Fds([
-                    m::openat(target.0[0], c".", f, 0).map_err(|e| fail(code::COPYUP, i, e))?
+                    m::openat(target.0[0], c".", f, 0).map_err(|e| fail(Code::Copyup, i, e))?
                 ]))
             } else {
                 None
@@ -234,29 +234,29 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
                     Some(data.as_c_str())
                 };
                 m::mount(Some(source), path, Some(fstype), *ms_flags, d)
-                    .map_err(|e| fail(code::MOUNT, i, e))?;
+                    .map_err(|e| fail(Code::Mount, i, e))?;
             }
             if let Some(below) = below {
                 let new = Fds([open_in(root, &t.rel, libc::O_RDONLY | libc::O_DIRECTORY)
-                    .map_err(|e| fail(code::COPYUP, i, e))?]);
+                    .map_err(|e| fail(Code::Copyup, i, e))?]);
                 super::copyup::copy_tree(below.0[0], new.0[0], 0)
-                    .map_err(|e| fail(code::COPYUP, i, e))?;
+                    .map_err(|e| fail(Code::Copyup, i, e))?;
             }
         }
     }
     let fs_rattr = matches!(step.kind, Kind::Fs { .. }) && !step.rattr.is_empty();
     if fs_rattr || !step.propagation.is_empty() {
         // Re-resolve: the path now leads to the new mount.
-        let fd = Fds([open_in(root, &t.rel, libc::O_PATH).map_err(|e| fail(code::TARGET, i, e))?]);
+        let fd = Fds([open_in(root, &t.rel, libc::O_PATH).map_err(|e| fail(Code::Target, i, e))?]);
         if fs_rattr {
-            setattr(fd.0[0], true, &attr(step.rattr)).map_err(|e| fail(code::SETATTR, i, e))?;
+            setattr(fd.0[0], true, &attr(step.rattr)).map_err(|e| fail(Code::Setattr, i, e))?;
         }
         for p in &step.propagation {
             let a = m::MountAttr {
                 propagation: p.flag,
                 ..Default::default()
             };
-            setattr(fd.0[0], p.recursive, &a).map_err(|e| fail(code::PROPAGATION, i, e))?;
+            setattr(fd.0[0], p.recursive, &a).map_err(|e| fail(Code::Propagation, i, e))?;
         }
     }
     Ok(())
@@ -271,7 +271,7 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
             &plan.root,
             m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE,
         )
-        .map_err(|e| fail(code::BIND_ROOT, 0, e))
+        .map_err(|e| fail(Code::BindRoot, 0, e))
     };
     let root = if plan.detached {
         // In the host's mount namespace nothing is attached: the mounts go onto the detached
@@ -283,7 +283,7 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
             ..Default::default()
         };
         m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
-            .map_err(|e| fail(code::NS_PROPAGATION, 0, e))?;
+            .map_err(|e| fail(Code::NsPropagation, 0, e))?;
         let tree = Fds([clone()?]);
         m::move_mount(
             tree.0[0],
@@ -292,7 +292,7 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
             &plan.root,
             m::MOVE_MOUNT_F_EMPTY_PATH,
         )
-        .map_err(|e| fail(code::BIND_ROOT, 0, e))?;
+        .map_err(|e| fail(Code::BindRoot, 0, e))?;
         drop(tree);
         m::openat(
             libc::AT_FDCWD,
@@ -300,7 +300,7 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             0,
         )
-        .map_err(|e| fail(code::OPEN_ROOT, 0, e))?
+        .map_err(|e| fail(Code::OpenRoot, 0, e))?
     };
     let r = mount_rest(plan, root);
     if r.is_err() {
@@ -315,21 +315,21 @@ fn mount_rest(plan: &Plan, root: RawFd) -> Result<(), Fail> {
     }
     super::devices::create(plan, root)?;
     for (i, l) in plan.links.iter().enumerate() {
-        let (parent, name) = make_parent(root, &l.target).map_err(|e| fail(code::LINK, i, e))?;
+        let (parent, name) = make_parent(root, &l.target).map_err(|e| fail(Code::Link, i, e))?;
         let _p = Fds([parent]);
         if l.replace {
             match m::unlinkat(parent, name, 0) {
                 Ok(()) | Err(libc::ENOENT) => {}
-                Err(e) => return Err(fail(code::LINK, i, e)),
+                Err(e) => return Err(fail(Code::Link, i, e)),
             }
         }
         match m::symlinkat(&l.to, parent, name) {
             Ok(()) | Err(libc::EEXIST) => {}
-            Err(e) => return Err(fail(code::LINK, i, e)),
+            Err(e) => return Err(fail(Code::Link, i, e)),
         }
     }
     if let Some(cwd) = &plan.cwd {
-        let fd = make(root, &cwd.prefixes, &cwd.names, false).map_err(|e| fail(code::CWD, 0, e))?;
+        let fd = make(root, &cwd.prefixes, &cwd.names, false).map_err(|e| fail(Code::Cwd, 0, e))?;
         sys::close(fd);
     }
     Ok(())

@@ -4,21 +4,21 @@ use std::os::fd::RawFd;
 
 use super::mount::Guard;
 use super::plan::Plan;
-use super::{code, fail, mask, sysctl};
+use super::{fail, mask, sysctl, Code};
 use crate::fail::Fail;
 use crate::sys::mount as m;
 
 fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
     if plan.detached {
         // The host's mount namespace: pivot_root would swap the host's root.
-        m::fchdir(root).map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
-        m::chroot(c".").map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
+        m::fchdir(root).map_err(|e| fail(Code::MoveRoot, 0, e))?;
+        m::chroot(c".").map_err(|e| fail(Code::MoveRoot, 0, e))?;
     } else if plan.no_pivot {
-        m::fchdir(root).map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
+        m::fchdir(root).map_err(|e| fail(Code::MoveRoot, 0, e))?;
         // Without pivot_root (e.g. a ramfs root): move the root mount onto / and chroot.
         m::move_mount(root, c"", libc::AT_FDCWD, c"/", m::MOVE_MOUNT_F_EMPTY_PATH)
-            .map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
-        m::chroot(c".").map_err(|e| fail(code::MOVE_ROOT, 0, e))?;
+            .map_err(|e| fail(Code::MoveRoot, 0, e))?;
+        m::chroot(c".").map_err(|e| fail(Code::MoveRoot, 0, e))?;
     } else {
         let old = Guard(
             m::openat(
@@ -27,21 +27,21 @@ fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
                 0,
             )
-            .map_err(|e| fail(code::PIVOT, 0, e))?,
+            .map_err(|e| fail(Code::Pivot, 0, e))?,
         );
-        m::fchdir(root).map_err(|e| fail(code::PIVOT, 0, e))?;
+        m::fchdir(root).map_err(|e| fail(Code::Pivot, 0, e))?;
         // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves
         // only the new root, with no directory needed for the old one.
-        m::pivot_root(c".", c".").map_err(|e| fail(code::PIVOT, 0, e))?;
+        m::pivot_root(c".", c".").map_err(|e| fail(Code::Pivot, 0, e))?;
         // Work on the old root explicitly: "." after pivot_root is not guaranteed to be it,
         // and making the new root's tree a slave would undo the mounts' own propagation.
-        m::fchdir(old.0).map_err(|e| fail(code::OLD_ROOT, 0, e))?;
+        m::fchdir(old.0).map_err(|e| fail(Code::OldRoot, 0, e))?;
         // The unmount must not propagate to the host's mounts.
         m::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
-            .map_err(|e| fail(code::OLD_ROOT, 0, e))?;
-        m::umount2(c".", libc::MNT_DETACH).map_err(|e| fail(code::OLD_ROOT, 0, e))?;
+            .map_err(|e| fail(Code::OldRoot, 0, e))?;
+        m::umount2(c".", libc::MNT_DETACH).map_err(|e| fail(Code::OldRoot, 0, e))?;
     }
-    m::chdir(c"/").map_err(|e| fail(code::PIVOT, 0, e))
+    m::chdir(c"/").map_err(|e| fail(Code::Pivot, 0, e))
 }
 
 pub(super) fn enter(plan: &Plan, root: RawFd) -> Result<(), Fail> {
@@ -53,7 +53,7 @@ pub(super) fn enter(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         };
         let flags = if p.recursive { m::AT_RECURSIVE } else { 0 };
         m::mount_setattr(libc::AT_FDCWD, c"/", flags, &a)
-            .map_err(|e| fail(code::ROOT_PROPAGATION, 0, e))?;
+            .map_err(|e| fail(Code::RootPropagation, 0, e))?;
     }
     // Before masking: a new procfs is refused in a user namespace once /proc is partly hidden.
     let proc_fd = if plan.sysctls.is_empty() {
@@ -72,7 +72,7 @@ pub(super) fn enter(plan: &Plan, root: RawFd) -> Result<(), Fail> {
             attr_set: m::MOUNT_ATTR_RDONLY,
             ..Default::default()
         };
-        m::mount_setattr(libc::AT_FDCWD, c"/", 0, &a).map_err(|e| fail(code::ROOT_RO, 0, e))?;
+        m::mount_setattr(libc::AT_FDCWD, c"/", 0, &a).map_err(|e| fail(Code::RootRo, 0, e))?;
     }
     Ok(())
 }

@@ -70,10 +70,10 @@ pub(crate) fn io_err(what: String, e: std::io::Error) -> Error {
 
 pub(crate) fn cstr(b: &[u8]) -> Result<CString> {
     CString::new(b).map_err(|_| {
-        Error::InvalidConfig(format!(
-            "{:?} contains a NUL byte",
-            String::from_utf8_lossy(b)
-        ))
+        Error::config(
+            "mounts",
+            format!("{:?} contains a NUL byte", String::from_utf8_lossy(b)),
+        )
     })
 }
 
@@ -234,18 +234,21 @@ fn check_proc_mount(
             }
         }
     }
-    Err(Error::InvalidConfig(format!(
+    Err(Error::config(
+        format!("mounts[{i}]"),
+        format!(
         "mounts[{i}] ({shown}): only a proc filesystem may be mounted on /proc, and beneath it \
          only procfs sources or {} (what lxcfs provides)",
         PROC_FILES.join(", ")
-    )))
+    ),
+    ))
 }
 
 pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<Plan> {
     let root_cfg = spec
         .root()
         .as_ref()
-        .ok_or_else(|| Error::InvalidConfig("root: missing".into()))?;
+        .ok_or_else(|| Error::config("root", "root: missing"))?;
     let root_path = if root_cfg.path().is_absolute() {
         root_cfg.path().clone()
     } else {
@@ -254,10 +257,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     let meta = std::fs::metadata(&root_path)
         .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;
     if !meta.is_dir() {
-        return Err(Error::InvalidConfig(format!(
-            "root.path {}: not a directory",
-            root_path.display()
-        )));
+        return Err(Error::config(
+            "root.path",
+            format!("root.path {}: not a directory", root_path.display()),
+        ));
     }
     let root_path = root_path
         .canonicalize()
@@ -265,17 +268,23 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     // A /dev that is a symlink is refused outright (the 2026 /dev-symlink escapes): every
     // mount below is resolved inside the root anyway, but nothing legitimate needs it.
     if let Ok(to) = std::fs::read_link(root_path.join("dev")) {
-        return Err(Error::InvalidConfig(format!(
-            "the rootfs's /dev is a symlink (to {}): refused",
-            to.display()
-        )));
+        return Err(Error::config(
+            "root.path",
+            format!(
+                "the rootfs's /dev is a symlink (to {}): refused",
+                to.display()
+            ),
+        ));
     }
     let linux = spec.linux().as_ref();
 
     let root_propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => None,
         Some(p) => Some(options::root_propagation(p).ok_or_else(|| {
-            Error::InvalidConfig(format!("linux.rootfsPropagation: unknown value {p:?}"))
+            Error::config(
+                "linux.rootfsPropagation",
+                format!("linux.rootfsPropagation: unknown value {p:?}"),
+            )
         })?),
     };
     let ns_propagation = match root_propagation {
@@ -310,21 +319,27 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     for (i, m) in mounts.iter().enumerate() {
         let dest = m.destination();
         if !dest.is_absolute() {
-            return Err(Error::InvalidConfig(format!(
-                "mounts[{i}]: destination {dest:?} must be absolute"
-            )));
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}]: destination {dest:?} must be absolute"),
+            ));
         }
         let target = Target::new(dest)?;
         let shown = target.display();
         let opts_list = m.options().as_deref().unwrap_or(&[]);
-        let parsed = options::parse(opts_list)
-            .map_err(|e| Error::InvalidConfig(format!("mounts[{i}] ({shown}): {e}")))?;
+        let parsed = options::parse(opts_list).map_err(|e| {
+            Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}] ({shown}): {e}"),
+            )
+        })?;
         let typ = m.typ().as_deref().unwrap_or("");
         let is_bind = parsed.bind || typ == "bind";
         if parsed.copyup && (is_bind || typ != "tmpfs") {
-            return Err(Error::InvalidConfig(format!(
-                "mounts[{i}] ({shown}): option \"tmpcopyup\" is only for tmpfs mounts"
-            )));
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}] ({shown}): option \"tmpcopyup\" is only for tmpfs mounts"),
+            ));
         }
         check_proc_mount(i, &shown, typ, is_bind, m.source().as_deref(), bundle)?;
         if is_bind && shown == "/dev" {
@@ -335,9 +350,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         }
         if is_bind {
             let src = m.source().as_ref().ok_or_else(|| {
-                Error::InvalidConfig(format!(
-                    "mounts[{i}] ({shown}): bind mount without a source"
-                ))
+                Error::config(
+                    format!("mounts[{i}]"),
+                    format!("mounts[{i}] ({shown}): bind mount without a source"),
+                )
             })?;
             let src = if src.is_absolute() {
                 src.clone()
@@ -369,9 +385,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             continue;
         }
         if typ.is_empty() {
-            return Err(Error::InvalidConfig(format!(
-                "mounts[{i}] ({shown}): no type and no bind option"
-            )));
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}] ({shown}): no type and no bind option"),
+            ));
         }
         if typ == "cgroup" || typ == "cgroup2" {
             super::cgroup::plan(&mut plan, i, target, &parsed, cgroupns, opts)?;
@@ -406,9 +423,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .unwrap_or(cstr(typ.as_bytes())?);
         let fsmount_attr = parsed.fsmount_attr();
         if parsed.idmap.is_some() {
-            return Err(Error::InvalidConfig(format!(
-                "mounts[{i}] ({shown}): idmap and ridmap are for bind mounts"
-            )));
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!("mounts[{i}] ({shown}): idmap and ridmap are for bind mounts"),
+            ));
         }
         let ms_flags = parsed.legacy_flags();
         let data = cstr(parsed.data.as_bytes())?;
@@ -453,9 +471,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         .or(spec.process().as_ref().map(|p| p.cwd().as_path()));
     if let Some(cwd) = cwd {
         if !cwd.is_absolute() {
-            return Err(Error::InvalidConfig(format!(
-                "process.cwd {cwd:?} must be absolute"
-            )));
+            return Err(Error::config(
+                "process.cwd",
+                format!("process.cwd {cwd:?} must be absolute"),
+            ));
         }
         let t = Target::new(cwd)?;
         if !t.prefixes.is_empty() {
@@ -484,11 +503,14 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     // (the v1 cgroup tmpfs is made read-only once its binds are in).
     if plan.detached {
         if let Some(s) = plan.mounts.iter().find(|s| matches!(s.kind, Kind::Setattr)) {
-            return Err(Error::InvalidConfig(format!(
-                "{}: a read-only cgroup v1 tree needs a mount namespace (add one to \
+            return Err(Error::config(
+                "linux.namespaces",
+                format!(
+                    "{}: a read-only cgroup v1 tree needs a mount namespace (add one to \
                  linux.namespaces, or make the cgroup mount rw)",
-                s.desc
-            )));
+                    s.desc
+                ),
+            ));
         }
     }
     Ok(plan)
@@ -496,9 +518,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
 
 fn abs_cstr(field: &str, p: &str) -> Result<CString> {
     if !p.starts_with('/') {
-        return Err(Error::InvalidConfig(format!(
-            "{field}: {p:?} must be absolute"
-        )));
+        return Err(Error::config(
+            field,
+            format!("{field}: {p:?} must be absolute"),
+        ));
     }
     cstr(p.as_bytes())
 }

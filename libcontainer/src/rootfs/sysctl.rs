@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 
 use super::plan::{cstr, Plan, Sysctl};
-use super::{code, fail};
+use super::{fail, Code};
 use crate::fail::Fail;
 use crate::sys::{self, mount as m};
 use crate::{Error, Result};
@@ -36,19 +36,24 @@ fn check_namespace(key: &str, ns: &Namespaces) -> Result<()> {
     } else if key == "kernel.domainname" {
         ("uts", ns.uts)
     } else if key == "kernel.hostname" {
-        return Err(Error::InvalidConfig(
-            "linux.sysctl: kernel.hostname conflicts with the hostname field".into(),
+        return Err(Error::config(
+            "linux.sysctl",
+            "linux.sysctl: kernel.hostname conflicts with the hostname field",
         ));
     } else {
-        return Err(Error::InvalidConfig(format!(
-            "linux.sysctl: {key} is not in a separate kernel namespace"
-        )));
+        return Err(Error::config(
+            "linux.sysctl",
+            format!("linux.sysctl: {key} is not in a separate kernel namespace"),
+        ));
     };
     if !need.1 {
-        return Err(Error::InvalidConfig(format!(
-            "linux.sysctl: {key} needs a {} namespace of the container's own",
-            need.0
-        )));
+        return Err(Error::config(
+            "linux.sysctl",
+            format!(
+                "linux.sysctl: {key} needs a {} namespace of the container's own",
+                need.0
+            ),
+        ));
     }
     Ok(())
 }
@@ -65,9 +70,10 @@ pub(super) fn plan(
             || key.contains('/')
             || key.split('.').any(|c| c.is_empty() || c == "..");
         if bad {
-            return Err(Error::InvalidConfig(format!(
-                "linux.sysctl: invalid key {key:?}"
-            )));
+            return Err(Error::config(
+                "linux.sysctl",
+                format!("linux.sysctl: invalid key {key:?}"),
+            ));
         }
         check_namespace(key, &ns)?;
         let path = format!("sys/{}", key.replace('.', "/"));
@@ -84,7 +90,7 @@ pub(super) fn plan(
 /// before the masked paths hide parts of /proc, which would make a new procfs "too revealing"
 /// in a user namespace.
 pub(super) fn open_procfs() -> Result<RawFd, Fail> {
-    let fs = m::fsopen(c"proc", m::FSOPEN_CLOEXEC).map_err(|e| fail(code::PROCFS, 0, e))?;
+    let fs = m::fsopen(c"proc", m::FSOPEN_CLOEXEC).map_err(|e| fail(Code::Procfs, 0, e))?;
     let r = m::fsconfig(fs, m::FSCONFIG_CMD_CREATE, None, None).and_then(|_| {
         m::fsmount(
             fs,
@@ -93,7 +99,7 @@ pub(super) fn open_procfs() -> Result<RawFd, Fail> {
         )
     });
     sys::close(fs);
-    r.map_err(|e| fail(code::PROCFS, 0, e))
+    r.map_err(|e| fail(Code::Procfs, 0, e))
 }
 
 pub(super) fn apply(plan: &Plan, proc_fd: RawFd) -> Result<(), Fail> {
@@ -105,10 +111,10 @@ pub(super) fn apply(plan: &Plan, proc_fd: RawFd) -> Result<(), Fail> {
             0,
             m::RESOLVE_IN_ROOT | m::RESOLVE_NO_MAGICLINKS,
         )
-        .map_err(|e| fail(code::SYSCTL, i, e))?;
+        .map_err(|e| fail(Code::Sysctl, i, e))?;
         let r = sys::write_all(fd, s.value.as_bytes());
         sys::close(fd);
-        r.map_err(|e| fail(code::SYSCTL, i, e))?;
+        r.map_err(|e| fail(Code::Sysctl, i, e))?;
     }
     Ok(())
 }

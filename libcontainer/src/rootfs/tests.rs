@@ -536,7 +536,7 @@ fn rootfs_plan_errors_and_messages() {
         {"destination": "/proc", "type": "proc", "source": "proc"}
     ]}));
     let r = Rootfs::plan(&s, &b.0, &opts).unwrap();
-    let f = super::fail(super::code::MOUNT, 1, libc::EPERM);
+    let f = super::fail(super::Code::Mount, 1, libc::EPERM);
     assert_eq!(
         r.describe(&f),
         "mount proc onto /proc (mounts[1]): operation not permitted"

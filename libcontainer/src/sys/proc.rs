@@ -113,6 +113,41 @@ pub(crate) fn wait_pidfd(pidfd: RawFd) -> Result<i32, i32> {
     })
 }
 
+/// Like `wait_pidfd`, without blocking: `Ok(None)` while the process runs.
+pub(crate) fn try_wait_pidfd(pidfd: RawFd) -> Result<Option<i32>, i32> {
+    // SAFETY: siginfo_t is plain data; zeroed is valid (si_pid stays 0 if nothing exited).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    retry(|| {
+        // SAFETY: info is a valid out-pointer; P_PIDFD takes the fd as the id.
+        cvt(unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        })
+    })?;
+    // SAFETY: waitid filled (or left zeroed) a SIGCHLD siginfo: these fields are valid.
+    let (pid, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if code == libc::CLD_EXITED {
+        status
+    } else {
+        128 + status
+    }))
+}
+
+/// pipe2(O_CLOEXEC): (read end, write end).
+pub(crate) fn pipe() -> Result<(RawFd, RawFd), i32> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
 /// Polls `fd` for readability for at most `timeout_ms` (-1: forever). True if readable.
 pub(crate) fn poll_in(fd: RawFd, timeout_ms: i32) -> Result<bool, i32> {
     let mut p = libc::pollfd {

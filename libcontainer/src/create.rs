@@ -1,0 +1,534 @@
+//! `create`: the options, the config (config.json or a spec built in memory), the state
+//! directory and cgroup, and the create side of the spawn (`Job` for the init): id maps,
+//! the create-phase hooks, `Created`. A failure at any step removes everything made.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use crate::error::Context;
+use crate::fail::Fail;
+use crate::hooks::{self, Kind};
+use crate::io::{Console, Stdio, StdioSet};
+use crate::oci_spec::runtime::Spec;
+use crate::plan::{Plan, PlanOptions};
+use crate::process::ProcPlan;
+use crate::protocol::{Chan, Fds, Msg};
+use crate::spawn::{self, Flow, Job, Spawned};
+use crate::state::{self, Phase, Record, StateDir, Status};
+use crate::sys;
+use crate::{CgroupDriver, Error, Result, Runtime};
+
+pub(crate) const START_SOCK: &str = "start.sock";
+
+/// Options of `create` and `run`.
+///
+/// ```
+/// use libcontainer::{Console, CreateOptions, Stdio};
+/// let mut opts = CreateOptions::new("/path/to/bundle");
+/// opts.stdout = Stdio::piped();
+/// opts.console = Console::Socket("/run/console.sock".into());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// The bundle directory: config.json (unless `spec` is given) and the base of relative
+    /// paths in the config (`root.path`, bind mount sources).
+    pub bundle: PathBuf,
+    /// The config, built in memory: used instead of reading `bundle/config.json`.
+    pub spec: Option<Spec>,
+    /// Where the pty master goes when `process.terminal` is true.
+    pub console: Console,
+    /// The container's stdin (inherited from the caller by default, as runc does).
+    pub stdin: Stdio,
+    /// The container's stdout.
+    pub stdout: Stdio,
+    /// The container's stderr.
+    pub stderr: Stdio,
+    /// A unix socket to receive a pidfd of the init.
+    pub pidfd_socket: Option<PathBuf>,
+    /// Where to write the init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// How many fds after stdio (3, 4, ...) the container inherits, besides LISTEN_FDS.
+    pub preserve_fds: u32,
+    /// Move the root onto / and chroot instead of pivot_root (initramfs hosts).
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    pub no_new_keyring: bool,
+    /// Who manages the container's cgroup.
+    pub cgroup_driver: CgroupDriver,
+}
+
+impl CreateOptions {
+    /// Options for a bundle (its config.json) with everything else at its default.
+    pub fn new(bundle: impl Into<PathBuf>) -> CreateOptions {
+        CreateOptions {
+            bundle: bundle.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Options for a spec built in memory; `bundle` is the base of its relative paths (it
+    /// needs no config.json).
+    ///
+    /// ```
+    /// let spec = libcontainer::default_spec(false);
+    /// let opts = libcontainer::CreateOptions::from_spec("/var/lib/app/c1", spec);
+    /// assert!(opts.spec.is_some());
+    /// ```
+    pub fn from_spec(bundle: impl Into<PathBuf>, spec: Spec) -> CreateOptions {
+        CreateOptions {
+            bundle: bundle.into(),
+            spec: Some(spec),
+            ..Default::default()
+        }
+    }
+
+    fn stdio(&self) -> StdioSet {
+        StdioSet {
+            stdin: self.stdin.clone(),
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// Reads and parses config.json, naming the file in every error.
+fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| Error::Config {
+        path: path.clone(),
+        field: None,
+        msg: crate::fail::io_text(&e),
+    })?;
+    parse_at(&path, data)
+}
+
+/// Parses a config.json as `create` does: runtime-spec's field names (including the two that
+/// oci-spec spells differently), and an error that names the offending field.
+///
+/// ```
+/// let spec = libcontainer::parse_config(br#"{"ociVersion": "1.3.0", "root": {"path": "rootfs"},
+///     "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}"#).unwrap();
+/// assert_eq!(spec.root().as_ref().unwrap().path().to_str(), Some("rootfs"));
+/// let err = libcontainer::parse_config(br#"{"ociVersion": "1.3.0", "process": {"args": 3}}"#)
+///     .unwrap_err();
+/// assert!(err.to_string().contains("process.args"), "{err}");
+/// match err {
+///     libcontainer::Error::Config { field, .. } => assert_eq!(field.as_deref(), Some("process.args")),
+///     e => panic!("{e:?}"),
+/// }
+/// ```
+pub fn parse_config(data: &[u8]) -> Result<Spec> {
+    parse_at(Path::new("config.json"), data.to_vec())
+}
+
+fn parse_at(path: &Path, data: Vec<u8>) -> Result<Spec> {
+    let data = crate::attrs::spec_names_fixed(data);
+    // The plain parse is the one `state.json` loading also uses, so a good config runs no
+    // extra code (its pages count in create's peak RSS); only a bad one is parsed again
+    // through serde_path_to_error, which names the field ("process.args: invalid type ...").
+    if let Ok(spec) = serde_json::from_slice(&data) {
+        return Ok(spec);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(&data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let (field, msg) = match field.as_str() {
+            "." => (None, format!("invalid config: {}", e.inner())),
+            f => (
+                Some(f.to_string()),
+                format!("invalid config: {f}: {}", e.inner()),
+            ),
+        };
+        Error::Config {
+            path: path.to_path_buf(),
+            field,
+            msg,
+        }
+    })
+}
+
+/// With no cgroup (`--cgroup-manager disabled`), limits cannot take effect: refused rather than
+/// ignored. The device list alone is accepted, as engines send their defaults always.
+fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
+    let Some(r) = r else { return Ok(()) };
+    let mut only_devices = r.clone();
+    only_devices.set_devices(None);
+    let json = serde_json::to_value(&only_devices).unwrap_or_default();
+    let set: Vec<&String> = json
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(Error::config(
+        "linux.resources",
+        format!(
+            "linux.resources {set:?}: limits need a cgroup, and the cgroup manager is disabled"
+        ),
+    ))
+}
+
+/// LISTEN_FDS from the caller's environment, passed through as runc does.
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Everything a failed `create` must undo.
+struct Undo<'a> {
+    dir: Option<StateDir>,
+    cgroup: Option<&'a cgroups::Manager>,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// The create side of the spawn.
+struct CreateJob<'a> {
+    plan: Plan,
+    dir: &'a StateDir,
+    record: Record,
+    listener: RawFd,
+    /// The stdio fds `plan.proc.stdio` names, open until the clone.
+    stdio_fds: Vec<OwnedFd>,
+}
+
+impl CreateJob<'_> {
+    /// Records `pid` so a killed `create` can be cleaned up.
+    fn record_pid(&mut self, pid: i32) -> Result<()> {
+        self.record.pid = Some(pid);
+        self.record.pid_start = state::proc_stat(pid).map(|(s, _)| s);
+        self.dir.write(&self.record)
+    }
+
+    fn proceed(chan: Chan, fds: &[RawFd]) -> Result<()> {
+        chan.send(Msg::Proceed, fds)
+            .map_err(|e| Error::errno("signalling the container process", e))
+    }
+}
+
+impl Job for CreateJob<'_> {
+    fn clone_flags(&self) -> u64 {
+        self.plan.ns.clone_flags
+    }
+
+    fn proc(&self) -> &ProcPlan {
+        &self.plan.proc
+    }
+
+    fn before_clone(&mut self, v1_tasks: Vec<RawFd>) -> Result<Vec<OwnedFd>> {
+        self.plan.cgroup_join = v1_tasks;
+        // Id-mapped trees need the host's privileges: made here, inherited by the child.
+        let mut keep = self.plan.rootfs.prepare_idmapped()?;
+        keep.append(&mut self.stdio_fds);
+        Ok(keep)
+    }
+
+    fn child(&mut self, chan: Chan) -> ! {
+        // Above all the state directory's lock: the init must not hold it while it waits for
+        // `start`, which takes it.
+        sys::close(self.dir.fd().as_raw_fd());
+        crate::init::first_child(&mut self.plan, chan, self.listener)
+    }
+
+    fn started(&mut self, pid: i32) -> Result<()> {
+        self.record_pid(pid)
+    }
+
+    fn before_proceed(&mut self, pid: i32) -> Result<()> {
+        if self.plan.ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
+            self.plan.ns.write_maps(pid)?;
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, chan: Chan, msg: Msg, fds: Fds, pid: i32) -> Result<Flow> {
+        match msg {
+            Msg::WriteIdMaps => {
+                self.plan.ns.write_maps(pid)?;
+                Self::proceed(chan, &[])?;
+            }
+            Msg::RuntimeHooks => {
+                // The create-phase hooks see "created", as crun's do and as runtime-tools'
+                // hooks_stdin checks: the environment is built by then.
+                let state = hook_state(&self.record, Status::Created, pid);
+                let h = self.plan.spec.hooks().clone().unwrap_or_default();
+                hooks::run(
+                    Kind::Prestart,
+                    h.prestart().as_deref().unwrap_or_default(),
+                    &state,
+                )?;
+                hooks::run(
+                    Kind::CreateRuntime,
+                    h.create_runtime().as_deref().unwrap_or_default(),
+                    &state,
+                )?;
+                let fd = sys::proc::memfd_with(c"state", &state)
+                    .map_err(|e| Error::errno("memfd", e))?;
+                let fd = sys::adopt(fd);
+                Self::proceed(chan, &[fd.as_raw_fd()])?;
+            }
+            Msg::Created => return Ok(Flow::Done),
+            msg => return Err(spawn::unexpected(self.what(), msg, fds)),
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn closed(&self) -> Option<Flow> {
+        None
+    }
+
+    fn error(&self, f: &Fail) -> Error {
+        self.plan.error(f)
+    }
+
+    fn what(&self) -> &'static str {
+        "container process"
+    }
+}
+
+/// The OCI state that hooks read on stdin.
+pub(crate) fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": state::OCI_VERSION,
+        "id": r.id,
+        "status": status,
+        "bundle": r.bundle,
+    });
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    if let Some(a) = r.config.annotations().as_ref().filter(|a| !a.is_empty()) {
+        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    }
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|f| f.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string()).ctx(|| format!("writing pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).ctx(|| format!("writing pid file {}", path.display()))
+}
+
+pub(crate) fn send_console(socket: &Path, master: BorrowedFd<'_>) -> Result<()> {
+    send_fd(socket, "console socket", b"/dev/ptmx", master)
+}
+
+/// `--pidfd-socket` (runc 1.2): the process's pidfd, for callers that want to signal or wait
+/// without pid reuse races.
+pub(crate) fn send_pidfd(socket: &Path, pidfd: BorrowedFd<'_>) -> Result<()> {
+    send_fd(socket, "pidfd socket", b"pidfd", pidfd)
+}
+
+fn send_fd(socket: &Path, what: &str, name: &[u8], fd: BorrowedFd<'_>) -> Result<()> {
+    let s =
+        UnixStream::connect(socket).ctx(|| format!("connecting to {what} {}", socket.display()))?;
+    sys::sock::send(s.as_raw_fd(), name, &[fd.as_raw_fd()])
+        .map_err(|e| Error::errno(format!("sending to {what} {}", socket.display()), e))
+}
+
+/// What `create` made: the init and the caller's ends of its stdio.
+pub(crate) struct Created {
+    pub spawned: Spawned,
+    pub pipes: [Option<File>; 3],
+}
+
+impl Runtime {
+    /// `detached`: nobody waits to copy the pty for the caller (`create`, `run --detach`), so
+    /// `Console::Proxy` is refused as runc refuses a terminal without a console socket.
+    pub(crate) fn create_inner(
+        &self,
+        id: &str,
+        opts: &CreateOptions,
+        detached: bool,
+    ) -> Result<Created> {
+        state::validate_id(id)?;
+        let bundle = std::path::absolute(&opts.bundle)
+            .ctx(|| format!("bundle {}", opts.bundle.display()))?;
+        let mut spec = match &opts.spec {
+            Some(s) => s.clone(),
+            None => load_spec(&bundle)?,
+        };
+        // NOTIFY_SOCKET: its directory is mounted into the container, so it must exist before
+        // the mounts are planned; a failure from here on removes it (the guard's drop).
+        let mut early = Undo {
+            dir: None,
+            cgroup: None,
+        };
+        if crate::notify::host_socket().is_some() {
+            let d = StateDir::create(self.root(), id)?;
+            let path = d.path.clone();
+            early.dir = Some(d);
+            crate::notify::prepare(&mut spec, &path)?;
+        }
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal && detached && opts.console == Console::Proxy {
+            return Err(Error::config(
+                "process.terminal",
+                "cannot allocate tty if husk will detach without setting console socket",
+            ));
+        }
+        if matches!(opts.console, Console::Socket(_)) && !terminal {
+            return Err(Error::config(
+                "process.terminal",
+                "cannot use console socket if the container does not allocate a tty (process.terminal is false)",
+            ));
+        }
+        let stdio = opts.stdio();
+        if terminal && !stdio.all_inherit() {
+            return Err(Error::config(
+                "process.terminal",
+                "a container with a terminal has the pty as its stdio: leave stdin, stdout and stderr inherited",
+            ));
+        }
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+        let mut cgroup = match opts.cgroup_driver {
+            CgroupDriver::Cgroupfs => cgroups::Manager::new(cgroups_path, id)?,
+            CgroupDriver::Systemd => cgroups::Manager::new_systemd(
+                cgroups_path.map(|p| p.to_string_lossy()).as_deref(),
+                id,
+            )?,
+            CgroupDriver::Disabled => {
+                refuse_limits(resources.as_ref())?;
+                cgroups::Manager::disabled()
+            }
+        };
+        if cgroup.is_systemd() {
+            // Applied by `add` once the unit exists (it is started with the init's pid).
+            cgroup.set_start_resources(resources.clone());
+        }
+        let mut plan = Plan::build(
+            spec.clone(),
+            &PlanOptions {
+                bundle: &bundle,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                listen_fds: listen_fds(),
+                new_keyring: !opts.no_new_keyring,
+                cgroup_dirs: cgroup.saved().dirs.clone(),
+            },
+        )?;
+        for w in std::mem::take(&mut plan.proc.warnings) {
+            self.handler.warn(id, &w);
+        }
+        let root_path = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
+        let dir = match early.dir.take() {
+            Some(d) => d,
+            None => StateDir::create(self.root(), id)?,
+        };
+        let mut undo = Undo {
+            dir: None,
+            cgroup: None,
+        };
+        let record = Record {
+            id: id.into(),
+            bundle: bundle.clone(),
+            rootfs: bundle.join(root_path),
+            created: state::rfc3339_now(),
+            owner: state::owner_name(),
+            phase: Phase::Creating,
+            pid: None,
+            pid_start: None,
+            cgroup: Some(cgroup.saved().clone()),
+            config: spec,
+        };
+        let result = (|| {
+            dir.write(&record)?;
+            undo.cgroup = Some(&cgroup);
+            cgroup.create()?;
+            if let Some(r) = resources
+                .as_ref()
+                .filter(|_| !cgroup.saved().dirs.is_empty())
+            {
+                for w in cgroups::resources::ignored_fields(r, cgroup.saved().layout) {
+                    self.handler.warn(id, &w);
+                }
+            }
+            if let Some(r) = resources.as_ref().filter(|_| cgroup.applies_on_create()) {
+                cgroup.apply(r)?;
+            }
+            // Bound through the directory fd: the path stays short whatever the root and id.
+            let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
+            let listener = UnixListener::bind(&sock)
+                .ctx(|| format!("creating {}", dir.path.join(START_SOCK).display()))?;
+            let (child_stdio, pipes) = stdio.prepare()?;
+            plan.proc.stdio = child_stdio.fds;
+            let mut job = CreateJob {
+                plan,
+                dir: &dir,
+                record,
+                listener: listener.as_raw_fd(),
+                stdio_fds: child_stdio.into_owned(),
+            };
+            let spawned = spawn::spawn(&mut job, &cgroup)?;
+            drop(listener);
+            job.record.phase = Phase::Created;
+            job.record_pid(spawned.pid)?;
+            if let (Console::Socket(sock), Some(master)) = (&opts.console, &spawned.console) {
+                send_console(sock, master.as_fd())?;
+            }
+            if let Some(sock) = &opts.pidfd_socket {
+                send_pidfd(sock, spawned.pidfd.as_fd())?;
+            }
+            if let Some(p) = &opts.pid_file {
+                write_pid_file(p, spawned.pid)?;
+            }
+            Ok(Created { spawned, pipes })
+        })();
+        match result {
+            Ok(mut created) => {
+                undo.cgroup = None;
+                drop(undo);
+                if matches!(opts.console, Console::Socket(_)) {
+                    created.spawned.console = None;
+                }
+                self.handler.emit(crate::Notice::Created {
+                    id,
+                    pid: created.spawned.pid,
+                });
+                Ok(created)
+            }
+            Err(e) => {
+                // The init (if any) was killed by spawn's guard; remove the rest.
+                undo.dir = Some(dir);
+                drop(undo);
+                Err(e)
+            }
+        }
+    }
+}
