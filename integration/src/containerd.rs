@@ -18,14 +18,10 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// `None` (the caller skips, saying so) when containerd is not installed.
+    /// `None` (the caller skips, saying so) when containerd or ctr is not installed; under
+    /// CI=true that panics ([`missing_tool`]).
     pub fn new() -> Option<Containerd> {
-        if Command::new("containerd")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("skipped: containerd is not installed (apt-get install containerd)");
+        if missing_tool("containerd", "containerd") || missing_tool("ctr", "containerd") {
             return None;
         }
         let n = unique();

@@ -23,7 +23,8 @@ pub struct Docker {
 }
 
 impl Docker {
-    /// `None` (the caller skips, saying so) when dockerd is not installed.
+    /// `None` (the caller skips, saying so) when dockerd or docker is not installed; under
+    /// CI=true that panics ([`missing_tool`]).
     pub fn new() -> Option<Docker> {
         Docker::with(&[], false)
     }
@@ -35,8 +36,7 @@ impl Docker {
     }
 
     fn with(extra: &[&str], private_ids: bool) -> Option<Docker> {
-        if Command::new("dockerd").arg("--version").output().is_err() {
-            eprintln!("skipped: dockerd is not installed (apt-get install docker.io)");
+        if missing_tool("dockerd", "docker.io") || missing_tool("docker", "docker.io") {
             return None;
         }
         let n = unique();

@@ -16,10 +16,10 @@ pub struct Podman {
 }
 
 impl Podman {
-    /// `None` (the caller skips, saying so) when podman is not installed.
+    /// `None` (the caller skips, saying so) when podman is not installed; under CI=true
+    /// that panics ([`crate::missing_tool`]).
     pub fn new() -> Option<Podman> {
-        if Command::new("podman").arg("--version").output().is_err() {
-            eprintln!("skipped: podman is not installed (apt-get install podman)");
+        if crate::missing_tool("podman", "podman") {
             return None;
         }
         let dir =

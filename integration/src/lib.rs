@@ -9,6 +9,8 @@
 //!
 //! Tests where runc 1.1.5 (the reference) deviates from what husk promises call
 //! [`skip_for_runc`] with the reason; they are skipped only when `HUSK_BIN` names runc.
+//! Tests that need a tool call [`missing_tool`]: a skip where it is absent, a failure under
+//! `CI=true` (where scripts/setup installed it, so its absence is a broken install step).
 
 use std::ffi::CString;
 use std::fs;
@@ -64,6 +66,60 @@ pub fn skip_for_runc(why: &str) -> bool {
     }
 }
 
+/// Returns true (the caller skips, saying so on stderr) when `tool`, a command on PATH or an
+/// absolute path, is absent; `package` is the Debian package that provides it. Under
+/// `CI=true` an absent tool panics instead, so a missing install step cannot pass as green.
+/// Use as `if missing_tool("podman", "podman") { return; }`.
+pub fn missing_tool(tool: &str, package: &str) -> bool {
+    skip_unless(tool_present(tool), tool, package)
+}
+
+/// [`missing_tool`] for a requirement the caller checks itself (a library, a python module):
+/// `present` false is a skip, or a panic under `CI=true`.
+pub fn skip_unless(present: bool, tool: &str, package: &str) -> bool {
+    if present {
+        return false;
+    }
+    match on_missing(std::env::var("CI").ok().as_deref(), tool, package) {
+        Ok(skip) => {
+            eprintln!("{skip}");
+            true
+        }
+        Err(fail) => panic!("{fail}"),
+    }
+}
+
+/// What an absent `tool` means given the value of `CI`: Ok(the skip message), or Err(the
+/// failure message) under `CI=true`. Pure, so it is tested without touching the process's
+/// environment (shared by every test thread).
+pub fn on_missing(ci: Option<&str>, tool: &str, package: &str) -> Result<String, String> {
+    if ci == Some("true") {
+        Err(format!(
+            "{tool} is missing under CI=true (install the Debian package {package}: \
+             scripts/setup does)"
+        ))
+    } else {
+        Ok(format!(
+            "skipped: {tool} is missing (apt-get install {package})"
+        ))
+    }
+}
+
+/// True when `tool` exists: an absolute path as is, a bare name as an executable on PATH.
+fn tool_present(tool: &str) -> bool {
+    let exec = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if tool.contains('/') {
+        return exec(Path::new(tool));
+    }
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|d| exec(&d.join(tool))))
+        .unwrap_or(false)
+}
+
 /// Path to the static busybox used for every rootfs.
 pub fn busybox() -> PathBuf {
     std::env::var_os("BUSYBOX")
@@ -94,3 +150,31 @@ pub use containerd::*;
 mod docker;
 pub use docker::*;
 pub mod conformance;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_skips_outside_ci_and_fails_under_ci() {
+        for ci in [None, Some(""), Some("false"), Some("1")] {
+            let skip = on_missing(ci, "podman", "podman").unwrap();
+            assert!(skip.starts_with("skipped: podman"), "{skip}");
+        }
+        let fail = on_missing(Some("true"), "dbus-daemon", "dbus-daemon").unwrap_err();
+        assert!(
+            fail.contains("dbus-daemon is missing") && fail.contains("package dbus-daemon"),
+            "{fail}"
+        );
+    }
+
+    #[test]
+    fn tools_are_found_on_path_or_by_absolute_path() {
+        assert!(tool_present("sh"));
+        assert!(tool_present("/bin/sh"));
+        assert!(!tool_present("husk-no-such-tool"));
+        assert!(!tool_present("/nonexistent/husk-no-such-tool"));
+        // Present tools never skip, whatever CI says.
+        assert!(!skip_unless(true, "sh", "dash"));
+    }
+}

@@ -31,9 +31,25 @@ fn enabled(v: &Value, what: &str) -> bool {
         .unwrap_or_else(|| panic!("{what}.enabled: not a boolean: {v}"))
 }
 
-/// The schema directory (scripts/spec-schema prints it). Missing: a failure under CI, a
-/// skip (said) elsewhere.
+/// The schema directory (scripts/spec-schema prints it, fetching with curl), once the
+/// validator's python3-jsonschema is known to be there. Missing: a failure under CI, a skip
+/// (said) elsewhere.
 fn schema_dir() -> Option<std::path::PathBuf> {
+    if missing_tool("/usr/bin/python3", "python3") || missing_tool("curl", "curl") {
+        return None;
+    }
+    let jsonschema = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import jsonschema"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if skip_unless(
+        jsonschema,
+        "python3's jsonschema module",
+        "python3-jsonschema",
+    ) {
+        return None;
+    }
     let o = std::process::Command::new(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/spec-schema"),
     )

@@ -242,10 +242,14 @@ impl Job for CreateJob<'_> {
         Ok(keep)
     }
 
+    fn child_fds(&self, out: &mut Vec<RawFd>) {
+        // Not the state directory's fd above all: the init must not hold its lock while it
+        // waits for `start`, which takes it.
+        out.push(self.listener);
+        out.extend(self.plan.ns.join_fds());
+    }
+
     fn child(&mut self, chan: Chan) -> ! {
-        // Above all the state directory's lock: the init must not hold it while it waits for
-        // `start`, which takes it.
-        sys::close(self.dir.fd().as_raw_fd());
         crate::init::first_child(&mut self.plan, chan, self.listener)
     }
 

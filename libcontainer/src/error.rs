@@ -95,7 +95,7 @@ pub enum Error {
     /// The container's program was not found (`$PATH` lookup, or a path that does not exist).
     #[error("{msg}")]
     ExecutableNotFound {
-        /// args[0] as configured.
+        /// `args[0]` as configured.
         name: String,
         /// The whole message (runc's wording).
         msg: String,

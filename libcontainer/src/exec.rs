@@ -428,6 +428,14 @@ impl Job for ExecPlan {
         Ok(std::mem::take(&mut self.stdio_fds))
     }
 
+    fn child_fds(&self, out: &mut Vec<RawFd>) {
+        out.extend(
+            [self.init_pidfd, self.root_fd]
+                .into_iter()
+                .filter(|&fd| fd >= 0),
+        );
+    }
+
     fn child(&mut self, chan: Chan) -> ! {
         child(self, chan)
     }

@@ -21,6 +21,8 @@ crate::fail::codes! {
         JoinCgroup,
         /// idx: 0, 1 or 2 (stdin, stdout, stderr).
         Stdio,
+        /// Closing the fds the child does not use.
+        CloseFds,
     }
 }
 
@@ -212,6 +214,7 @@ pub(crate) fn describe(f: &Fail) -> String {
                 .unwrap_or(&"stdio");
             format!("connecting the container's {name} to the fd given for it: {e}")
         }
+        Step::Sync(SyncCode::CloseFds) => format!("closing inherited fds: {e}"),
         Step::Sync(_) => format!("talking to the parent process: {e}"),
         Step::Console(ConsoleCode::Ptmx) => format!("opening the container's /dev/ptmx: {e}"),
         Step::Console(ConsoleCode::Ctty) => format!("setting the controlling terminal: {e}"),

@@ -276,6 +276,11 @@ impl NsPlan {
         Ok(())
     }
 
+    /// The fds of the namespaces joined by path (the child needs them open).
+    pub(crate) fn join_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        self.joins.iter().map(|j| j.fd.as_raw_fd())
+    }
+
     /// Child side, no allocation: joins the namespaces given by path, then unshares the new
     /// ones (user first, so the rest are owned by it).
     pub(crate) fn join_and_unshare(&self) -> Result<(), Fail> {

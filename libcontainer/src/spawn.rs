@@ -25,7 +25,7 @@ pub(crate) struct Spawned {
 /// Where the new process goes in the cgroup hierarchies.
 pub(crate) trait Placement {
     /// The v2 directory to clone into (CLONE_INTO_CGROUP).
-    fn into_fd(&self) -> Result<Option<OwnedFd>>;
+    fn v2_dir_fd(&self) -> Result<Option<OwnedFd>>;
     /// The v1 `tasks` files the child joins by writing "0" (no RCU grace period, unlike a
     /// parent's `cgroup.procs` write; see cgroups::Manager::v1_tasks).
     fn v1_tasks(&self) -> Result<Vec<OwnedFd>>;
@@ -34,7 +34,7 @@ pub(crate) trait Placement {
 }
 
 impl Placement for cgroups::Manager {
-    fn into_fd(&self) -> Result<Option<OwnedFd>> {
+    fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
         Ok(self.unified_fd()?)
     }
 
@@ -61,7 +61,7 @@ impl Dirs<'_> {
 }
 
 impl Placement for Dirs<'_> {
-    fn into_fd(&self) -> Result<Option<OwnedFd>> {
+    fn v2_dir_fd(&self) -> Result<Option<OwnedFd>> {
         let Some(d) = self.dirs.iter().find(|d| !self.is_v1(d)) else {
             return Ok(None);
         };
@@ -108,6 +108,9 @@ pub(crate) trait Job {
     /// Before the clone: the v1 `tasks` fds the child will join; returns fds to keep open
     /// until the child has inherited them.
     fn before_clone(&mut self, v1_tasks: Vec<RawFd>) -> Result<Vec<OwnedFd>>;
+    /// Fds the child uses besides the socketpair, the cgroup `tasks` files, what
+    /// `before_clone` keeps and the inherited range (3.. `proc().inherit_fds`).
+    fn child_fds(&self, out: &mut Vec<RawFd>);
     /// The child's entry point. Never returns; must not allocate.
     fn child(&mut self, chan: Chan) -> !;
     /// A process of the container now exists (the first, or the forked init).
@@ -148,7 +151,7 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
     let (parent_end, child_end) =
         sys::sock::seqpacket_pair().map_err(|e| Error::errno("creating the sync socketpair", e))?;
     let (parent_end, child_end) = (sys::adopt(parent_end), sys::adopt(child_end));
-    let into = placement.into_fd()?;
+    let into = placement.v2_dir_fd()?;
     // execCPUAffinity.initial must hold until the parent has moved the process: then the
     // parent joins every hierarchy.
     let join = if job.proc().attrs.affinity_initial.is_none() {
@@ -158,6 +161,15 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
     };
     let self_joined = !join.is_empty();
     let keep = job.before_clone(join.iter().map(|f| f.as_raw_fd()).collect())?;
+    // Everything else is closed in the child at once: fds of the caller's other threads
+    // (another container's stdio pipe, say) would otherwise stay open in this container's
+    // init until it execs, which for a created container may be never.
+    let mut child_fds: Vec<RawFd> = (3..3 + job.proc().inherit_fds as RawFd).collect();
+    child_fds.push(child_end.as_raw_fd());
+    child_fds.extend(join.iter().chain(&keep).map(|f| f.as_raw_fd()));
+    job.child_fds(&mut child_fds);
+    child_fds.sort_unstable();
+    child_fds.dedup();
     let flags = job.clone_flags();
     let mut cloned_into = into.is_some();
     let mut r = sys::proc::clone3(flags, into.as_ref().map(|f| f.as_raw_fd()));
@@ -174,8 +186,12 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
     let (pid, pidfd) = match r {
         Err(e) => return Err(Error::errno(format!("clone3 of the {what}"), e)),
         Ok(Cloned::Child) => {
-            sys::close(parent_end.as_raw_fd());
-            job.child(Chan(child_end.as_raw_fd()))
+            let chan = Chan(child_end.as_raw_fd());
+            if let Err(e) = sys::proc::close_except(&child_fds) {
+                chan.fail(Fail::new(crate::init::SyncCode::CloseFds, 0, e));
+                sys::exit(1);
+            }
+            job.child(chan)
         }
         Ok(Cloned::Parent { pid, pidfd }) => (pid, sys::adopt(pidfd)),
     };

@@ -1,5 +1,5 @@
 //! `linux.resources` on cgroup v1: [`plan_v1`] maps the spec to (controller, file, value)
-//! writes, [`write`] puts them in the container's per-controller directories.
+//! writes, [`write()`] puts them in the container's per-controller directories.
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, LinuxThrottleDevice};
 

@@ -1,5 +1,5 @@
 //! `linux.resources` on cgroup v2: [`plan_v2`] maps the spec to (file, value) writes in the
-//! container's unified directory (as runc and crun do), [`write`] enables the controllers the
+//! container's unified directory (as runc and crun do), [`write()`] enables the controllers the
 //! files need in every ancestor's `cgroup.subtree_control` and writes them.
 
 use std::path::Path;
@@ -271,7 +271,7 @@ pub fn available(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// The controllers of the hierarchy `dir` is in (its root's `cgroup.controllers`): what
-/// [`write`] can enable down to `dir`.
+/// [`write()`] can enable down to `dir`.
 pub fn hierarchy_controllers(dir: &Path) -> Result<Vec<String>> {
     let root = dir
         .ancestors()

@@ -59,7 +59,7 @@ fn lib() -> Option<Lib> {
         if h.is_null() {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "libseccomp.so.2 not found (apt-get install libseccomp2)"
+                "libseccomp.so.2 is missing under CI=true (install the Debian package libseccomp2)"
             );
             eprintln!("skipped: libseccomp.so.2 not found");
             return None;

@@ -221,6 +221,21 @@ pub(crate) fn cloexec_from(first: u32) -> Result<(), i32> {
     cvt(unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) }).map(drop)
 }
 
+/// Closes every fd from 3 up except those in `keep` (sorted, ascending). No allocation.
+pub(crate) fn close_except(keep: &[RawFd]) -> Result<(), i32> {
+    let mut lo: u32 = 3;
+    for &fd in keep {
+        let Ok(fd) = u32::try_from(fd) else { continue };
+        if fd > lo {
+            // SAFETY: close_range only closes fds of this process.
+            cvt(unsafe { libc::close_range(lo, fd - 1, 0) })?;
+        }
+        lo = lo.max(fd + 1);
+    }
+    // SAFETY: as above.
+    cvt(unsafe { libc::close_range(lo, u32::MAX, 0) }).map(drop)
+}
+
 /// A memfd holding `data`, positioned at 0, close-on-exec.
 pub(crate) fn memfd_with(name: &CStr, data: &[u8]) -> Result<RawFd, i32> {
     // SAFETY: name is a valid C string.

@@ -1,0 +1,110 @@
+//! What an embedding program needs beyond the CLI's surface: a spec built in memory with no
+//! config.json on disk, and warnings and events through a handler each `Runtime` owns. As root.
+
+mod support;
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use libcontainer::{CreateOptions, Notice, RunOptions, RunOutcome, Runtime, Stdio};
+use support::{busybox_rootfs, busybox_spec, temp_dir, unique_id};
+
+#[test]
+fn spec_in_memory_runs_without_config_json() {
+    let dir = temp_dir("embed-spec");
+    let bundle = dir.join("bundle");
+    busybox_rootfs(&bundle).unwrap();
+    let rt = Runtime::new(dir.join("state"));
+
+    let mut spec = busybox_spec(&["sh", "-c", "echo from-memory $(hostname)"]);
+    spec.set_hostname(Some("built-in-memory".into()));
+    let mut opts = CreateOptions::from_spec(&bundle, spec);
+    opts.stdout = Stdio::piped();
+    let mut c = rt.create(&unique_id("embed"), &opts).unwrap();
+    let mut p = c.take_process().unwrap();
+    assert!(c.take_process().is_none(), "the init is handed out once");
+    // The state records the spec (what `state`, `exec` and `delete` read later).
+    assert_eq!(c.state().unwrap().bundle, bundle);
+    c.start().unwrap();
+    let mut out = String::new();
+    p.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(out, "from-memory built-in-memory\n");
+    assert_eq!(p.wait().unwrap(), 0);
+    c.delete(false).unwrap();
+
+    // `run` takes it too.
+    let opts = CreateOptions::from_spec(&bundle, busybox_spec(&["sh", "-c", "exit 9"]));
+    let outcome = rt
+        .run(&unique_id("embed-run"), &opts, RunOptions::default())
+        .unwrap();
+    assert_eq!(outcome, RunOutcome::Exited(9));
+    assert!(!bundle.join("config.json").exists());
+    assert!(rt.list().unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A notice, owned, for comparing.
+fn owned(n: &Notice<'_>) -> String {
+    match n {
+        Notice::Warning { id, msg } => format!("warning {id}: {msg}"),
+        Notice::Created { id, .. } => format!("created {id}"),
+        Notice::Started { id, .. } => format!("started {id}"),
+        Notice::Deleted { id } => format!("deleted {id}"),
+        Notice::Signaled { id, signal, .. } => format!("signaled {id} {signal}"),
+        Notice::Exec { id, .. } => format!("exec {id}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn recording(root: &std::path::Path) -> (Runtime, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let rt = Runtime::new(root).with_handler(move |n: &Notice<'_>| {
+        log.lock().unwrap().push(owned(n));
+    });
+    (rt, seen)
+}
+
+#[test]
+fn two_runtimes_keep_their_notices_apart() {
+    let dir = temp_dir("embed-notices");
+    let bundle = dir.join("bundle");
+    busybox_rootfs(&bundle).unwrap();
+    // A seccomp profile naming a syscall no architecture knows: a warning, as runc gives.
+    let spec = busybox_spec(&["true"]);
+    let mut v = serde_json::to_value(&spec).unwrap();
+    v["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["no_such_syscall_here"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let spec: libcontainer::oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+
+    let (rt1, seen1) = recording(&dir.join("state1"));
+    let (rt2, seen2) = recording(&dir.join("state2"));
+    let (id1, id2) = (unique_id("one"), unique_id("two"));
+    // Interleaved, from two threads at once.
+    std::thread::scope(|s| {
+        for (rt, id) in [(&rt1, &id1), (&rt2, &id2)] {
+            let opts = CreateOptions::from_spec(&bundle, spec.clone());
+            s.spawn(move || {
+                let outcome = rt.run(id, &opts, RunOptions::default()).unwrap();
+                assert_eq!(outcome, RunOutcome::Exited(0));
+            });
+        }
+    });
+    let warning = "linux.seccomp: ignoring syscalls unknown on every listed architecture: \
+                   no_such_syscall_here";
+    for (seen, id) in [(seen1, &id1), (seen2, &id2)] {
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                format!("warning {id}: {warning}"),
+                format!("created {id}"),
+                format!("started {id}"),
+                format!("deleted {id}"),
+            ]
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
