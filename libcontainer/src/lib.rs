@@ -55,6 +55,11 @@ mod state;
 mod sys;
 mod tty;
 
+/// docs/library.md, the guide: its examples run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/library.md")]
+pub struct LibraryGuide;
+
 pub use caps::{CAPABILITIES, RLIMITS};
 pub use container::{CgroupDriver, Container, RunOptions, RunOutcome, Runtime};
 pub use create::{parse_config, CreateOptions};

@@ -16,8 +16,6 @@
 //! mount(2) fallback goes through /proc/self/fd). After `enter` the cwd is "/": the caller
 //! changes to process.cwd (created by `mount_all`) itself.
 
-// Nothing drives the rootfs until init is written; remove this then.
-
 mod cgroup;
 mod copyup;
 mod devices;
