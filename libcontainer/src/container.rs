@@ -108,7 +108,7 @@ impl Runtime {
     /// Creates container `id`; returns once its init waits for `start`. The init is a child
     /// of the calling process: [`Container::take_process`] has its pidfd and stdio pipes.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
-        let created = self.create_inner(id, opts, true)?;
+        let created = self.create_inner(id, opts, true, true)?;
         Ok(self.handle(id, created))
     }
 
@@ -132,7 +132,7 @@ impl Runtime {
             sys::proc::set_child_subreaper(true)
                 .map_err(|e| Error::errno("becoming a child subreaper", e))?;
         }
-        let created = self.create_inner(id, opts, detach)?;
+        let created = self.create_inner(id, opts, detach, false)?;
         let mut container = self.handle(id, created);
         let process = container
             .take_process()

@@ -37,7 +37,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     /// The config, built in memory: used instead of reading `bundle/config.json`.
     pub spec: Option<Spec>,
-    /// Where the pty master goes when `process.terminal` is true.
+    /// Where the pty master goes when `process.terminal` is true. `Console::Return` (the
+    /// default) is for `create`, which returns it; `run` takes `Proxy` or `Socket`.
     pub console: Console,
     /// The container's stdin (inherited from the caller by default, as runc does).
     pub stdin: Stdio,
@@ -363,11 +364,14 @@ pub(crate) struct Created {
 impl Runtime {
     /// `detached`: nobody waits to copy the pty for the caller (`create`, `run --detach`), so
     /// `Console::Proxy` is refused as runc refuses a terminal without a console socket.
+    /// `returns`: the caller gets the init's `Process` (`create`), so `Console::Return` can
+    /// hand it the pty; `run` cannot.
     pub(crate) fn create_inner(
         &self,
         id: &str,
         opts: &CreateOptions,
         detached: bool,
+        returns: bool,
     ) -> Result<Created> {
         state::validate_id(id)?;
         let bundle = std::path::absolute(&opts.bundle)
@@ -397,6 +401,12 @@ impl Runtime {
             return Err(Error::config(
                 "process.terminal",
                 "cannot allocate tty if husk will detach without setting console socket",
+            ));
+        }
+        if terminal && !returns && opts.console == Console::Return {
+            return Err(Error::config(
+                "process.terminal",
+                "Console::Return hands the pty master to the caller of create; run cannot: use Console::Proxy or Console::Socket",
             ));
         }
         if matches!(opts.console, Console::Socket(_)) && !terminal {

@@ -48,7 +48,8 @@ pub struct ExecOptions {
     pub apparmor: Option<String>,
     /// An SELinux label (`--process-label`).
     pub process_label: Option<String>,
-    /// Where the pty master goes with `tty`.
+    /// Where the pty master goes with `tty`. `Console::Return` (the default) is for
+    /// `spawn_exec`, which returns it; `exec` takes `Proxy` or `Socket`.
     pub console: Console,
     /// Where the process's stdin comes from (inherited from the caller by default).
     pub stdin: Stdio,
@@ -268,6 +269,11 @@ impl Container {
         if o.tty && o.detach && !matches!(o.console, Console::Socket(_)) {
             return Err(Error::InvalidArgument(
                 "cannot allocate tty if husk will detach without setting console socket".into(),
+            ));
+        }
+        if o.tty && o.console == Console::Return {
+            return Err(Error::InvalidArgument(
+                "Console::Return hands the pty master to the caller of spawn_exec; exec cannot: use Console::Proxy or Console::Socket".into(),
             ));
         }
         let p = self.spawn_exec(o)?;

@@ -73,7 +73,8 @@ impl From<File> for Stdio {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Console {
-    /// Handed to the caller in [`Process::pty`].
+    /// Handed to the caller in [`Process::pty`] (by `Runtime::create` and
+    /// `Container::spawn_exec`; `run` and `exec`, which return no `Process`, refuse it).
     #[default]
     Return,
     /// Sent over this unix socket (runc's `--console-socket`), as an SCM_RIGHTS message.

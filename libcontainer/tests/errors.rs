@@ -76,6 +76,10 @@ fn lookup_and_state_errors() {
         Err(Error::AlreadyExists(dup)) => assert_eq!(dup, id),
         other => panic!("{other:?}"),
     }
+    match c.exec(&libcontainer::ExecOptions::default()) {
+        Err(Error::InvalidArgument(msg)) => assert!(msg.contains("needs a command"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
     c.start().unwrap();
     match c.start() {
         Err(Error::WrongState { status, .. }) => assert_eq!(status, Status::Running),

@@ -122,6 +122,21 @@ fn pty_master_is_returned() {
     assert_eq!(p.wait().unwrap(), 0);
     c.delete(false).unwrap();
 
+    // `run` returns no Process to hand the pty to: Console::Return is refused there.
+    let mut spec = busybox_spec(&["true"]);
+    let mut process = spec.process().clone().unwrap();
+    process.set_terminal(Some(true));
+    spec.set_process(Some(process));
+    let opts = CreateOptions::from_spec(&bundle, spec);
+    match rt.run(&unique_id("stdio-run-pty"), &opts, Default::default()) {
+        Err(libcontainer::Error::InvalidConfig { field, msg }) => {
+            assert_eq!(field, "process.terminal");
+            assert!(msg.contains("Console::Return"), "{msg}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(rt.list().unwrap().is_empty());
+
     // A terminal and pipes together: refused, nothing left behind.
     let mut spec = busybox_spec(&["true"]);
     let mut process = spec.process().clone().unwrap();
@@ -159,6 +174,13 @@ fn exec_process_stdio_and_pty() {
 
     let mut o = ExecOptions::new(["sh", "-c", "tty; echo exec-on-pty"]);
     o.tty = true;
+    // `exec` waits and returns no Process: the pty cannot be handed out there.
+    match c.exec(&o) {
+        Err(libcontainer::Error::InvalidArgument(msg)) => {
+            assert!(msg.contains("Console::Return"), "{msg}")
+        }
+        other => panic!("{other:?}"),
+    }
     let mut p = c.spawn_exec(&o).unwrap();
     let out = read_pty(p.pty.take().expect("the exec's pty master"));
     assert!(out.contains("/dev/pts/"), "{out:?}");
