@@ -2,12 +2,19 @@
 //!
 //! A [`Runtime`] owns a state directory (`/run/husk` by default). [`Runtime::create`] builds a
 //! container from an OCI bundle and leaves its init waiting; [`Container::start`] releases it;
-//! [`Runtime::run`] does create, start, wait and delete in one call. Errors are [`Error`]s
-//! that name their cause. The library may be called from a multi-threaded program (see
-//! docs/design.md for why that is safe).
+//! [`Runtime::run`] does create, start, wait and delete in one call. The config is the
+//! bundle's config.json or a spec built in memory ([`CreateOptions::from_spec`]); the
+//! container's stdio is the caller's, pipes it gets back, fds it owns or /dev/null
+//! ([`Stdio`]), or a pty whose master goes where [`Console`] says; the init and exec'd
+//! processes come back as [`Process`]es with a [`Pidfd`] an event loop can wait on. Errors are
+//! typed [`Error`]s that name their cause; warnings and events go to the handler of each
+//! [`Runtime`] ([`Runtime::with_handler`]). The library may be called from a multi-threaded
+//! program, tokio's included (see docs/design.md for why that is safe).
 //!
-//! A complete, runnable program (as root, with busybox-static installed) is
-//! `libcontainer/examples/run.rs`: `cargo run -p libcontainer --example run`. In short:
+//! The guide is docs/library.md (its examples run as doctests). Complete, runnable programs
+//! (as root, with busybox-static installed) are `libcontainer/examples/run.rs` and
+//! `concurrent.rs` (100 containers from tokio tasks): `cargo run -p libcontainer --example
+//! run`. In short:
 //!
 //! ```no_run
 //! use libcontainer::{CreateOptions, Runtime};
