@@ -16,10 +16,12 @@ use crate::{Error, Result};
 ///
 /// ```
 /// use libcontainer::Stdio;
-/// let log = std::fs::File::create(std::env::temp_dir().join("husk-doc-stdio.log")).unwrap();
+/// # let path = std::env::temp_dir().join(format!("husk-doc-stdio-{}.log", std::process::id()));
+/// let log = std::fs::File::create(&path).unwrap();
 /// let out = Stdio::from(log); // the container writes to this file
 /// let input = Stdio::piped(); // the caller gets the pipe's other end back
 /// # let _ = (out, input);
+/// # std::fs::remove_file(&path).unwrap();
 /// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]

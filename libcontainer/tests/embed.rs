@@ -15,6 +15,7 @@ fn spec_in_memory_runs_without_config_json() {
     let bundle = dir.join("bundle");
     busybox_rootfs(&bundle).unwrap();
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
 
     let mut spec = busybox_spec(&["sh", "-c", "echo from-memory $(hostname)"]);
     spec.set_hostname(Some("built-in-memory".into()));
@@ -40,7 +41,6 @@ fn spec_in_memory_runs_without_config_json() {
     assert_eq!(outcome, RunOutcome::Exited(9));
     assert!(!bundle.join("config.json").exists());
     assert!(rt.list().unwrap().is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A notice, owned, for comparing.
@@ -81,6 +81,10 @@ fn two_runtimes_keep_their_notices_apart() {
 
     let (rt1, seen1) = recording(&dir.join("state1"));
     let (rt2, seen2) = recording(&dir.join("state2"));
+    let _cleanup = (
+        support::Cleanup(rt1.clone(), dir.clone()),
+        support::Cleanup(rt2.clone(), dir.clone()),
+    );
     let (id1, id2) = (unique_id("one"), unique_id("two"));
     // Interleaved, from two threads at once.
     std::thread::scope(|s| {
@@ -106,5 +110,4 @@ fn two_runtimes_keep_their_notices_apart() {
             ]
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

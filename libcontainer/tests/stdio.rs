@@ -31,6 +31,7 @@ fn piped_stdout_and_stderr_are_captured_to_eof() {
     )
     .unwrap();
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let mut opts = CreateOptions::new(&bundle);
     opts.stdout = Stdio::piped();
     opts.stderr = Stdio::piped();
@@ -41,7 +42,6 @@ fn piped_stdout_and_stderr_are_captured_to_eof() {
     assert_eq!(p.wait().unwrap(), 3);
     assert!(p.stdin.is_none(), "stdin was not piped");
     c.delete(false).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -49,6 +49,7 @@ fn piped_stdin_is_fed_and_its_eof_seen() {
     let dir = temp_dir("stdio-stdin");
     let bundle = busybox_bundle(&dir.join("b"), &["cat"]).unwrap();
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let mut opts = CreateOptions::new(&bundle);
     opts.stdin = Stdio::piped();
     opts.stdout = Stdio::piped();
@@ -60,7 +61,6 @@ fn piped_stdin_is_fed_and_its_eof_seen() {
     assert_eq!(read_all(&mut p.stdout), "fed through the pipe\n");
     assert_eq!(p.wait().unwrap(), 0);
     c.delete(false).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -72,6 +72,7 @@ fn stdio_by_owned_fd_and_null() {
     )
     .unwrap();
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let log = dir.join("out.log");
     let mut opts = CreateOptions::new(&bundle);
     opts.stdin = Stdio::null();
@@ -84,7 +85,6 @@ fn stdio_by_owned_fd_and_null() {
         "written-by-the-container\n"
     );
     c.delete(false).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Reads a pty master until the slave side is gone (EIO).
@@ -113,6 +113,7 @@ fn pty_master_is_returned() {
     process.set_terminal(Some(true));
     spec.set_process(Some(process));
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let mut opts = CreateOptions::from_spec(&bundle, spec);
     opts.console = Console::Return;
     let (c, mut p) = started(&rt, &opts);
@@ -152,7 +153,6 @@ fn pty_master_is_returned() {
         other => panic!("{other:?}"),
     }
     assert!(!rt.root().join(&id).exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -160,6 +160,7 @@ fn exec_process_stdio_and_pty() {
     let dir = temp_dir("stdio-exec");
     let bundle = busybox_bundle(&dir.join("b"), &["sleep", "100"]).unwrap();
     let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let (c, init) = started(&rt, &CreateOptions::new(&bundle));
 
     let mut o = ExecOptions::new(["sh", "-c", "read x; echo got-$x; echo err-$x >&2; exit 4"]);
@@ -191,5 +192,46 @@ fn exec_process_stdio_and_pty() {
     assert_eq!(init.wait().unwrap(), 128 + libc::SIGKILL);
     c.delete(false).unwrap();
     assert!(rt.list().unwrap().is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What each fd of `pid` is ("pipe:[123]", "socket:[456]", a path).
+fn fds_of(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_created_init_holds_none_of_the_callers_other_fds() {
+    use std::os::fd::AsRawFd;
+    let dir = temp_dir("stdio-leak");
+    let bundle = busybox_bundle(&dir.join("b"), &["true"]).unwrap();
+    let rt = Runtime::new(dir.join("state"));
+    let _cleanup = support::Cleanup(rt.clone(), dir.clone());
+    // A connection the caller has open (close-on-exec, as every fd std opens): before exec,
+    // only an explicit close keeps it out of the init, which waits for `start` for as long as
+    // the caller likes (another thread's connection, another container's pipe...).
+    let (ours, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ours = std::fs::read_link(format!("/proc/self/fd/{}", ours.as_raw_fd()))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut opts = CreateOptions::new(&bundle);
+    opts.stdout = Stdio::piped();
+    let mut c = rt.create(&unique_id("leak"), &opts).unwrap();
+    let mut p = c.take_process().unwrap();
+    let held = fds_of(p.pid());
+    assert!(
+        !held.contains(&ours),
+        "the created init holds the caller's {ours}: {held:?}"
+    );
+    // Its own stdout pipe it does hold, on fd 1.
+    let fd1 = std::fs::read_link(format!("/proc/{}/fd/1", p.pid())).unwrap();
+    assert!(fd1.to_string_lossy().starts_with("pipe:"), "{fd1:?}");
+    c.start().unwrap();
+    assert_eq!(read_all(&mut p.stdout), "");
+    assert_eq!(p.wait().unwrap(), 0);
+    c.delete(false).unwrap();
 }

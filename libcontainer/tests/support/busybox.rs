@@ -68,3 +68,17 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// Removes every container of a runtime and a directory when dropped, so a failing test
+/// leaves no init, cgroup or state behind (a created init would wait for `start` forever).
+#[allow(dead_code)]
+pub struct Cleanup(pub libcontainer::Runtime, pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for s in self.0.list().unwrap_or_default() {
+            let _ = self.0.container(&s.id).and_then(|c| c.delete(true));
+        }
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
