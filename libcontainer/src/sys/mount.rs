@@ -72,19 +72,30 @@ pub(crate) fn openat2(
         mode: mode as u64,
         resolve,
     };
-    retry(|| {
-        // SAFETY: path is NUL-terminated, how is a valid open_how of the size passed.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dirfd,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        cvt_long(r).map(|fd| fd as RawFd)
-    })
+    // EAGAIN: with RESOLVE_IN_ROOT/BENEATH the kernel refuses a ".." it could not check
+    // because a mount or rename happened anywhere meanwhile (openat2(2) says retry); seen
+    // when other containers mount at the same time. Bounded, so an attacker racing on purpose
+    // gets an error, not a hang.
+    let mut tries = 0;
+    loop {
+        let r = retry(|| {
+            // SAFETY: path is NUL-terminated, how is a valid open_how of the size passed.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    dirfd,
+                    path.as_ptr(),
+                    &how as *const OpenHow,
+                    std::mem::size_of::<OpenHow>(),
+                )
+            };
+            cvt_long(r).map(|fd| fd as RawFd)
+        });
+        match r {
+            Err(libc::EAGAIN) if tries < 128 => tries += 1,
+            r => return r,
+        }
+    }
 }
 
 /// openat(2).
