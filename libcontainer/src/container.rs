@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::create::{hook_state, Created, START_SOCK};
+use crate::create::{hook_state, Caller, Created, START_SOCK};
 use crate::error::Context;
 use crate::hooks::{self, Kind};
 use crate::io::{Console, Pidfd, Process};
@@ -108,21 +108,22 @@ impl Runtime {
     /// Creates container `id`; returns once its init waits for `start`. The init is a child
     /// of the calling process: [`Container::take_process`] has its pidfd and stdio pipes.
     pub fn create(&self, id: &str, opts: &CreateOptions) -> Result<Container> {
-        let created = self.create_inner(id, opts, true, true)?;
-        Ok(self.handle(id, created))
+        let (mut container, process) =
+            self.handle(id, self.create_inner(id, opts, Caller::Create)?);
+        container.process = Some(process);
+        Ok(container)
     }
 
-    fn handle(&self, id: &str, c: Created) -> Container {
+    /// A handle on a container just created, and its init.
+    fn handle(&self, id: &str, c: Created) -> (Container, Process) {
         let s = c.spawned;
-        Container {
+        let container = Container {
             runtime: self.clone(),
             id: id.into(),
-            process: Some(Process::new(
-                Pidfd::from_parts(s.pidfd, s.pid),
-                c.pipes,
-                s.console,
-            )),
-        }
+            process: None,
+        };
+        let init = Process::new(Pidfd::from_parts(s.pidfd, s.pid), c.pipes, s.console);
+        (container, init)
     }
 
     /// create + start + wait, then delete (or, with `detach`, create + start).
@@ -132,11 +133,8 @@ impl Runtime {
             sys::proc::set_child_subreaper(true)
                 .map_err(|e| Error::errno("becoming a child subreaper", e))?;
         }
-        let created = self.create_inner(id, opts, detach, false)?;
-        let mut container = self.handle(id, created);
-        let process = container
-            .take_process()
-            .expect("a created container's init");
+        let created = self.create_inner(id, opts, Caller::Run { detach })?;
+        let (container, process) = self.handle(id, created);
         let proxy = match (&process.pty, &opts.console) {
             (Some(master), Console::Proxy) => Some(crate::tty::Proxy::start(master)?),
             _ => None,

@@ -85,12 +85,8 @@ impl CreateOptions {
         }
     }
 
-    fn stdio(&self) -> StdioSet {
-        StdioSet {
-            stdin: self.stdin.clone(),
-            stdout: self.stdout.clone(),
-            stderr: self.stderr.clone(),
-        }
+    fn stdio(&self) -> StdioSet<'_> {
+        StdioSet([&self.stdin, &self.stdout, &self.stderr])
     }
 }
 
@@ -297,8 +293,8 @@ impl Job for CreateJob<'_> {
         Ok(Flow::Continue)
     }
 
-    fn closed(&self) -> Option<Flow> {
-        None
+    fn eof_is_exec(&self) -> bool {
+        false
     }
 
     fn error(&self, f: &Fail) -> Error {
@@ -355,6 +351,17 @@ fn send_fd(socket: &Path, what: &str, name: &[u8], fd: BorrowedFd<'_>) -> Result
         .map_err(|e| Error::errno(format!("sending to {what} {}", socket.display()), e))
 }
 
+/// Who asks for the container, which decides where its pty may go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// `create`: returns the init's `Process` (`Console::Return` can hand it the pty), and
+    /// nobody waits to copy the pty (`Console::Proxy` is refused, as runc refuses a terminal
+    /// without a console socket).
+    Create,
+    /// `run`: returns no `Process`; with `detach` nobody copies the pty either.
+    Run { detach: bool },
+}
+
 /// What `create` made: the init and the caller's ends of its stdio.
 pub(crate) struct Created {
     pub spawned: Spawned,
@@ -362,16 +369,11 @@ pub(crate) struct Created {
 }
 
 impl Runtime {
-    /// `detached`: nobody waits to copy the pty for the caller (`create`, `run --detach`), so
-    /// `Console::Proxy` is refused as runc refuses a terminal without a console socket.
-    /// `returns`: the caller gets the init's `Process` (`create`), so `Console::Return` can
-    /// hand it the pty; `run` cannot.
     pub(crate) fn create_inner(
         &self,
         id: &str,
         opts: &CreateOptions,
-        detached: bool,
-        returns: bool,
+        caller: Caller,
     ) -> Result<Created> {
         state::validate_id(id)?;
         let bundle = std::path::absolute(&opts.bundle)
@@ -397,13 +399,14 @@ impl Runtime {
             .as_ref()
             .and_then(|p| p.terminal())
             .unwrap_or(false);
+        let detached = matches!(caller, Caller::Create | Caller::Run { detach: true });
         if terminal && detached && opts.console == Console::Proxy {
             return Err(Error::config(
                 "process.terminal",
                 "cannot allocate tty if husk will detach without setting console socket",
             ));
         }
-        if terminal && !returns && opts.console == Console::Return {
+        if terminal && caller != Caller::Create && opts.console == Console::Return {
             return Err(Error::config(
                 "process.terminal",
                 "Console::Return hands the pty master to the caller of create; run cannot: use Console::Proxy or Console::Socket",
@@ -509,28 +512,38 @@ impl Runtime {
                 listener: listener.as_raw_fd(),
                 stdio_fds: child_stdio.into_owned(),
             };
-            let spawned = spawn::spawn(&mut job, &cgroup)?;
+            let mut spawned = spawn::spawn(&mut job, &cgroup)?;
             drop(listener);
-            job.record.phase = Phase::Created;
-            job.record_pid(spawned.pid)?;
-            if let (Console::Socket(sock), Some(master)) = (&opts.console, &spawned.console) {
-                send_console(sock, master.as_fd())?;
-            }
-            if let Some(sock) = &opts.pidfd_socket {
-                send_pidfd(sock, spawned.pidfd.as_fd())?;
-            }
-            if let Some(p) = &opts.pid_file {
-                write_pid_file(p, spawned.pid)?;
+            let handed = (|| {
+                job.record.phase = Phase::Created;
+                job.record_pid(spawned.pid)?;
+                if let Console::Socket(sock) = &opts.console {
+                    if let Some(master) = spawned.console.take() {
+                        send_console(sock, master.as_fd())?;
+                    }
+                }
+                if let Some(sock) = &opts.pidfd_socket {
+                    send_pidfd(sock, spawned.pidfd.as_fd())?;
+                }
+                if let Some(p) = &opts.pid_file {
+                    write_pid_file(p, spawned.pid)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = handed {
+                // The init waits for `start`: without a cgroup nothing else would end it, and
+                // as the caller's child it must be reaped.
+                let fd = spawned.pidfd.as_raw_fd();
+                let _ = sys::proc::signal_pidfd(fd, libc::SIGKILL);
+                let _ = sys::proc::wait_pidfd(fd);
+                return Err(e);
             }
             Ok(Created { spawned, pipes })
         })();
         match result {
-            Ok(mut created) => {
+            Ok(created) => {
                 undo.cgroup = None;
                 drop(undo);
-                if matches!(opts.console, Console::Socket(_)) {
-                    created.spawned.console = None;
-                }
                 self.handler.emit(crate::Notice::Created {
                     id,
                     pid: created.spawned.pid,

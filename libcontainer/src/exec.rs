@@ -337,11 +337,7 @@ impl Container {
                 "cannot use console socket if the process does not allocate a tty (--tty)".into(),
             ));
         }
-        let stdio = StdioSet {
-            stdin: o.stdin.clone(),
-            stdout: o.stdout.clone(),
-            stderr: o.stderr.clone(),
-        };
+        let stdio = StdioSet([&o.stdin, &o.stdout, &o.stderr]);
         if terminal && !stdio.all_inherit() {
             return Err(Error::InvalidArgument(
                 "a process with a terminal has the pty as its stdio: leave stdin, stdout and stderr inherited".into(),
@@ -464,9 +460,9 @@ impl Job for ExecPlan {
         }
     }
 
-    fn closed(&self) -> Option<Flow> {
+    fn eof_is_exec(&self) -> bool {
         // Close-on-exec: the exec happened (or the process died, which waiting shows).
-        Some(Flow::Done)
+        true
     }
 
     fn error(&self, f: &Fail) -> Error {

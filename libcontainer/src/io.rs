@@ -89,16 +89,11 @@ pub enum Console {
 }
 
 /// The three streams of a process to be created.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct StdioSet {
-    pub stdin: Stdio,
-    pub stdout: Stdio,
-    pub stderr: Stdio,
-}
+pub(crate) struct StdioSet<'a>(pub [&'a Stdio; 3]);
 
-impl StdioSet {
+impl StdioSet<'_> {
     pub(crate) fn all_inherit(&self) -> bool {
-        self.stdin.is_inherit() && self.stdout.is_inherit() && self.stderr.is_inherit()
+        self.0.iter().all(|s| s.is_inherit())
     }
 
     /// Parent side, before the clone: the child's fds (numbered 3 or above, so the child's
@@ -109,10 +104,7 @@ impl StdioSet {
             owned: Vec::new(),
         };
         let mut ours: [Option<File>; 3] = [None, None, None];
-        for (i, s) in [&self.stdin, &self.stdout, &self.stderr]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, s) in self.0.into_iter().enumerate() {
             let fd = match s {
                 Stdio::Inherit => continue,
                 Stdio::Null => {

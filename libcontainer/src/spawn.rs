@@ -119,8 +119,9 @@ pub(crate) trait Job {
     fn before_proceed(&mut self, pid: i32) -> Result<()>;
     /// A message only this job exchanges; `pid` is the current process.
     fn message(&mut self, chan: Chan, msg: Msg, fds: Fds, pid: i32) -> Result<Flow>;
-    /// The child closed its end: `Done` if that means the exec happened, `None` if it died.
-    fn closed(&self) -> Option<Flow>;
+    /// Whether the child closing its end means it exec'd (exec: the end is close-on-exec)
+    /// rather than died (create: the init reports `Created` first).
+    fn eof_is_exec(&self) -> bool;
     /// The error for a child failure.
     fn error(&self, f: &Fail) -> Error;
     /// What the child is called in messages ("container process", "exec process").
@@ -224,18 +225,16 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
     loop {
         let (msg, fds) = match chan.recv() {
             Ok(m) => m,
-            Err(RecvError::Closed) => match job.closed() {
-                Some(Flow::Done) => break,
-                _ => {
-                    // The child died without saying why; its exit status is all there is.
-                    let fd = current.1.take();
-                    let status = sys::proc::wait_pidfd(fd.as_raw_fd());
-                    return Err(Error::setup(match status {
-                        Ok(s) => format!("container init exited unexpectedly (status {s})"),
-                        Err(_) => "container init exited unexpectedly".into(),
-                    }));
-                }
-            },
+            Err(RecvError::Closed) if job.eof_is_exec() => break,
+            Err(RecvError::Closed) => {
+                // The child died without saying why; its exit status is all there is.
+                let fd = current.1.take();
+                let status = sys::proc::wait_pidfd(fd.as_raw_fd());
+                return Err(Error::setup(match status {
+                    Ok(s) => format!("container init exited unexpectedly (status {s})"),
+                    Err(_) => "container init exited unexpectedly".into(),
+                }));
+            }
             Err(RecvError::Garbled) => {
                 return Err(Error::setup(format!("garbled message from the {what}")))
             }

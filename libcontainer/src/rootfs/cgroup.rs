@@ -54,9 +54,17 @@ pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
     out
 }
 
-fn step(desc: String, target: Target, kind: Kind, attr: Attr, fsmount_attr: u64) -> MountStep {
+fn step(
+    index: usize,
+    desc: String,
+    target: Target,
+    kind: Kind,
+    attr: Attr,
+    fsmount_attr: u64,
+) -> MountStep {
     MountStep {
         desc,
+        index,
         target,
         is_file: false,
         kind,
@@ -157,6 +165,7 @@ pub(super) fn plan(
             }
         };
         plan.mounts.push(step(
+            i,
             format!("mount cgroup2 onto {shown} (mounts[{i}])"),
             target,
             kind,
@@ -178,6 +187,7 @@ pub(super) fn plan(
         clr: 0,
     };
     plan.mounts.push(step(
+        i,
         format!("mount tmpfs onto {shown} (mounts[{i}], cgroup v1)"),
         Target::new(&base)?,
         fs("tmpfs", "tmpfs", &["mode=755".to_string()])?,
@@ -204,6 +214,7 @@ pub(super) fn plan(
             fs("cgroup", "cgroup", &h.controllers)?
         };
         plan.mounts.push(step(
+            i,
             format!(
                 "mount {} {name} onto {} (mounts[{i}])",
                 h.fstype,
@@ -219,6 +230,7 @@ pub(super) fn plan(
             for c in name.split(',') {
                 let link = base.join(c);
                 plan.mounts.push(step(
+                    i,
                     format!("symlink {} -> {name} (mounts[{i}])", link.display()),
                     Target::new(&link)?,
                     Kind::Symlink {
@@ -232,6 +244,7 @@ pub(super) fn plan(
     }
     if parsed.attr.set & MOUNT_ATTR_RDONLY != 0 {
         plan.mounts.push(step(
+            i,
             format!("remount {shown} read-only (mounts[{i}], cgroup v1)"),
             Target::new(&base)?,
             Kind::Setattr,

@@ -233,16 +233,11 @@ impl Rootfs {
         let mount = match fail.step {
             Step::Rootfs(
                 Code::Target | Code::Mount | Code::Setattr | Code::Propagation | Code::Copyup,
-            ) => self.plan.mounts.get(fail.idx as usize).map(|s| {
-                // The config index is in the step's description ("... (mounts[3])"); steps
-                // husk adds itself (cgroup v1 sub-mounts) name their config entry too.
-                let index = s
-                    .desc
-                    .split("(mounts[")
-                    .nth(1)
-                    .and_then(|r| r.split(']').next().and_then(|n| n.parse().ok()));
-                (PathBuf::from(s.target.display()), index)
-            }),
+            ) => self
+                .plan
+                .mounts
+                .get(fail.idx as usize)
+                .map(|s| (PathBuf::from(s.target.display()), Some(s.index))),
             Step::Rootfs(Code::BindRoot | Code::OpenRoot) => Some((PathBuf::from("/"), None)),
             _ => None,
         };

@@ -105,6 +105,8 @@ pub(crate) enum Kind {
 pub(crate) struct MountStep {
     /// "mount proc onto /proc (mounts[1])", for `describe`.
     pub desc: String,
+    /// The `mounts` entry this step is (part of).
+    pub index: usize,
     pub target: Target,
     /// The target is created as an empty file (the bind source is not a directory).
     pub is_file: bool,
@@ -363,6 +365,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             let md = std::fs::metadata(&src)
                 .map_err(|e| io_err(format!("mounts[{i}]: bind source {}", src.display()), e))?;
             plan.mounts.push(MountStep {
+                index: i,
                 desc: format!("bind {} onto {shown} (mounts[{i}])", src.display()),
                 target,
                 is_file: !md.is_dir(),
@@ -397,6 +400,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         if typ == "sysfs" && opts.userns && !netns {
             // A user namespace may not mount sysfs for a network namespace it does not own.
             plan.mounts.push(MountStep {
+                index: i,
                 desc: format!(
                     "bind /sys onto {shown} (mounts[{i}], sysfs without a net namespace)"
                 ),
@@ -442,6 +446,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             );
         }
         plan.mounts.push(MountStep {
+            index: i,
             desc: format!("mount {typ} onto {shown} (mounts[{i}])"),
             target,
             is_file: false,
