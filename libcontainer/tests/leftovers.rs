@@ -4,7 +4,7 @@
 mod support;
 
 use libcontainer::{CgroupDriver, Console, CreateOptions, Error, Runtime};
-use support::{busybox_rootfs, busybox_spec, temp_dir, unique_id};
+use support::{busybox_rootfs, temp_dir, unique_id};
 
 /// Every child of this process (living or not yet reaped), from each thread's list.
 fn children() -> Vec<String> {
@@ -22,10 +22,7 @@ fn a_failed_console_handover_leaves_no_init() {
     busybox_rootfs(&bundle).unwrap();
     let rt = Runtime::new(dir.join("state"));
     let _cleanup = support::Cleanup(rt.clone(), dir.clone());
-    let mut spec = busybox_spec(&["true"]);
-    let mut process = spec.process().clone().unwrap();
-    process.set_terminal(Some(true));
-    spec.set_process(Some(process));
+    let spec = support::busybox_tty_spec(&["true"]);
     let mut opts = CreateOptions::from_spec(&bundle, spec);
     // The pty master goes to a socket nobody listens on: the init exists by then.
     opts.console = Console::Socket(dir.join("no-console.sock"));

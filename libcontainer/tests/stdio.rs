@@ -6,7 +6,7 @@ mod support;
 use std::io::{Read, Write};
 
 use libcontainer::{Console, Container, CreateOptions, ExecOptions, Runtime, Stdio};
-use support::{busybox_bundle, busybox_spec, temp_dir, unique_id};
+use support::{busybox_bundle, temp_dir, unique_id};
 
 /// Creates and starts a container of `bundle` with `opts`; returns it with its init.
 fn started(rt: &Runtime, opts: &CreateOptions) -> (Container, libcontainer::Process) {
@@ -108,10 +108,7 @@ fn pty_master_is_returned() {
     let dir = temp_dir("stdio-pty");
     let bundle = dir.join("b");
     support::busybox_rootfs(&bundle).unwrap();
-    let mut spec = busybox_spec(&["sh", "-c", "tty; echo on-the-pty"]);
-    let mut process = spec.process().clone().unwrap();
-    process.set_terminal(Some(true));
-    spec.set_process(Some(process));
+    let spec = support::busybox_tty_spec(&["sh", "-c", "tty; echo on-the-pty"]);
     let rt = Runtime::new(dir.join("state"));
     let _cleanup = support::Cleanup(rt.clone(), dir.clone());
     let mut opts = CreateOptions::from_spec(&bundle, spec);
@@ -124,10 +121,7 @@ fn pty_master_is_returned() {
     c.delete(false).unwrap();
 
     // `run` returns no Process to hand the pty to: Console::Return is refused there.
-    let mut spec = busybox_spec(&["true"]);
-    let mut process = spec.process().clone().unwrap();
-    process.set_terminal(Some(true));
-    spec.set_process(Some(process));
+    let spec = support::busybox_tty_spec(&["true"]);
     let opts = CreateOptions::from_spec(&bundle, spec);
     match rt.run(&unique_id("stdio-run-pty"), &opts, Default::default()) {
         Err(libcontainer::Error::InvalidConfig { field, msg }) => {
@@ -139,10 +133,7 @@ fn pty_master_is_returned() {
     assert!(rt.list().unwrap().is_empty());
 
     // A terminal and pipes together: refused, nothing left behind.
-    let mut spec = busybox_spec(&["true"]);
-    let mut process = spec.process().clone().unwrap();
-    process.set_terminal(Some(true));
-    spec.set_process(Some(process));
+    let spec = support::busybox_tty_spec(&["true"]);
     let mut opts = CreateOptions::from_spec(&bundle, spec);
     opts.stdout = Stdio::piped();
     let id = unique_id("stdio-pty-pipe");

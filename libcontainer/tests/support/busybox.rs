@@ -51,6 +51,16 @@ pub fn busybox_spec(args: &[&str]) -> Spec {
     spec
 }
 
+/// `busybox_spec` with `process.terminal` set.
+#[allow(dead_code)]
+pub fn busybox_tty_spec(args: &[&str]) -> Spec {
+    let mut spec = busybox_spec(args);
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_terminal(Some(true));
+    spec.set_process(Some(process));
+    spec
+}
+
 /// A unique container id for this test process.
 #[allow(dead_code)]
 pub fn unique_id(tag: &str) -> String {
