@@ -1,0 +1,133 @@
+//! The differential oracle (docs/oracle.md): the committed corpus of what runc 1.5.1 did,
+//! replayed against husk. Every case must match runc or be listed, with its reason, under
+//! "Kept differences" in docs/oracle.md; a listed case that matches again fails too, so the
+//! list stays true.
+//!
+//! `scripts/oracle record RUNC` re-records (ORACLE_RECORD=1 with runc as HUSK_BIN);
+//! `ORACLE_REPORT=FILE` writes every difference found to FILE.
+
+use integration::oracle::*;
+use integration::*;
+
+fn threads() -> usize {
+    std::env::var("ORACLE_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(2)
+}
+
+#[test]
+fn corpus_is_current() {
+    let corpus = load_corpus();
+    let generated = cases(corpus.seed);
+    let recorded: Vec<&Case> = corpus.cases.iter().map(|r| &r.case).collect();
+    let stale: Vec<&str> = generated
+        .iter()
+        .filter(|c| !recorded.contains(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        stale.is_empty() && generated.len() == recorded.len(),
+        "the corpus was recorded from other cases than the generator makes now \
+         ({} generated, {} recorded; new or changed: {stale:?}): re-record with \
+         `scripts/oracle record RUNC`",
+        generated.len(),
+        recorded.len()
+    );
+    assert!(corpus.recorded_with.starts_with("runc version 1.5."), "{}", corpus.recorded_with);
+}
+
+#[test]
+fn replay_matches_runc() {
+    if std::env::var_os("ORACLE_RECORD").is_some() {
+        return;
+    }
+    let corpus = load_corpus();
+    let kept = kept_differences();
+    let only = std::env::var("ORACLE_ONLY").ok();
+    let todo: Vec<&Recorded> = corpus
+        .cases
+        .iter()
+        .filter(|r| only.as_ref().is_none_or(|o| r.case.name.contains(o.as_str())))
+        .collect();
+    let results = par_map(&todo, threads(), |r| {
+        let husk = run_case(&r.case);
+        compare(&r.case, &r.runc, &husk)
+    });
+    let mut report = String::new();
+    let mut unexplained = Vec::new();
+    let mut differing = 0;
+    for (r, diffs) in todo.iter().zip(&results) {
+        let is_kept = kept.iter().any(|(k, _)| *k == r.case.name);
+        if diffs.is_empty() {
+            if is_kept && !is_runc() {
+                unexplained.push(format!(
+                    "{}: listed as a kept difference but now matches runc: take it out of \
+                     docs/oracle.md",
+                    r.case.name
+                ));
+            }
+            continue;
+        }
+        differing += 1;
+        report += &format!("## {}\n{}\n\n", r.case.name, diffs.join("\n"));
+        if !is_kept {
+            unexplained.push(format!("{}:\n{}", r.case.name, diffs.join("\n")));
+        }
+    }
+    if let Ok(path) = std::env::var("ORACLE_REPORT") {
+        std::fs::write(path, &report).unwrap();
+    }
+    eprintln!(
+        "oracle: {} cases replayed, {} match runc, {differing} differ ({} kept on purpose)",
+        todo.len(),
+        todo.len() - differing,
+        differing - unexplained.iter().filter(|u| !u.contains("now matches")).count()
+    );
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained difference(s) from runc 1.5.1:\n\n{}",
+        unexplained.len(),
+        unexplained.join("\n\n")
+    );
+}
+
+#[test]
+fn record() {
+    if std::env::var_os("ORACLE_RECORD").is_none() {
+        return;
+    }
+    assert!(is_runc(), "recording needs runc 1.5 as HUSK_BIN");
+    let version = std::process::Command::new(husk_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let all = cases(SEED);
+    let seen = par_map(&all, threads(), run_case);
+    let mut bad = Vec::new();
+    let cases: Vec<Recorded> = all
+        .into_iter()
+        .zip(seen)
+        .map(|(case, runc)| {
+            if let Err(e) = check_recording(&case, &runc) {
+                bad.push(e);
+            }
+            Recorded { case, runc }
+        })
+        .collect();
+    assert!(bad.is_empty(), "cases that do not fit runc:\n{}", bad.join("\n"));
+    let corpus = Corpus {
+        recorded_with: version,
+        seed: SEED,
+        cases,
+    };
+    let mut text = serde_json::to_string_pretty(&corpus).unwrap();
+    text.push('\n');
+    std::fs::write(corpus_path(), text).unwrap();
+    eprintln!("oracle: recorded {} cases into {}", corpus.cases.len(), corpus_path().display());
+}
