@@ -16,6 +16,9 @@ pub fn cases(seed: u64) -> Vec<Case> {
     cases_ops::lifecycle_cases(&mut all);
     cases_ops::exec_cases(&mut all);
     cases_ops::update_cases(&mut all);
+    cases_env::more_cases(&mut all);
+    cases_hooks::more_cases(&mut all);
+    cases_mounts::more_cases(&mut all);
     random_cases(seed, &mut all);
     let mut names = std::collections::HashSet::new();
     for c in &all {
@@ -215,35 +218,91 @@ fn process_cases(all: &mut Vec<Case>) {
         ("cwd-relative", json!({"cwd": "tmp"}), "pwd"),
         ("cwd-absent", json!({"cwd": null}), "pwd"),
         ("cwd-file", json!({"cwd": "/etc/passwd"}), "pwd"),
-        ("umask-077", json!({"user": {"uid": 0, "gid": 0, "umask": 63}}), "umask"),
+        (
+            "umask-077",
+            json!({"user": {"uid": 0, "gid": 0, "umask": 63}}),
+            "umask",
+        ),
         ("umask-absent", json!({}), "umask"),
-        ("oom-score-adj", json!({"oomScoreAdj": 500}), "cat /proc/self/oom_score_adj"),
-        ("oom-score-adj-bad", json!({"oomScoreAdj": 5000}), "cat /proc/self/oom_score_adj"),
+        (
+            "oom-score-adj",
+            json!({"oomScoreAdj": 500}),
+            "cat /proc/self/oom_score_adj",
+        ),
+        (
+            "oom-score-adj-bad",
+            json!({"oomScoreAdj": 5000}),
+            "cat /proc/self/oom_score_adj",
+        ),
         ("nnp-false", json!({"noNewPrivileges": false}), STATUS),
         ("nnp-absent", json!({"noNewPrivileges": null}), STATUS),
-        ("additional-gids", json!({"user": {"uid": 1000, "gid": 1000, "additionalGids": [5, 2000, 70000]}}), STATUS),
+        (
+            "additional-gids",
+            json!({"user": {"uid": 1000, "gid": 1000, "additionalGids": [5, 2000, 70000]}}),
+            STATUS,
+        ),
         ("user-absent", json!({"user": null}), STATUS),
-        ("user-1000", json!({"user": {"uid": 1000, "gid": 1000}}), STATUS),
+        (
+            "user-1000",
+            json!({"user": {"uid": 1000, "gid": 1000}}),
+            STATUS,
+        ),
         ("user-gid-only", json!({"user": {"gid": 1000}}), STATUS),
-        ("user-username", json!({"user": {"uid": 0, "gid": 0, "username": "user"}}), STATUS),
+        (
+            "user-username",
+            json!({"user": {"uid": 0, "gid": 0, "username": "user"}}),
+            STATUS,
+        ),
         ("caps-absent", json!({"capabilities": null}), STATUS),
         ("caps-empty", json!({"capabilities": {}}), STATUS),
         ("rlimits-absent", json!({"rlimits": null}), LIMITS),
-        ("args-relative", json!({"args": ["bin/sh", "-c", "echo ok"]}), ""),
+        (
+            "args-relative",
+            json!({"args": ["bin/sh", "-c", "echo ok"]}),
+            "",
+        ),
         ("args-path-search", json!({"args": ["echo", "ok"]}), ""),
-        ("args-missing-binary", json!({"args": ["/no/such/binary"]}), ""),
+        (
+            "args-missing-binary",
+            json!({"args": ["/no/such/binary"]}),
+            "",
+        ),
         ("args-not-executable", json!({"args": ["/etc/passwd"]}), ""),
         ("args-directory", json!({"args": ["/bin"]}), ""),
         ("args-empty", json!({"args": []}), ""),
         ("args-absent", json!({"args": null}), ""),
         ("exit-3", json!({"args": ["sh", "-c", "exit 3"]}), ""),
         ("exit-255", json!({"args": ["sh", "-c", "exit 255"]}), ""),
-        ("killed-by-signal", json!({"args": ["sh", "-c", "kill -9 $$"]}), ""),
-        ("terminal-false", json!({"terminal": false}), "test -t 0; echo $?"),
-        ("sched-other", json!({"scheduler": {"policy": "SCHED_OTHER", "nice": 5}}), "cat /proc/self/stat | cut -d' ' -f19"),
-        ("sched-batch", json!({"scheduler": {"policy": "SCHED_BATCH"}}), "grep -c . /proc/self/sched"),
-        ("sched-bad-policy", json!({"scheduler": {"policy": "SCHED_NOPE"}}), ""),
-        ("io-priority", json!({"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4}}), "true"),
+        (
+            "killed-by-signal",
+            json!({"args": ["sh", "-c", "kill -9 $$"]}),
+            "",
+        ),
+        (
+            "terminal-false",
+            json!({"terminal": false}),
+            "test -t 0; echo $?",
+        ),
+        (
+            "sched-other",
+            json!({"scheduler": {"policy": "SCHED_OTHER", "nice": 5}}),
+            "cat /proc/self/stat | cut -d' ' -f19",
+        ),
+        (
+            "sched-batch",
+            json!({"scheduler": {"policy": "SCHED_BATCH"}}),
+            "grep -c . /proc/self/sched",
+        ),
+        (
+            "sched-bad-policy",
+            json!({"scheduler": {"policy": "SCHED_NOPE"}}),
+            "",
+        ),
+        (
+            "io-priority",
+            json!({"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4}}),
+            "true",
+        ),
     ];
     for (name, proc_patch, probe) in fields {
         let mut b = with_users(&format!("process/{name}")).patch(json!({ "process": proc_patch }));
@@ -269,7 +328,9 @@ fn process_cases(all: &mut Vec<Case>) {
     all.push(
         case("process/sysctl")
             .sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax")
-            .patch(json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "4096"}}}))
+            .patch(
+                json!({"linux": {"sysctl": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "4096"}}}),
+            )
             .run_text()
             .done(),
     );
@@ -310,19 +371,36 @@ fn process_cases(all: &mut Vec<Case>) {
     all.push(
         case("caps/ambient-non-root")
             .sh(STATUS)
-            .patch(json!({"process": {"user": {"uid": 1000, "gid": 1000}, "capabilities": {
+            .patch(
+                json!({"process": {"user": {"uid": 1000, "gid": 1000}, "capabilities": {
                 "bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"],
                 "effective": ["CAP_KILL"], "inheritable": ["CAP_KILL", "CAP_CHOWN"],
-                "ambient": ["CAP_KILL", "CAP_CHOWN"]}}}))
+                "ambient": ["CAP_KILL", "CAP_CHOWN"]}}}),
+            )
             .run_text()
             .done(),
     );
     let rlimits: &[(&str, Value)] = &[
-        ("nofile-soft-above-hard", json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}])),
-        ("unknown-type", json!([{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}])),
-        ("duplicate-type", json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 100}, {"type": "RLIMIT_NOFILE", "soft": 200, "hard": 200}])),
-        ("core-unlimited", json!([{"type": "RLIMIT_CORE", "soft": u64::MAX, "hard": u64::MAX}])),
-        ("nproc-zero", json!([{"type": "RLIMIT_NPROC", "soft": 0, "hard": 0}])),
+        (
+            "nofile-soft-above-hard",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]),
+        ),
+        (
+            "unknown-type",
+            json!([{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}]),
+        ),
+        (
+            "duplicate-type",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 100}, {"type": "RLIMIT_NOFILE", "soft": 200, "hard": 200}]),
+        ),
+        (
+            "core-unlimited",
+            json!([{"type": "RLIMIT_CORE", "soft": u64::MAX, "hard": u64::MAX}]),
+        ),
+        (
+            "nproc-zero",
+            json!([{"type": "RLIMIT_NPROC", "soft": 0, "hard": 0}]),
+        ),
         ("empty", json!([])),
     ];
     for (name, r) in rlimits {
@@ -337,15 +415,39 @@ fn process_cases(all: &mut Vec<Case>) {
 }
 
 const RLIMIT_TYPES: &[&str] = &[
-    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
-    "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
-    "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
+    "RLIMIT_AS",
+    "RLIMIT_CORE",
+    "RLIMIT_CPU",
+    "RLIMIT_DATA",
+    "RLIMIT_FSIZE",
+    "RLIMIT_LOCKS",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_NOFILE",
+    "RLIMIT_NPROC",
+    "RLIMIT_RSS",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_STACK",
 ];
 
 const CAP_POOL: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETUID", "CAP_SETGID",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_AUDIT_WRITE",
-    "CAP_SETPCAP", "CAP_NET_RAW", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_KILL",
+    "CAP_SETUID",
+    "CAP_SETGID",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_PTRACE",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETPCAP",
+    "CAP_NET_RAW",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// xorshift64*: the same sequence everywhere, so a seed names the same cases.
@@ -368,7 +470,10 @@ impl Rng {
         self.below(100) < percent
     }
     pub fn subset<'a>(&mut self, pool: &[&'a str], percent: u64) -> Vec<&'a str> {
-        pool.iter().copied().filter(|_| self.chance(percent)).collect()
+        pool.iter()
+            .copied()
+            .filter(|_| self.chance(percent))
+            .collect()
     }
 }
 
@@ -378,8 +483,16 @@ fn random_cases(seed: u64, all: &mut Vec<Case>) {
     let mut rng = Rng::new(seed);
     for i in 0..40 {
         let bounding = rng.subset(CAP_POOL, 60);
-        let permitted: Vec<&str> = bounding.iter().copied().filter(|_| rng.chance(70)).collect();
-        let effective: Vec<&str> = permitted.iter().copied().filter(|_| rng.chance(70)).collect();
+        let permitted: Vec<&str> = bounding
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(70))
+            .collect();
+        let effective: Vec<&str> = permitted
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(70))
+            .collect();
         let inheritable = rng.subset(CAP_POOL, 30);
         let ambient: Vec<&str> = inheritable
             .iter()
@@ -408,7 +521,11 @@ fn random_cases(seed: u64, all: &mut Vec<Case>) {
             .iter()
             .map(|t| {
                 let hard = [0u64, 1, 64, 4096, 1 << 20, u64::MAX][rng.below(6) as usize];
-                let soft = if rng.chance(85) { hard.min(1 << (rng.below(20) + 1)) } else { hard };
+                let soft = if rng.chance(85) {
+                    hard.min(1 << (rng.below(20) + 1))
+                } else {
+                    hard
+                };
                 json!({"type": t, "soft": soft, "hard": hard})
             })
             .collect();

@@ -6,7 +6,10 @@ use super::*;
 
 /// The mounts of the default config plus `extra`.
 fn mounts_plus(extra: Value) -> Value {
-    let mut m = default_config(&["true"])["mounts"].as_array().unwrap().clone();
+    let mut m = default_config(&["true"])["mounts"]
+        .as_array()
+        .unwrap()
+        .clone();
     m.extend(extra.as_array().unwrap().iter().cloned());
     Value::Array(m)
 }
@@ -18,12 +21,18 @@ pub fn mount_cases(all: &mut Vec<Case>) {
         ("bind", json!(["bind"])),
         ("rbind", json!(["rbind"])),
         ("bind-ro", json!(["bind", "ro"])),
-        ("rbind-ro-nosuid-nodev-noexec", json!(["rbind", "ro", "nosuid", "nodev", "noexec"])),
+        (
+            "rbind-ro-nosuid-nodev-noexec",
+            json!(["rbind", "ro", "nosuid", "nodev", "noexec"]),
+        ),
         ("bind-noatime", json!(["bind", "noatime"])),
         ("bind-strictatime", json!(["bind", "strictatime"])),
         ("bind-nodiratime", json!(["bind", "nodiratime"])),
         ("bind-relatime-ro", json!(["bind", "relatime", "ro"])),
-        ("bind-rw-suid-dev-exec", json!(["bind", "rw", "suid", "dev", "exec"])),
+        (
+            "bind-rw-suid-dev-exec",
+            json!(["bind", "rw", "suid", "dev", "exec"]),
+        ),
         ("bind-private", json!(["bind", "private"])),
         ("bind-rro", json!(["rbind", "rro"])),
         ("bind-unknown-option", json!(["bind", "nosuchopt"])),
@@ -40,25 +49,85 @@ pub fn mount_cases(all: &mut Vec<Case>) {
         );
     }
     let others: &[(&str, Value, &str)] = &[
-        ("tmpfs-mode-inherited", json!([{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs"}]), "stat -c '%a %U' /mnt/x"),
-        ("tmpfs-mode-explicit", json!([{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]), "stat -c '%a' /mnt/x"),
-        ("tmpfs-new-dir", json!([{"destination": "/mnt/new/deep", "type": "tmpfs", "source": "tmpfs"}]), "stat -c '%a' /mnt/new/deep /mnt/new"),
-        ("relative-destination", json!([{"destination": "mnt/x", "type": "tmpfs", "source": "tmpfs"}]), "grep -c ' /mnt/x ' /proc/self/mountinfo"),
-        ("dangling-symlink-target", json!([{"destination": "/mnt/link/sub", "type": "tmpfs", "source": "tmpfs"}]), "grep ' /mnt' /proc/self/mountinfo | awk '{print $5}'"),
-        ("bind-source-missing", json!([{"destination": "/mnt/x", "type": "bind", "source": "/no/such/src", "options": ["bind"]}]), "true"),
-        ("bind-file", json!([{"destination": "/mnt/file", "type": "bind", "source": "{bundle}/src/f", "options": ["bind", "ro"]}]), "cat /mnt/file; stat -c %F /mnt/file"),
-        ("bind-file-over-dir", json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src/f", "options": ["bind"]}]), "true"),
-        ("bind-no-type", json!([{"destination": "/mnt/x", "source": "{bundle}/src", "options": ["rbind"]}]), "cat /mnt/x/f"),
-        ("type-none-bind", json!([{"destination": "/mnt/x", "type": "none", "source": "{bundle}/src", "options": ["bind"]}]), "cat /mnt/x/f"),
-        ("unknown-fs-type", json!([{"destination": "/mnt/x", "type": "nosuchfs", "source": "x"}]), "true"),
-        ("proc-twice", json!([{"destination": "/mnt/x", "type": "proc", "source": "proc"}]), "test -e /mnt/x/self/status && echo yes"),
-        ("mqueue-extra", json!([{"destination": "/mnt/x", "type": "mqueue", "source": "mqueue"}]), "grep -c mqueue /proc/self/mountinfo"),
-        ("idmap-bind", json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src", "options": ["bind"],
+        (
+            "tmpfs-mode-inherited",
+            json!([{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs"}]),
+            "stat -c '%a %U' /mnt/x",
+        ),
+        (
+            "tmpfs-mode-explicit",
+            json!([{"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]),
+            "stat -c '%a' /mnt/x",
+        ),
+        (
+            "tmpfs-new-dir",
+            json!([{"destination": "/mnt/new/deep", "type": "tmpfs", "source": "tmpfs"}]),
+            "stat -c '%a' /mnt/new/deep /mnt/new",
+        ),
+        (
+            "relative-destination",
+            json!([{"destination": "mnt/x", "type": "tmpfs", "source": "tmpfs"}]),
+            "grep -c ' /mnt/x ' /proc/self/mountinfo",
+        ),
+        (
+            "dangling-symlink-target",
+            json!([{"destination": "/mnt/link/sub", "type": "tmpfs", "source": "tmpfs"}]),
+            "grep ' /mnt' /proc/self/mountinfo | awk '{print $5}'",
+        ),
+        (
+            "bind-source-missing",
+            json!([{"destination": "/mnt/x", "type": "bind", "source": "/no/such/src", "options": ["bind"]}]),
+            "true",
+        ),
+        (
+            "bind-file",
+            json!([{"destination": "/mnt/file", "type": "bind", "source": "{bundle}/src/f", "options": ["bind", "ro"]}]),
+            "cat /mnt/file; stat -c %F /mnt/file",
+        ),
+        (
+            "bind-file-over-dir",
+            json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src/f", "options": ["bind"]}]),
+            "true",
+        ),
+        (
+            "bind-no-type",
+            json!([{"destination": "/mnt/x", "source": "{bundle}/src", "options": ["rbind"]}]),
+            "cat /mnt/x/f",
+        ),
+        (
+            "type-none-bind",
+            json!([{"destination": "/mnt/x", "type": "none", "source": "{bundle}/src", "options": ["bind"]}]),
+            "cat /mnt/x/f",
+        ),
+        (
+            "unknown-fs-type",
+            json!([{"destination": "/mnt/x", "type": "nosuchfs", "source": "x"}]),
+            "true",
+        ),
+        (
+            "proc-twice",
+            json!([{"destination": "/mnt/x", "type": "proc", "source": "proc"}]),
+            "test -e /mnt/x/self/status && echo yes",
+        ),
+        (
+            "mqueue-extra",
+            json!([{"destination": "/mnt/x", "type": "mqueue", "source": "mqueue"}]),
+            "grep -c mqueue /proc/self/mountinfo",
+        ),
+        (
+            "idmap-bind",
+            json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src", "options": ["bind"],
             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]), "stat -c '%u %g' /mnt/x/f"),
-        ("idmap-option", json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src", "options": ["bind", "idmap"],
+            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]),
+            "stat -c '%u %g' /mnt/x/f",
+        ),
+        (
+            "idmap-option",
+            json!([{"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src", "options": ["bind", "idmap"],
             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]), "stat -c '%u %g' /mnt/x/f"),
+            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]),
+            "stat -c '%u %g' /mnt/x/f",
+        ),
     ];
     for (name, extra, probe) in others {
         let mut b = file(case(&format!("mounts/{name}")));
@@ -78,12 +147,7 @@ pub fn mount_cases(all: &mut Vec<Case>) {
                 .done(),
         );
     }
-    all.push(
-        case("mounts/default-layout")
-            .sh(MOUNTS)
-            .run_text()
-            .done(),
-    );
+    all.push(case("mounts/default-layout").sh(MOUNTS).run_text().done());
     all.push(
         case("mounts/dev-readonly-with-devpts")
             .sh("grep -E ' /dev(/pts)? ' /proc/self/mountinfo | awk '{print $5,$6}'")
@@ -102,9 +166,21 @@ pub fn mount_cases(all: &mut Vec<Case>) {
             .done(),
     );
     let masks: &[(&str, Value, Value)] = &[
-        ("duplicate", json!(["/proc/kcore", "/proc/kcore"]), json!([])),
-        ("dirs-share-tmpfs", json!(["/proc/acpi", "/proc/scsi", "/sys/firmware"]), json!([])),
-        ("missing-path", json!(["/proc/no-such", "/no/such"]), json!(["/no/such/ro"])),
+        (
+            "duplicate",
+            json!(["/proc/kcore", "/proc/kcore"]),
+            json!([]),
+        ),
+        (
+            "dirs-share-tmpfs",
+            json!(["/proc/acpi", "/proc/scsi", "/sys/firmware"]),
+            json!([]),
+        ),
+        (
+            "missing-path",
+            json!(["/proc/no-such", "/no/such"]),
+            json!(["/no/such/ro"]),
+        ),
         ("file-and-dir", json!(["/proc/kcore", "/etc"]), json!([])),
         ("readonly-dir", json!([]), json!(["/proc/sys", "/etc"])),
         ("relative", json!(["proc/kcore"]), json!(["proc/sys"])),
@@ -151,17 +227,32 @@ pub fn cgroup_cases(all: &mut Vec<Case>) {
     let resources: &[(&str, Value)] = &[
         ("none", json!({})),
         ("memory-limit", json!({"memory": {"limit": 67108864}})),
-        ("memory-limit-swap", json!({"memory": {"limit": 67108864, "swap": 134217728}})),
-        ("memory-swap-unlimited", json!({"memory": {"limit": 67108864, "swap": -1}})),
+        (
+            "memory-limit-swap",
+            json!({"memory": {"limit": 67108864, "swap": 134217728}}),
+        ),
+        (
+            "memory-swap-unlimited",
+            json!({"memory": {"limit": 67108864, "swap": -1}}),
+        ),
         ("memory-unlimited", json!({"memory": {"limit": -1}})),
-        ("memory-reservation", json!({"memory": {"reservation": 33554432}})),
+        (
+            "memory-reservation",
+            json!({"memory": {"reservation": 33554432}}),
+        ),
         ("memory-swappiness", json!({"memory": {"swappiness": 10}})),
-        ("memory-limit-below-usage", json!({"memory": {"limit": 4096}})),
+        (
+            "memory-limit-below-usage",
+            json!({"memory": {"limit": 4096}}),
+        ),
         ("pids-limit", json!({"pids": {"limit": 20}})),
         ("pids-limit-zero", json!({"pids": {"limit": 0}})),
         ("pids-limit-minus-one", json!({"pids": {"limit": -1}})),
         ("cpu-shares", json!({"cpu": {"shares": 512}})),
-        ("cpu-quota", json!({"cpu": {"quota": 50000, "period": 100000}})),
+        (
+            "cpu-quota",
+            json!({"cpu": {"quota": 50000, "period": 100000}}),
+        ),
         ("cpu-quota-only", json!({"cpu": {"quota": 50000}})),
         ("cpu-period-only", json!({"cpu": {"period": 50000}})),
         ("cpu-quota-minus-one", json!({"cpu": {"quota": -1}})),
@@ -169,7 +260,10 @@ pub fn cgroup_cases(all: &mut Vec<Case>) {
         ("cpuset-bad", json!({"cpu": {"cpus": "99"}})),
         ("blkio-weight", json!({"blockIO": {"weight": 300}})),
         ("blkio-weight-bad", json!({"blockIO": {"weight": 5}})),
-        ("unified-on-v1", json!({"unified": {"memory.max": "1000000"}})),
+        (
+            "unified-on-v1",
+            json!({"unified": {"memory.max": "1000000"}}),
+        ),
     ];
     for (name, r) in resources {
         all.push(
@@ -189,16 +283,20 @@ pub fn cgroup_cases(all: &mut Vec<Case>) {
     all.push(
         case("cgroups/cgroupns")
             .sh("cat /proc/self/cgroup | sort")
-            .patch(json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "network"},
-                {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}]}}))
+            .patch(
+                json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "network"},
+                {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}]}}),
+            )
             .run_text()
             .done(),
     );
     all.push(
         case("cgroups/devices")
             .sh("cat /sys/fs/cgroup/devices/devices.list; head -c1 /dev/null && echo null-ok")
-            .patch(json!({"linux": {"resources": {"devices": [{"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}}}))
+            .patch(
+                json!({"linux": {"resources": {"devices": [{"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}}}),
+            )
             .run_text()
             .done(),
     );
@@ -211,12 +309,21 @@ fn hook(name: &str, exit: i32) -> Value {
 }
 
 pub fn hook_cases(all: &mut Vec<Case>) {
-    let kinds = ["prestart", "createRuntime", "createContainer", "poststart", "poststop"];
+    let kinds = [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ];
     for failing in kinds {
         let mut hooks = serde_json::Map::new();
         for k in kinds {
             let code = if k == failing { 3 } else { 0 };
-            hooks.insert(k.to_string(), json!([hook(&format!("{k}-1"), code), hook(&format!("{k}-2"), 0)]));
+            hooks.insert(
+                k.to_string(),
+                json!([hook(&format!("{k}-1"), code), hook(&format!("{k}-2"), 0)]),
+            );
         }
         all.push(
             case(&format!("hooks/{failing}-fails"))
@@ -259,8 +366,10 @@ pub fn hook_cases(all: &mut Vec<Case>) {
     all.push(
         case("hooks/state-on-stdin")
             .sh("true")
-            .patch(json!({"hooks": {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
-                "tr ',' '\\n' | grep -E 'ociVersion|status' | sort >> {bundle}/hooks.log"]}]}}))
+            .patch(
+                json!({"hooks": {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c",
+                "tr ',' '\\n' | grep -E 'ociVersion|status' | sort >> {bundle}/hooks.log"]}]}}),
+            )
             .run_text()
             .text(&["@cat", "{bundle}/hooks.log"])
             .done(),
@@ -277,9 +386,11 @@ pub fn hook_cases(all: &mut Vec<Case>) {
     all.push(
         case("hooks/start-container-env")
             .sh("cat /hooklog")
-            .patch(json!({"root": {"readonly": false}, "process": {"env": [PATH, "FROM_PROCESS=1"]},
+            .patch(
+                json!({"root": {"readonly": false}, "process": {"env": [PATH, "FROM_PROCESS=1"]},
                 "hooks": {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
-                "env | sort > /hooklog; ls /proc/self/fd >> /hooklog"]}]}}))
+                "env | sort > /hooklog; ls /proc/self/fd >> /hooklog"]}]}}),
+            )
             .run_text()
             .done(),
     );
@@ -308,32 +419,88 @@ pub fn bad_input_cases(all: &mut Vec<Case>) {
         all.push(case(&format!("bad/{name}")).raw(raw).run_text().done());
     }
     let patches: &[(&str, Value)] = &[
-        ("rootfs-missing", json!({"root": {"path": "no-such-rootfs"}})),
-        ("rootfs-absolute", json!({"root": {"path": "{bundle}/rootfs"}})),
-        ("namespace-unknown", json!({"linux": {"namespaces": [{"type": "nosuch"}]}})),
-        ("namespace-duplicate", json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}, {"type": "mount"}]}})),
-        ("namespace-path-missing", json!({"linux": {"namespaces": [{"type": "network", "path": "/no/such/ns"}, {"type": "mount"}]}})),
-        ("uts-without-namespace", json!({"hostname": "h", "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}})),
-        ("no-mount-namespace", json!({"linux": {"namespaces": [{"type": "pid"}]}})),
-        ("mount-no-destination", json!({"mounts": [{"type": "tmpfs", "source": "tmpfs"}]})),
-        ("mount-destination-dotdot", json!({"mounts": [{"destination": "/../../mnt", "type": "tmpfs", "source": "tmpfs"}]})),
-        ("device-node", json!({"linux": {"devices": [{"path": "/dev/xnull", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]}})),
-        ("device-bad-type", json!({"linux": {"devices": [{"path": "/dev/xnull", "type": "q", "major": 1, "minor": 3}]}})),
-        ("uid-mappings-without-userns", json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}})),
-        ("seccomp-unknown-syscall", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["recv", "send", "nosuch_call"], "action": "SCMP_ACT_ERRNO"}]}}})),
-        ("seccomp-bad-action", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}})),
-        ("seccomp-notify-no-socket", json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}}})),
-        ("seccomp-errno", json!({"process": {"args": ["sh", "-c", "mkdir /tmp/x; echo $?"]},
+        (
+            "rootfs-missing",
+            json!({"root": {"path": "no-such-rootfs"}}),
+        ),
+        (
+            "rootfs-absolute",
+            json!({"root": {"path": "{bundle}/rootfs"}}),
+        ),
+        (
+            "namespace-unknown",
+            json!({"linux": {"namespaces": [{"type": "nosuch"}]}}),
+        ),
+        (
+            "namespace-duplicate",
+            json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}, {"type": "mount"}]}}),
+        ),
+        (
+            "namespace-path-missing",
+            json!({"linux": {"namespaces": [{"type": "network", "path": "/no/such/ns"}, {"type": "mount"}]}}),
+        ),
+        (
+            "uts-without-namespace",
+            json!({"hostname": "h", "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}),
+        ),
+        (
+            "no-mount-namespace",
+            json!({"linux": {"namespaces": [{"type": "pid"}]}}),
+        ),
+        (
+            "mount-no-destination",
+            json!({"mounts": [{"type": "tmpfs", "source": "tmpfs"}]}),
+        ),
+        (
+            "mount-destination-dotdot",
+            json!({"mounts": [{"destination": "/../../mnt", "type": "tmpfs", "source": "tmpfs"}]}),
+        ),
+        (
+            "device-node",
+            json!({"linux": {"devices": [{"path": "/dev/xnull", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]}}),
+        ),
+        (
+            "device-bad-type",
+            json!({"linux": {"devices": [{"path": "/dev/xnull", "type": "q", "major": 1, "minor": 3}]}}),
+        ),
+        (
+            "uid-mappings-without-userns",
+            json!({"linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}}),
+        ),
+        (
+            "seccomp-unknown-syscall",
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["recv", "send", "nosuch_call"], "action": "SCMP_ACT_ERRNO"}]}}}),
+        ),
+        (
+            "seccomp-bad-action",
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOPE"}}}),
+        ),
+        (
+            "seccomp-notify-no-socket",
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}}}),
+        ),
+        (
+            "seccomp-errno",
+            json!({"process": {"args": ["sh", "-c", "mkdir /tmp/x; echo $?"]},
             "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}}})),
-        ("time-offsets-without-timens", json!({"linux": {"timeOffsets": {"monotonic": {"secs": 10}}}})),
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}}}),
+        ),
+        (
+            "time-offsets-without-timens",
+            json!({"linux": {"timeOffsets": {"monotonic": {"secs": 10}}}}),
+        ),
         ("intel-rdt", json!({"linux": {"intelRdt": {"closID": "x"}}})),
         ("annotations-only", json!({"annotations": {"a": "b"}})),
     ];
     for (name, p) in patches {
-        all.push(case(&format!("bad/{name}")).patch(p.clone()).run_text().done());
+        all.push(
+            case(&format!("bad/{name}"))
+                .patch(p.clone())
+                .run_text()
+                .done(),
+        );
     }
     for (name, id) in [
         ("id-slash", "a/b"),

@@ -109,7 +109,17 @@ pub fn lifecycle_cases(all: &mut Vec<Case>) {
             .step(&["delete", "--force", "{id}"])
             .done(),
     );
-    for sig in ["TERM", "SIGTERM", "15", "sigterm", "NOPE", "99", "-9", "SIGRTMIN+1", "RTMIN+2"] {
+    for sig in [
+        "TERM",
+        "SIGTERM",
+        "15",
+        "sigterm",
+        "NOPE",
+        "99",
+        "-9",
+        "SIGRTMIN+1",
+        "RTMIN+2",
+    ] {
         all.push(
             case(&format!("life/kill-{sig}"))
                 .sh("trap 'exit 7' TERM; sleep 100 & wait")
@@ -180,7 +190,14 @@ pub fn lifecycle_cases(all: &mut Vec<Case>) {
     );
     all.push(
         case("life/list-missing-root")
-            .json(&["@raw", "--root", "{work}/no/such/root", "list", "--format", "json"])
+            .json(&[
+                "@raw",
+                "--root",
+                "{work}/no/such/root",
+                "list",
+                "--format",
+                "json",
+            ])
             .step(&["@raw", "--root", "{work}/no/such/root", "list"])
             .step(&["@raw", "--root", "{work}/no/such/root", "state", "{id}"])
             .done(),
@@ -210,21 +227,42 @@ pub fn lifecycle_cases(all: &mut Vec<Case>) {
     all.push(
         case("life/preserve-fds-not-open")
             .sh("ls /proc/self/fd")
-            .step(&["create", "--preserve-fds", "5", "--bundle", "{bundle}", "{id}"])
+            .step(&[
+                "create",
+                "--preserve-fds",
+                "5",
+                "--bundle",
+                "{bundle}",
+                "{id}",
+            ])
             .step(&["delete", "--force", "{id}"])
             .done(),
     );
     all.push(
         case("life/pid-file")
             .sh("sleep 100")
-            .step(&["create", "--pid-file", "{work}/pidfile", "--bundle", "{bundle}", "{id}"])
+            .step(&[
+                "create",
+                "--pid-file",
+                "{work}/pidfile",
+                "--bundle",
+                "{bundle}",
+                "{id}",
+            ])
             .step(&["delete", "--force", "{id}"])
             .done(),
     );
     for (name, cmd) in [("run", run()), ("create-start", create())] {
         let mut b = case(&format!("fds/{name}"))
             .sh("ls /proc/self/fd | sort -n | tr '\\n' ' '; echo")
-            .step_as(&cmd, if name == "run" { Observe::Text } else { Observe::Exit });
+            .step_as(
+                &cmd,
+                if name == "run" {
+                    Observe::Text
+                } else {
+                    Observe::Exit
+                },
+            );
         if name != "run" {
             b = b.step(&["start", "{id}"]).step(&["@wait", "stopped"]);
         }
@@ -236,20 +274,80 @@ pub fn exec_cases(all: &mut Vec<Case>) {
     let execs: &[(&str, &[&str])] = &[
         ("env", &["exec", "{id}", "env"]),
         ("env-user", &["exec", "--user", "1000", "{id}", "env"]),
-        ("env-user-group", &["exec", "--user", "1000:2000", "{id}", "env"]),
-        ("env-user-nohome", &["exec", "--user", "1001", "{id}", "env"]),
-        ("env-user-unlisted", &["exec", "--user", "4242", "{id}", "env"]),
-        ("env-override", &["exec", "--env", "A=exec", "--env", "HOME=/x", "{id}", "env"]),
+        (
+            "env-user-group",
+            &["exec", "--user", "1000:2000", "{id}", "env"],
+        ),
+        (
+            "env-user-nohome",
+            &["exec", "--user", "1001", "{id}", "env"],
+        ),
+        (
+            "env-user-unlisted",
+            &["exec", "--user", "4242", "{id}", "env"],
+        ),
+        (
+            "env-override",
+            &["exec", "--env", "A=exec", "--env", "HOME=/x", "{id}", "env"],
+        ),
         ("env-home-empty", &["exec", "--env", "HOME=", "{id}", "env"]),
         ("env-no-equals", &["exec", "--env", "NOEQ", "{id}", "env"]),
         ("user-name", &["exec", "--user", "user", "{id}", "id"]),
-        ("user-additional-gids", &["exec", "--user", "1000", "--additional-gids", "2000", "{id}", "id"]),
+        (
+            "user-additional-gids",
+            &[
+                "exec",
+                "--user",
+                "1000",
+                "--additional-gids",
+                "2000",
+                "{id}",
+                "id",
+            ],
+        ),
         ("cwd", &["exec", "--cwd", "/tmp", "{id}", "pwd"]),
         ("cwd-missing", &["exec", "--cwd", "/no/such", "{id}", "pwd"]),
-        ("cap", &["exec", "--cap", "CAP_SYS_ADMIN", "{id}", "grep", "Cap", "/proc/self/status"]),
-        ("cap-user", &["exec", "--user", "1000", "--cap", "CAP_CHOWN", "{id}", "grep", "Cap", "/proc/self/status"]),
-        ("cap-unknown", &["exec", "--cap", "CAP_NOPE", "{id}", "true"]),
-        ("no-new-privs", &["exec", "--no-new-privs", "{id}", "grep", "NoNewPrivs", "/proc/self/status"]),
+        (
+            "cap",
+            &[
+                "exec",
+                "--cap",
+                "CAP_SYS_ADMIN",
+                "{id}",
+                "grep",
+                "Cap",
+                "/proc/self/status",
+            ],
+        ),
+        (
+            "cap-user",
+            &[
+                "exec",
+                "--user",
+                "1000",
+                "--cap",
+                "CAP_CHOWN",
+                "{id}",
+                "grep",
+                "Cap",
+                "/proc/self/status",
+            ],
+        ),
+        (
+            "cap-unknown",
+            &["exec", "--cap", "CAP_NOPE", "{id}", "true"],
+        ),
+        (
+            "no-new-privs",
+            &[
+                "exec",
+                "--no-new-privs",
+                "{id}",
+                "grep",
+                "NoNewPrivs",
+                "/proc/self/status",
+            ],
+        ),
         ("exit-255", &["exec", "{id}", "sh", "-c", "exit 255"]),
         ("exit-3", &["exec", "{id}", "sh", "-c", "exit 3"]),
         ("signaled", &["exec", "{id}", "sh", "-c", "kill -9 $$"]),
@@ -257,15 +355,42 @@ pub fn exec_cases(all: &mut Vec<Case>) {
         ("missing-binary-path", &["exec", "{id}", "nosuchcmd"]),
         ("not-executable", &["exec", "{id}", "/etc/passwd"]),
         ("no-args", &["exec", "{id}"]),
-        ("fds", &["exec", "{id}", "sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '"]),
+        (
+            "fds",
+            &[
+                "exec",
+                "{id}",
+                "sh",
+                "-c",
+                "ls /proc/self/fd | sort -n | tr '\\n' ' '",
+            ],
+        ),
         ("status", &["exec", "{id}", "sh", "-c", STATUS]),
         ("limits", &["exec", "{id}", "cat", "/proc/self/limits"]),
-        ("affinity", &["exec", "{id}", "grep", "Cpus_allowed_list", "/proc/self/status"]),
-        ("process-label", &["exec", "--process-label", "x", "{id}", "true"]),
+        (
+            "affinity",
+            &[
+                "exec",
+                "{id}",
+                "grep",
+                "Cpus_allowed_list",
+                "/proc/self/status",
+            ],
+        ),
+        (
+            "process-label",
+            &["exec", "--process-label", "x", "{id}", "true"],
+        ),
         ("apparmor", &["exec", "--apparmor", "x", "{id}", "true"]),
-        ("ignore-paused", &["exec", "--ignore-paused", "{id}", "true"]),
+        (
+            "ignore-paused",
+            &["exec", "--ignore-paused", "{id}", "true"],
+        ),
         ("detach", &["exec", "-d", "{id}", "true"]),
-        ("pid-file", &["exec", "--pid-file", "{work}/exec.pid", "{id}", "true"]),
+        (
+            "pid-file",
+            &["exec", "--pid-file", "{work}/exec.pid", "{id}", "true"],
+        ),
     ];
     for (name, argv) in execs {
         all.push(
@@ -280,21 +405,48 @@ pub fn exec_cases(all: &mut Vec<Case>) {
     }
     // exec --process: the fields a process.json leaves out.
     let procs: &[(&str, &str)] = &[
-        ("args-only", r#"{"args": ["sh", "-c", "id; pwd; env | sort; grep -E 'Cap|NoNewPrivs' /proc/self/status"]}"#),
-        ("no-cwd", r#"{"args": ["pwd"], "user": {"uid": 0, "gid": 0}, "env": []}"#),
+        (
+            "args-only",
+            r#"{"args": ["sh", "-c", "id; pwd; env | sort; grep -E 'Cap|NoNewPrivs' /proc/self/status"]}"#,
+        ),
+        (
+            "no-cwd",
+            r#"{"args": ["pwd"], "user": {"uid": 0, "gid": 0}, "env": []}"#,
+        ),
         ("no-user", r#"{"args": ["id"], "cwd": "/"}"#),
-        ("user-1000", r#"{"args": ["sh", "-c", "id; env"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}}"#),
+        (
+            "user-1000",
+            r#"{"args": ["sh", "-c", "id; env"], "cwd": "/", "user": {"uid": 1000, "gid": 1000}}"#,
+        ),
         ("cwd-relative", r#"{"args": ["pwd"], "cwd": "tmp"}"#),
-        ("key-case", r#"{"Args": ["sh", "-c", "pwd; env"], "Cwd": "/tmp", "Env": ["X=1"]}"#),
+        (
+            "key-case",
+            r#"{"Args": ["sh", "-c", "pwd; env"], "Cwd": "/tmp", "Env": ["X=1"]}"#,
+        ),
         ("empty-args", r#"{"args": [], "cwd": "/"}"#),
         ("no-args", r#"{"cwd": "/"}"#),
-        ("caps", r#"{"args": ["grep", "Cap", "/proc/self/status"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}}"#),
-        ("rlimits", r#"{"args": ["cat", "/proc/self/limits"], "cwd": "/", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 77, "hard": 88}]}"#),
-        ("env-dup", r#"{"args": ["env"], "cwd": "/", "env": ["A=1", "A=2"]}"#),
-        ("terminal-no-socket", r#"{"args": ["true"], "cwd": "/", "terminal": true}"#),
+        (
+            "caps",
+            r#"{"args": ["grep", "Cap", "/proc/self/status"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}}"#,
+        ),
+        (
+            "rlimits",
+            r#"{"args": ["cat", "/proc/self/limits"], "cwd": "/", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 77, "hard": 88}]}"#,
+        ),
+        (
+            "env-dup",
+            r#"{"args": ["env"], "cwd": "/", "env": ["A=1", "A=2"]}"#,
+        ),
+        (
+            "terminal-no-socket",
+            r#"{"args": ["true"], "cwd": "/", "terminal": true}"#,
+        ),
         ("malformed", r#"{"args": ["true"], "cwd": "#),
         ("wrong-type", r#"{"args": "true", "cwd": "/"}"#),
-        ("scheduler", r#"{"args": ["true"], "cwd": "/", "scheduler": {"policy": "SCHED_IDLE"}}"#),
+        (
+            "scheduler",
+            r#"{"args": ["true"], "cwd": "/", "scheduler": {"policy": "SCHED_IDLE"}}"#,
+        ),
     ];
     for (name, json) in procs {
         all.push(
@@ -307,10 +459,12 @@ pub fn exec_cases(all: &mut Vec<Case>) {
         );
     }
     all.push(
-        finish(
-            sleeper("exec-process/missing-file")
-                .text(&["exec", "--process", "{bundle}/no-such.json", "{id}"]),
-        )
+        finish(sleeper("exec-process/missing-file").text(&[
+            "exec",
+            "--process",
+            "{bundle}/no-such.json",
+            "{id}",
+        ]))
         .done(),
     );
 }
@@ -325,8 +479,14 @@ const CG: &str = "for f in memory/memory.limit_in_bytes memory/memory.memsw.limi
 pub fn update_cases(all: &mut Vec<Case>) {
     let updates: &[(&str, &[&str])] = &[
         ("memory", &["--memory", "100M"]),
-        ("memory-swap", &["--memory", "100M", "--memory-swap", "200M"]),
-        ("memory-swap-unlimited", &["--memory", "100M", "--memory-swap", "-1"]),
+        (
+            "memory-swap",
+            &["--memory", "100M", "--memory-swap", "200M"],
+        ),
+        (
+            "memory-swap-unlimited",
+            &["--memory", "100M", "--memory-swap", "-1"],
+        ),
         ("memory-unlimited", &["--memory", "-1"]),
         ("memory-reservation", &["--memory-reservation", "50M"]),
         ("memory-below-usage", &["--memory", "4096"]),
@@ -335,12 +495,24 @@ pub fn update_cases(all: &mut Vec<Case>) {
         ("pids-zero", &["--pids-limit", "0"]),
         ("cpu-quota", &["--cpu-quota", "20000"]),
         ("cpu-quota-unlimited", &["--cpu-quota", "-1"]),
-        ("cpu-period-quota", &["--cpu-period", "50000", "--cpu-quota", "25000"]),
-        ("cpu-period-small", &["--cpu-period", "2000", "--cpu-quota", "1000"]),
-        ("cpu-burst", &["--cpu-quota", "50000", "--cpu-burst", "10000"]),
+        (
+            "cpu-period-quota",
+            &["--cpu-period", "50000", "--cpu-quota", "25000"],
+        ),
+        (
+            "cpu-period-small",
+            &["--cpu-period", "2000", "--cpu-quota", "1000"],
+        ),
+        (
+            "cpu-burst",
+            &["--cpu-quota", "50000", "--cpu-burst", "10000"],
+        ),
         ("cpu-idle", &["--cpu-idle", "1"]),
         ("cpu-share", &["--cpu-share", "300"]),
-        ("cpu-rt", &["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "0"]),
+        (
+            "cpu-rt",
+            &["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "0"],
+        ),
         ("cpuset", &["--cpuset-cpus", "0"]),
         ("blkio", &["--blkio-weight", "400"]),
         ("memory-bad", &["--memory", "lots"]),
@@ -354,8 +526,10 @@ pub fn update_cases(all: &mut Vec<Case>) {
         all.push(
             finish(
                 sleeper(&format!("update/{name}"))
-                    .patch(json!({"linux": {"resources": {"memory": {"limit": 268435456},
-                        "cpu": {"quota": 40000, "period": 100000}}}}))
+                    .patch(
+                        json!({"linux": {"resources": {"memory": {"limit": 268435456},
+                        "cpu": {"quota": 40000, "period": 100000}}}}),
+                    )
                     .step(&argv)
                     .text(&["exec", "{id}", "sh", "-c", CG]),
             )
@@ -365,7 +539,10 @@ pub fn update_cases(all: &mut Vec<Case>) {
     all.push(
         finish(
             sleeper("update/resources-file")
-                .file("r.json", r#"{"memory": {"limit": 157286400}, "pids": {"limit": 33}}"#)
+                .file(
+                    "r.json",
+                    r#"{"memory": {"limit": 157286400}, "pids": {"limit": 33}}"#,
+                )
                 .step(&["update", "--resources", "{bundle}/r.json", "{id}"])
                 .text(&["exec", "{id}", "sh", "-c", CG]),
         )

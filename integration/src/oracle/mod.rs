@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 mod cases;
 mod cases_config;
+mod cases_env;
+mod cases_hooks;
+mod cases_mounts;
 mod cases_ops;
 pub use cases::cases;
 
@@ -102,7 +105,7 @@ pub struct Recorded {
     pub runc: Vec<Seen>,
 }
 
-/// The committed corpus.
+/// One file of the committed corpus: the cases of one group (the case name's first part).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Corpus {
     /// `runc --version`'s first line at recording.
@@ -114,14 +117,55 @@ pub struct Corpus {
 /// The seed CI replays.
 pub const SEED: u64 = 1;
 
-/// Where the corpus lives.
-pub fn corpus_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("oracle/corpus.json")
+/// The corpus directory: one `GROUP.json` per group of cases (`env`, `hooks`, ...).
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("oracle")
 }
 
-pub fn load_corpus() -> Corpus {
-    let text = fs::read_to_string(corpus_path()).expect("read integration/oracle/corpus.json");
-    serde_json::from_str(&text).expect("parse the corpus")
+/// A case's group: its name up to the first `/`.
+pub fn group(name: &str) -> &str {
+    name.split('/').next().unwrap_or(name)
+}
+
+/// Every recorded case, from every file of the corpus.
+pub fn load_corpus() -> Vec<(Corpus, String)> {
+    let mut files: Vec<PathBuf> = fs::read_dir(corpus_dir())
+        .expect("read integration/oracle/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = fs::read_to_string(&p).unwrap();
+            let c: Corpus = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("parse {}: {e}", p.display()));
+            (c, p.file_stem().unwrap().to_string_lossy().to_string())
+        })
+        .collect()
+}
+
+/// Writes the recordings, one file per group.
+pub fn save_corpus(recorded_with: &str, cases: Vec<Recorded>) {
+    let mut groups: std::collections::BTreeMap<String, Vec<Recorded>> = Default::default();
+    for r in cases {
+        groups
+            .entry(group(&r.case.name).to_string())
+            .or_default()
+            .push(r);
+    }
+    fs::create_dir_all(corpus_dir()).unwrap();
+    for (g, cases) in groups {
+        let corpus = Corpus {
+            recorded_with: recorded_with.to_string(),
+            seed: SEED,
+            cases,
+        };
+        let mut text = serde_json::to_string_pretty(&corpus).unwrap();
+        text.push('\n');
+        fs::write(corpus_dir().join(format!("{g}.json")), text).unwrap();
+    }
 }
 
 /// Merges `patch` into `target` (RFC 7386: null removes a key, objects merge, the rest
@@ -215,7 +259,11 @@ pub fn run_case(case: &Case) -> Vec<Seen> {
             "@symlink" => {
                 let link = Path::new(&argv[2]);
                 let _ = fs::remove_dir(link);
-                Seen::exit(if symlink(&argv[1], link).is_ok() { 0 } else { 1 })
+                Seen::exit(if symlink(&argv[1], link).is_ok() {
+                    0
+                } else {
+                    1
+                })
             }
             "@chmod" => {
                 let mode = u32::from_str_radix(&argv[1], 8).unwrap();
@@ -333,6 +381,12 @@ fn observe(step: &Step, out: &Output, names: &Names) -> Seen {
         Observe::Text => Value::String(stdout),
         Observe::Json | Observe::Keys => match serde_json::from_str::<Value>(&stdout) {
             Ok(mut v) => {
+                // `ps --format json`: host pids, of which only the count compares.
+                if let Some(a) = v.as_array_mut() {
+                    for x in a.iter_mut().filter(|x| x.is_number()) {
+                        *x = json!(1);
+                    }
+                }
                 normalize_json(&mut v);
                 if step.observe == Observe::Keys {
                     shape(&v)
@@ -401,7 +455,7 @@ pub fn compare(case: &Case, runc: &[Seen], husk: &[Seen]) -> Vec<String> {
             ));
         }
         if r.out != h.out {
-            diffs.push(format!("{at}: output\n  husk: {}\n  runc: {}", h.out, r.out));
+            diffs.push(format!("{at}: output\n{}", line_diff(&h.out, &r.out)));
         }
         if let Some(p) = &step.phrase {
             if !h.error.to_lowercase().contains(&p.to_lowercase()) {
@@ -419,6 +473,27 @@ pub fn compare(case: &Case, runc: &[Seen], husk: &[Seen]) -> Vec<String> {
         }
     }
     diffs
+}
+
+/// Two outputs side by side; for multi-line texts, only the lines that differ.
+fn line_diff(husk: &Value, runc: &Value) -> String {
+    match (husk.as_str(), runc.as_str()) {
+        (Some(h), Some(r)) if h.lines().count() > 3 || r.lines().count() > 3 => {
+            let (hl, rl): (Vec<&str>, Vec<&str>) = (h.lines().collect(), r.lines().collect());
+            let mut out = String::new();
+            for l in hl.iter().filter(|l| !rl.contains(l)) {
+                out += &format!("  husk only: {l}\n");
+            }
+            for l in rl.iter().filter(|l| !hl.contains(l)) {
+                out += &format!("  runc only: {l}\n");
+            }
+            if out.is_empty() {
+                out = format!("  same lines, other order:\n  husk: {h:?}\n  runc: {r:?}\n");
+            }
+            out.trim_end().to_string()
+        }
+        _ => format!("  husk: {husk}\n  runc: {runc}"),
+    }
 }
 
 /// Checks a recording: each step's phrase is in runc's error, or the case is wrong.
@@ -462,7 +537,11 @@ pub fn kept_differences() -> Vec<(String, String)> {
 }
 
 /// Runs `f` over `items` on `threads` worker threads, results in order.
-pub fn par_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
     std::thread::scope(|s| {

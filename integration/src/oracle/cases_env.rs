@@ -1,0 +1,8 @@
+//! More cases about environment, config parsing, capabilities and exec.
+
+#[allow(unused_imports)]
+use super::cases::*;
+#[allow(unused_imports)]
+use super::*;
+
+pub fn more_cases(_all: &mut Vec<Case>) {}
