@@ -18,6 +18,8 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 pub(crate) struct IdMap {
     uid_map: String,
     gid_map: String,
+    /// No mappings on the mount and a joined user namespace: that namespace's (as runc).
+    userns_path: Option<std::path::PathBuf>,
     /// `ridmap`: submounts of a recursive bind are id-mapped too.
     recursive: bool,
     /// The detached, id-mapped tree (parent side, before the clone); -1 until `prepare`.
@@ -42,6 +44,22 @@ impl IdMap {
             (Some(u), Some(g)) => (u.clone(), g.clone()),
             (None, None) => {
                 let l = spec.linux().as_ref();
+                let joined = l
+                    .and_then(|l| l.namespaces().as_ref())
+                    .and_then(|ns| {
+                        ns.iter()
+                            .find(|n| n.typ() == crate::oci_spec::runtime::LinuxNamespaceType::User)
+                    })
+                    .and_then(|n| n.path().clone());
+                if let Some(path) = joined {
+                    return Ok(IdMap {
+                        uid_map: String::new(),
+                        gid_map: String::new(),
+                        userns_path: Some(path),
+                        recursive,
+                        tree: -1,
+                    });
+                }
                 match (
                     l.and_then(|l| l.uid_mappings().clone()),
                     l.and_then(|l| l.gid_mappings().clone()),
@@ -74,6 +92,7 @@ impl IdMap {
         Ok(IdMap {
             uid_map: map_text(&uid),
             gid_map: map_text(&gid),
+            userns_path: None,
             recursive,
             tree: -1,
         })
@@ -90,8 +109,13 @@ pub(crate) fn prepare(plan: &mut Plan) -> Result<Vec<OwnedFd>> {
             continue;
         };
         let what = format!("{}: id-mapping", step.desc);
-        let userns = userns_with(&idm.uid_map, &idm.gid_map)
-            .map_err(|e| Error::setup(format!("{what}: {e}")))?;
+        let userns = match &idm.userns_path {
+            Some(p) => std::fs::File::open(p)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io(format!("{what}: opening {}", p.display()), e))?,
+            None => userns_with(&idm.uid_map, &idm.gid_map)
+                .map_err(|e| Error::setup(format!("{what}: {e}")))?,
+        };
         let flags = m::OPEN_TREE_CLONE
             | m::OPEN_TREE_CLOEXEC
             | if *recursive { m::AT_RECURSIVE } else { 0 };

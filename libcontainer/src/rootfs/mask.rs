@@ -40,24 +40,51 @@ fn null_device() -> Result<RawFd, Fail> {
     Ok(fd)
 }
 
-fn mask_one(fd: RawFd, null: RawFd) -> Result<(), i32> {
-    let st = m::fstat(fd)?;
-    let tree = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+/// A fresh read-only tmpfs that can hold nothing (runc's: ro, size=4k, nr_inodes=1).
+fn empty_tmpfs() -> Result<Guard, i32> {
+    let make = |inodes: &CStr| -> Result<Guard, i32> {
         let fs = Guard(m::fsopen(c"tmpfs", m::FSOPEN_CLOEXEC)?);
+        m::fsconfig(fs.0, m::FSCONFIG_SET_STRING, Some(c"nr_blocks"), Some(c"1"))?;
+        m::fsconfig(
+            fs.0,
+            m::FSCONFIG_SET_STRING,
+            Some(c"nr_inodes"),
+            Some(inodes),
+        )?;
+        m::fsconfig(fs.0, m::FSCONFIG_SET_FLAG, Some(c"ro"), None)?;
         m::fsconfig(fs.0, m::FSCONFIG_CMD_CREATE, None, None)?;
-        let ro = m::MOUNT_ATTR_RDONLY
-            | m::MOUNT_ATTR_NOSUID
-            | m::MOUNT_ATTR_NODEV
-            | m::MOUNT_ATTR_NOEXEC;
-        Guard(m::fsmount(fs.0, m::FSMOUNT_CLOEXEC, ro)?)
-    } else {
-        Guard(m::open_tree(
-            null,
+        Ok(Guard(m::fsmount(
+            fs.0,
+            m::FSMOUNT_CLOEXEC,
+            m::MOUNT_ATTR_RDONLY,
+        )?))
+    };
+    // Some kernels (Ubuntu 20.04's 5.4) refuse nr_inodes below 2.
+    make(c"1").or_else(|_| make(c"2"))
+}
+
+/// Masks one directory: a bind of the first masked directory's tmpfs (one superblock for
+/// all, as runc does), or a tmpfs of its own for the first one or when the bind fails.
+fn mask_dir(fd: RawFd, shared: &mut Option<Guard>) -> Result<(), i32> {
+    if let Some(s) = shared.as_ref() {
+        let bound = m::open_tree(
+            s.0,
             c"",
             m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
-        )?)
-    };
-    m::move_mount(tree.0, c"", fd, c"", MOVE_EMPTY)
+        )
+        .map(Guard)
+        .and_then(|t| m::move_mount(t.0, c"", fd, c"", MOVE_EMPTY));
+        if bound.is_ok() {
+            return Ok(());
+        }
+    }
+    let tree = empty_tmpfs()?;
+    m::move_mount(tree.0, c"", fd, c"", MOVE_EMPTY)?;
+    if shared.is_none() {
+        // The fd stays the (now attached) mount: later directories bind it.
+        *shared = Some(tree);
+    }
+    Ok(())
 }
 
 pub(super) fn mask(plan: &Plan) -> Result<(), Fail> {
@@ -65,12 +92,28 @@ pub(super) fn mask(plan: &Plan) -> Result<(), Fail> {
         return Ok(());
     }
     let null = Guard(null_device()?);
+    let mut shared = None;
     for (i, p) in plan.masked.iter().enumerate() {
+        // A path listed twice is masked once (the paths are lexically clean).
+        if plan.masked[..i].iter().any(|q| q == p) {
+            continue;
+        }
         let Some(fd) = open_path(p).map_err(|e| fail(Code::Mask, i, e))? else {
             continue;
         };
         let fd = Guard(fd);
-        mask_one(fd.0, null.0).map_err(|e| fail(Code::Mask, i, e))?;
+        let r = match m::fstat(fd.0) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => mask_dir(fd.0, &mut shared),
+            Ok(_) => m::open_tree(
+                null.0,
+                c"",
+                m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
+            )
+            .map(Guard)
+            .and_then(|t| m::move_mount(t.0, c"", fd.0, c"", MOVE_EMPTY)),
+            Err(e) => Err(e),
+        };
+        r.map_err(|e| fail(Code::Mask, i, e))?;
     }
     Ok(())
 }

@@ -56,6 +56,9 @@ pub(crate) struct Parsed {
     pub copyup: bool,
     /// `idmap` (Some(false)) or `ridmap` (Some(true), submounts too): an id-mapped bind.
     pub idmap: Option<bool>,
+    /// The options runc passes as filesystem data (unknown ones, `defaults`, `x-*`), which a
+    /// bind refuses.
+    pub fs_data: Vec<String>,
 }
 
 impl Parsed {
@@ -227,6 +230,9 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
     let mut data: Vec<&str> = Vec::new();
     for o in options {
         let o = o.as_str();
+        if o.starts_with("x-") || o == "defaults" {
+            p.fs_data.push(o.to_string());
+        }
         if o.is_empty() || o.starts_with("x-") {
             continue;
         }
@@ -255,6 +261,9 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
                 } else if o == "tmpcopyup" {
                     p.copyup = true;
                 } else {
+                    if !matches!(o, "iversion" | "noiversion") {
+                        p.fs_data.push(o.to_string());
+                    }
                     data.push(o);
                 }
             }

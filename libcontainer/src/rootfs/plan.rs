@@ -319,14 +319,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     let mut dev_is_bind = false;
     let mut has_pts = false;
     for (i, m) in mounts.iter().enumerate() {
-        let dest = m.destination();
-        if !dest.is_absolute() {
-            return Err(Error::config(
-                format!("mounts[{i}]"),
-                format!("mounts[{i}]: destination {dest:?} must be absolute"),
-            ));
-        }
-        let target = Target::new(dest)?;
+        // A relative destination is taken from / (runc accepts it, with a deprecation warning).
+        let target = Target::new(m.destination())?;
         let shown = target.display();
         let opts_list = m.options().as_deref().unwrap_or(&[]);
         let parsed = options::parse(opts_list).map_err(|e| {
@@ -349,6 +343,26 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         }
         if shown == "/dev/pts" {
             has_pts = true;
+        }
+        let mapped = m.uid_mappings().is_some() || m.gid_mappings().is_some();
+        if is_bind && !parsed.fs_data.is_empty() {
+            // The kernel ignores filesystem options on a bind: refused rather than dropped.
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!(
+                    "mounts[{i}] ({shown}): bind mounts cannot have any filesystem-specific \
+                     options applied ({})",
+                    parsed.fs_data.join(",")
+                ),
+            ));
+        }
+        if !is_bind && (mapped || parsed.idmap.is_some()) {
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!(
+                    "mounts[{i}] ({shown}): id-mapped mounts are only supported for bind mounts"
+                ),
+            ));
         }
         if is_bind {
             let src = m.source().as_ref().ok_or_else(|| {
@@ -378,7 +392,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
                 copyup: false,
-                idmap: match parsed.idmap {
+                // Mappings on the mount id-map it even without the `idmap` option.
+                idmap: match parsed.idmap.or(mapped.then_some(false)) {
                     Some(recursive) => Some(super::idmap::IdMap::for_mount(
                         i, &shown, m, spec, recursive,
                     )?),
@@ -426,12 +441,6 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .transpose()?
             .unwrap_or(cstr(typ.as_bytes())?);
         let fsmount_attr = parsed.fsmount_attr();
-        if parsed.idmap.is_some() {
-            return Err(Error::config(
-                format!("mounts[{i}]"),
-                format!("mounts[{i}] ({shown}): idmap and ridmap are for bind mounts"),
-            ));
-        }
         let ms_flags = parsed.legacy_flags();
         let data = cstr(parsed.data.as_bytes())?;
         let mut params = parsed.params;
@@ -489,11 +498,10 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
 
     if let Some(l) = linux {
         for p in l.masked_paths().as_deref().unwrap_or(&[]) {
-            plan.masked.push(abs_cstr("linux.maskedPaths", p)?);
+            plan.masked.push(abs_cstr(p)?);
         }
         for p in l.readonly_paths().as_deref().unwrap_or(&[]) {
-            plan.readonly_paths
-                .push(abs_cstr("linux.readonlyPaths", p)?);
+            plan.readonly_paths.push(abs_cstr(p)?);
         }
         if let Some(s) = l.sysctl() {
             let ns = super::sysctl::Namespaces {
@@ -521,12 +529,8 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
     Ok(plan)
 }
 
-fn abs_cstr(field: &str, p: &str) -> Result<CString> {
-    if !p.starts_with('/') {
-        return Err(Error::config(
-            field,
-            format!("{field}: {p:?} must be absolute"),
-        ));
-    }
-    cstr(p.as_bytes())
+/// A masked or read-only path, lexically cleaned: runc opens a relative one from / (the cwd
+/// after pivot).
+fn abs_cstr(p: &str) -> Result<CString> {
+    cstr(Target::new(Path::new(p))?.display().as_bytes())
 }
