@@ -73,6 +73,7 @@ fn step(
         fsmount_attr,
         propagation: Vec::new(),
         copyup: false,
+        ro_late: false,
         idmap: None,
     }
 }
@@ -162,6 +163,7 @@ pub(super) fn plan(
             Kind::Bind {
                 source: path_cstr(&bind_source(h, cg, &own))?,
                 recursive: false,
+                remount: None,
             }
         };
         plan.mounts.push(step(
@@ -207,6 +209,7 @@ pub(super) fn plan(
             Kind::Bind {
                 source: path_cstr(&bind_source(h, cg, &own))?,
                 recursive: false,
+                remount: None,
             }
         } else if h.fstype == "cgroup2" {
             fs("cgroup2", "cgroup2", &[])?

@@ -140,10 +140,7 @@ pub(super) fn create(plan: &Plan, root: RawFd) -> Result<(), Fail> {
 fn create_all(plan: &Plan, root: RawFd) -> Result<(), Fail> {
     for (i, d) in plan.devices.iter().enumerate() {
         if plan.userns {
-            let target = Guard(
-                make(root, &d.target.prefixes, &d.target.names, true)
-                    .map_err(|e| fail(Code::Device, i, e))?,
-            );
+            let target = Guard(make(root, &d.target, true).map_err(|e| fail(Code::Device, i, e))?);
             let tree = Guard(
                 m::open_tree(
                     libc::AT_FDCWD,

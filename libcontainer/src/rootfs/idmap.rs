@@ -104,7 +104,12 @@ impl IdMap {
 pub(crate) fn prepare(plan: &mut Plan) -> Result<Vec<OwnedFd>> {
     let mut keep = Vec::new();
     for step in plan.mounts.iter_mut() {
-        let (Some(idm), Kind::Bind { source, recursive }) = (step.idmap.as_mut(), &step.kind)
+        let (
+            Some(idm),
+            Kind::Bind {
+                source, recursive, ..
+            },
+        ) = (step.idmap.as_mut(), &step.kind)
         else {
             continue;
         };

@@ -42,6 +42,7 @@ mod plan;
 mod sysctl;
 #[cfg(test)]
 mod tests;
+mod walk;
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
@@ -100,6 +101,10 @@ crate::fail::codes! {
         RootRo,
         /// tmpcopyup: copying the mount point's contents into the new tmpfs.
         Copyup,
+        /// idx: plan mount step; proc or sysfs onto what is not a directory.
+        NotDir,
+        /// idx: plan mount step; the late read-only remount of a tmpfs or /dev.
+        RoLate,
     }
 }
 
@@ -165,6 +170,16 @@ impl Rootfs {
                 _ => step(""),
             },
             Code::Setattr => step(": setting mount attributes"),
+            Code::NotDir => {
+                let fs = match p.mounts.get(i).map(|s| &s.kind) {
+                    Some(plan::Kind::Fs { fstype, .. }) => fstype.to_string_lossy().into_owned(),
+                    _ => "proc".into(),
+                };
+                step(&format!(
+                    ": filesystem {fs:?} must be mounted on ordinary directory"
+                ))
+            }
+            Code::RoLate => step(": remounting it read-only"),
             Code::Copyup => step(": copying what the mount point held into it (tmpcopyup)"),
             Code::Propagation => step(": setting propagation"),
             Code::Device | Code::DeviceOwner => {
@@ -232,7 +247,13 @@ impl Rootfs {
         let errno = fail.errno;
         let mount = match fail.step {
             Step::Rootfs(
-                Code::Target | Code::Mount | Code::Setattr | Code::Propagation | Code::Copyup,
+                Code::Target
+                | Code::Mount
+                | Code::Setattr
+                | Code::Propagation
+                | Code::Copyup
+                | Code::NotDir
+                | Code::RoLate,
             ) => self
                 .plan
                 .mounts
@@ -293,7 +314,7 @@ impl Rootfs {
             Err(e) => return Err(fail(Code::Console, 0, e)),
         }
         let old = m::umask(0o077);
-        let target = mount::make(self.root_fd, &t.prefixes, &t.names, true);
+        let target = mount::make(self.root_fd, t, true);
         m::umask(old);
         let target = mount::Guard(target.map_err(|e| fail(Code::Console, 0, e))?);
         let tree = mount::Guard(

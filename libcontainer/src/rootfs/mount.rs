@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
-use super::plan::{Kind, MountStep, Plan, Target};
+use super::plan::{Kind, MountStep, Plan};
 use super::{fail, Code};
 use crate::fail::Fail;
 use crate::sys::{self, mount as m};
@@ -19,71 +19,7 @@ pub(super) fn open_in(root: RawFd, path: &CStr, flags: i32) -> Result<RawFd, i32
     m::openat2(root, path, flags | libc::O_CLOEXEC, 0, RESOLVE)
 }
 
-/// mkdir -p of `prefixes` inside the root, the last one created as an empty file when
-/// `is_file`; returns an O_PATH fd of the last one (of the root when empty).
-pub(super) fn make(
-    root: RawFd,
-    prefixes: &[std::ffi::CString],
-    names: &[std::ffi::CString],
-    is_file: bool,
-) -> Result<RawFd, i32> {
-    let n = prefixes.len();
-    if n == 0 {
-        return open_in(root, c".", libc::O_PATH | libc::O_DIRECTORY);
-    }
-    for k in 0..n {
-        let last = k == n - 1;
-        match open_in(root, &prefixes[k], libc::O_PATH) {
-            Ok(fd) if last => return Ok(fd),
-            Ok(fd) => {
-                sys::close(fd);
-                continue;
-            }
-            Err(libc::ENOENT) => {}
-            Err(e) => return Err(e),
-        }
-        // The parent was resolved in the root and the name is one component, so what is
-        // created cannot land outside the root (mkdirat/openat do not follow a final symlink
-        // with O_EXCL).
-        let parent = if k == 0 {
-            open_in(root, c".", libc::O_PATH | libc::O_DIRECTORY)?
-        } else {
-            open_in(root, &prefixes[k - 1], libc::O_PATH | libc::O_DIRECTORY)?
-        };
-        let r = if last && is_file {
-            m::openat(
-                parent,
-                &names[k],
-                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-                0o644,
-            )
-            .map(sys::close)
-        } else {
-            m::mkdirat(parent, &names[k], 0o755)
-        };
-        sys::close(parent);
-        match r {
-            Ok(()) | Err(libc::EEXIST) => {}
-            Err(e) => return Err(e),
-        }
-        let fd = open_in(root, &prefixes[k], libc::O_PATH)?;
-        if last {
-            return Ok(fd);
-        }
-        sys::close(fd);
-    }
-    Err(libc::EINVAL)
-}
-
-/// An O_PATH fd of the target's parent directory (created if missing) and its last name.
-pub(super) fn make_parent(root: RawFd, t: &Target) -> Result<(RawFd, &CStr), i32> {
-    let n = t.prefixes.len();
-    if n == 0 {
-        return Err(libc::EINVAL);
-    }
-    let fd = make(root, &t.prefixes[..n - 1], &t.names[..n - 1], false)?;
-    Ok((fd, &t.names[n - 1]))
-}
+pub(super) use super::walk::{make, make_parent};
 
 /// "/proc/self/fd/N" in a stack buffer.
 pub(super) fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
@@ -131,8 +67,36 @@ impl<const N: usize> Drop for Fds<N> {
     }
 }
 
-/// A new filesystem through the new mount API, moved onto `target`.
-fn fs_new_api(step: &MountStep, target: RawFd) -> Result<(), i32> {
+/// "0755": a mode's four octal digits, NUL-terminated.
+fn octal(mode: u32, buf: &mut [u8; 5]) -> &CStr {
+    for (k, shift) in [9, 6, 3, 0].into_iter().enumerate() {
+        buf[k] = b'0' + ((mode >> shift) & 7) as u8;
+    }
+    buf[4] = 0;
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"0755")
+}
+
+/// "mode=0NNN,DATA" in `buf` (the kernel reads one page of mount data at most); None when it
+/// does not fit.
+fn data_with_mode<'a>(mode: &CStr, data: &CStr, buf: &'a mut [u8; 4096]) -> Option<&'a CStr> {
+    let (m, d) = (mode.to_bytes(), data.to_bytes());
+    let len = 5 + m.len() + if d.is_empty() { 0 } else { 1 + d.len() };
+    if len >= buf.len() {
+        return None;
+    }
+    buf[..5].copy_from_slice(b"mode=");
+    buf[5..5 + m.len()].copy_from_slice(m);
+    if !d.is_empty() {
+        buf[5 + m.len()] = b',';
+        buf[6 + m.len()..len].copy_from_slice(d);
+    }
+    buf[len] = 0;
+    CStr::from_bytes_until_nul(&buf[..=len]).ok()
+}
+
+/// A new filesystem through the new mount API, moved onto `target`; `mode` goes first (the
+/// options' own mode= wins).
+fn fs_new_api(step: &MountStep, target: RawFd, mode: Option<&CStr>) -> Result<(), i32> {
     let Kind::Fs {
         fstype,
         source,
@@ -149,6 +113,9 @@ fn fs_new_api(step: &MountStep, target: RawFd) -> Result<(), i32> {
         Some(c"source"),
         Some(source),
     )?;
+    if let Some(mode) = mode {
+        m::fsconfig(fs.0[0], m::FSCONFIG_SET_STRING, Some(c"mode"), Some(mode))?;
+    }
     for p in params {
         match &p.value {
             Some(v) => m::fsconfig(fs.0[0], m::FSCONFIG_SET_STRING, Some(&p.key), Some(v))?,
@@ -158,6 +125,68 @@ fn fs_new_api(step: &MountStep, target: RawFd) -> Result<(), i32> {
     m::fsconfig(fs.0[0], m::FSCONFIG_CMD_CREATE, None, None)?;
     let mnt = Fds([m::fsmount(fs.0[0], m::FSMOUNT_CLOEXEC, step.fsmount_attr)?]);
     m::move_mount(mnt.0[0], EMPTY, target, EMPTY, MOVE_EMPTY)
+}
+
+/// A bind's flags refused (EPERM: a less privileged mount namespace locked some of the
+/// source's): applied again with the source's locked flags kept, unless the options clear one
+/// or name another atime (runc's "mount --bind -o remount" fallback).
+fn keep_locked(
+    tree: RawFd,
+    a: super::options::Attr,
+    r: &super::options::Remount,
+) -> Result<(), i32> {
+    let st = m::mount_flags(tree)?;
+    let mut src = 0;
+    for (f, bit) in [
+        (libc::ST_RDONLY, m::MOUNT_ATTR_RDONLY),
+        (libc::ST_NOSUID, m::MOUNT_ATTR_NOSUID),
+        (libc::ST_NODEV, m::MOUNT_ATTR_NODEV),
+        (libc::ST_NOEXEC, m::MOUNT_ATTR_NOEXEC),
+    ] {
+        if st & f != 0 {
+            src |= bit;
+        }
+    }
+    let src_atime = if st & libc::ST_NOATIME != 0 {
+        m::MOUNT_ATTR_NOATIME
+    } else if st & libc::ST_RELATIME != 0 {
+        m::MOUNT_ATTR_RELATIME
+    } else {
+        m::MOUNT_ATTR_STRICTATIME
+    };
+    if src & r.cleared != 0 || r.atime.is_some_and(|t| t != src_atime) {
+        return Err(libc::EPERM);
+    }
+    let kept = super::options::Attr {
+        set: a.set | src,
+        clr: a.clr & !src,
+    };
+    setattr(tree, false, &attr(kept))
+}
+
+/// proc and sysfs go on a directory, never through a symlink or onto a file there (runc's
+/// check, against redirected procfs mounts).
+fn not_on_dir(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
+    let t = &step.target;
+    let n = t.prefixes.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let parent = if n == 1 {
+        open_in(root, c".", libc::O_PATH | libc::O_DIRECTORY)
+    } else {
+        open_in(root, &t.prefixes[n - 2], libc::O_PATH | libc::O_DIRECTORY)
+    };
+    let parent = match parent {
+        Ok(fd) => Fds([fd]),
+        Err(_) => return Ok(()),
+    };
+    match m::lstatat(parent.0[0], &t.names[n - 1]) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {
+            Err(fail(Code::NotDir, i, libc::ENOTDIR))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
@@ -182,9 +211,11 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             return setattr(fd.0[0], false, &attr(step.attr))
                 .map_err(|e| fail(Code::Setattr, i, e));
         }
-        Kind::Bind { source, recursive } => {
-            let target = Fds([make(root, &t.prefixes, &t.names, step.is_file)
-                .map_err(|e| fail(Code::Target, i, e))?]);
+        Kind::Bind {
+            source,
+            recursive,
+            remount,
+        } => {
             let flags = m::OPEN_TREE_CLONE
                 | m::OPEN_TREE_CLOEXEC
                 | if *recursive { m::AT_RECURSIVE } else { 0 };
@@ -194,9 +225,17 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
                 None => Fds([m::open_tree(libc::AT_FDCWD, source, flags)
                     .map_err(|e| fail(Code::Mount, i, e))?]),
             };
+            // The source is opened in the container's mount namespace (earlier mounts may
+            // have made it): what it is decides the mount point's kind.
+            let st = m::fstat(tree.0[0]).map_err(|e| fail(Code::Mount, i, e))?;
+            let is_file = step.is_file || st.st_mode & libc::S_IFMT != libc::S_IFDIR;
+            let target = Fds([make(root, t, is_file).map_err(|e| fail(Code::Target, i, e))?]);
             if !step.attr.is_empty() {
-                setattr(tree.0[0], false, &attr(step.attr))
-                    .map_err(|e| fail(Code::Setattr, i, e))?;
+                match (setattr(tree.0[0], false, &attr(step.attr)), remount) {
+                    (Err(libc::EPERM), Some(r)) => keep_locked(tree.0[0], step.attr, r),
+                    (r, _) => r,
+                }
+                .map_err(|e| fail(Code::Setattr, i, e))?;
             }
             if !step.rattr.is_empty() {
                 setattr(tree.0[0], true, &attr(step.rattr))
@@ -212,9 +251,20 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             ms_flags,
             ..
         } => {
-            let target =
-                Fds([make(root, &t.prefixes, &t.names, false)
-                    .map_err(|e| fail(Code::Target, i, e))?]);
+            if fstype.as_c_str() == c"proc" || fstype.as_c_str() == c"sysfs" {
+                not_on_dir(root, i, step)?;
+            }
+            let (target, existed) = super::walk::make_path(root, &t.rel, false)
+                .map_err(|e| fail(Code::Target, i, e))?;
+            let target = Fds([target]);
+            // A tmpfs over a directory takes its mode (runc's; a new directory's tmpfs is 1777).
+            let mut mode_buf = [0u8; 5];
+            let mode = if existed && fstype.as_c_str() == c"tmpfs" {
+                let st = m::fstat(target.0[0]).map_err(|e| fail(Code::Target, i, e))?;
+                Some(octal(st.st_mode & 0o7777, &mut mode_buf))
+            } else {
+                None
+            };
             // tmpcopyup: the old contents stay reachable through this fd once covered.
             let below = if step.copyup {
                 let f = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
@@ -224,14 +274,15 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             } else {
                 None
             };
-            if fs_new_api(step, target.0[0]).is_err() {
+            if fs_new_api(step, target.0[0], mode).is_err() {
                 // Some filesystems or options only work through the old call.
                 let mut buf = [0u8; 32];
                 let path = fd_path(target.0[0], &mut buf);
-                let d = if data.is_empty() {
-                    None
-                } else {
-                    Some(data.as_c_str())
+                let mut with_mode = [0u8; 4096];
+                let d = match mode.and_then(|md| data_with_mode(md, data, &mut with_mode)) {
+                    Some(d) => Some(d),
+                    None if data.is_empty() => None,
+                    None => Some(data.as_c_str()),
                 };
                 m::mount(Some(source), path, Some(fstype), *ms_flags, d)
                     .map_err(|e| fail(Code::Mount, i, e))?;
@@ -329,7 +380,7 @@ fn mount_rest(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         }
     }
     if let Some(cwd) = &plan.cwd {
-        let fd = make(root, &cwd.prefixes, &cwd.names, false).map_err(|e| fail(Code::Cwd, 0, e))?;
+        let fd = make(root, cwd, false).map_err(|e| fail(Code::Cwd, 0, e))?;
         sys::close(fd);
     }
     Ok(())

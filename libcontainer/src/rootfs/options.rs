@@ -303,6 +303,105 @@ pub(crate) fn parse(options: &[String]) -> Result<Parsed, String> {
     Ok(p)
 }
 
+/// What a bind with explicit flags does on EPERM (flags locked by a less privileged mount
+/// namespace): keep the source's locked flags, unless one was asked to be cleared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Remount {
+    /// Lockable attributes the options clear explicitly (`rw`, `suid`, `dev`, `exec`).
+    pub cleared: u64,
+    /// The atime the options ask for, if any.
+    pub atime: Option<u64>,
+}
+
+/// The per-mount attributes of a bind whose options name mount flags, as runc applies them
+/// ("mount --bind -o OPTS": the flags asked for and no others, the atime kept unless one is
+/// named); None when no flag is named (the source's flags are kept).
+pub(crate) fn bind_attr(options: &[String]) -> Option<(Attr, Remount)> {
+    const PLAIN: u64 = MOUNT_ATTR_RDONLY
+        | MOUNT_ATTR_NOSUID
+        | MOUNT_ATTR_NODEV
+        | MOUNT_ATTR_NOEXEC
+        | MOUNT_ATTR_NOSYMFOLLOW;
+    // runc's table: (name, clear, bit), with MS_* flags that are no mount attribute as 0.
+    const NOATIME: u64 = 1 << 40;
+    const STRICT: u64 = 1 << 41;
+    const RELATIME: u64 = 1 << 42;
+    const NODIRATIME: u64 = 1 << 43;
+    const OTHER: u64 = 1 << 44;
+    let table = |o: &str| -> Option<(bool, u64)> {
+        Some(match o {
+            "ro" => (false, MOUNT_ATTR_RDONLY),
+            "rw" => (true, MOUNT_ATTR_RDONLY),
+            "nosuid" => (false, MOUNT_ATTR_NOSUID),
+            "suid" => (true, MOUNT_ATTR_NOSUID),
+            "nodev" => (false, MOUNT_ATTR_NODEV),
+            "dev" => (true, MOUNT_ATTR_NODEV),
+            "noexec" => (false, MOUNT_ATTR_NOEXEC),
+            "exec" => (true, MOUNT_ATTR_NOEXEC),
+            "nosymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
+            "symfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
+            "noatime" => (false, NOATIME),
+            "atime" => (true, NOATIME),
+            "strictatime" => (false, STRICT),
+            "nostrictatime" => (true, STRICT),
+            "relatime" => (false, RELATIME),
+            "norelatime" => (true, RELATIME),
+            "nodiratime" => (false, NODIRATIME),
+            "diratime" => (true, NODIRATIME),
+            "sync" | "dirsync" | "iversion" | "lazytime" | "mand" | "silent" => (false, OTHER),
+            "async" | "noiversion" | "nolazytime" | "nomand" | "loud" => (true, OTHER),
+            _ => return None,
+        })
+    };
+    let (mut set, mut cleared) = (0u64, 0u64);
+    for o in options {
+        if let Some((clear, bit)) = table(o) {
+            if clear {
+                set &= !bit;
+                cleared |= bit;
+            } else {
+                set |= bit;
+                cleared &= !bit;
+            }
+        }
+    }
+    if set == 0 && cleared == 0 {
+        return None;
+    }
+    let mut a = Attr {
+        set: set & PLAIN,
+        clr: PLAIN & !set,
+    };
+    // As mount(2) with MS_REMOUNT|MS_BIND: the atime is kept unless an atime flag is set.
+    let atime = if set & (NOATIME | STRICT | RELATIME | NODIRATIME) != 0 {
+        let t = if set & STRICT != 0 {
+            MOUNT_ATTR_STRICTATIME
+        } else if set & NOATIME != 0 {
+            MOUNT_ATTR_NOATIME
+        } else {
+            MOUNT_ATTR_RELATIME
+        };
+        a.set |= t;
+        a.clr |= MOUNT_ATTR__ATIME;
+        if set & NODIRATIME != 0 {
+            a.set |= MOUNT_ATTR_NODIRATIME;
+        } else {
+            a.clr |= MOUNT_ATTR_NODIRATIME;
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let lockable = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    Some((
+        a,
+        Remount {
+            cleared: cleared & lockable,
+            atime,
+        },
+    ))
+}
+
 #[cfg(test)]
 /// True if `lookup` handles `name` itself (rather than passing it to the filesystem).
 pub(crate) fn is_known(name: &str) -> bool {

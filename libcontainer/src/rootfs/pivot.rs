@@ -55,6 +55,18 @@ pub(super) fn enter(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         m::mount_setattr(libc::AT_FDCWD, c"/", flags, &a)
             .map_err(|e| fail(Code::RootPropagation, 0, e))?;
     }
+    // Read-only tmpfs mounts and /dev, once what goes beneath them is in (runc's order).
+    for (i, s) in plan.mounts.iter().enumerate().filter(|(_, s)| s.ro_late) {
+        let fd = Guard(
+            super::mount::open_in(root, &s.target.rel, libc::O_PATH)
+                .map_err(|e| fail(Code::RoLate, i, e))?,
+        );
+        let a = m::MountAttr {
+            attr_set: m::MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        m::mount_setattr(fd.0, c"", m::AT_EMPTY_PATH, &a).map_err(|e| fail(Code::RoLate, i, e))?;
+    }
     // Before masking: a new procfs is refused in a user namespace once /proc is partly hidden.
     let proc_fd = if plan.sysctls.is_empty() {
         None

@@ -84,8 +84,13 @@ pub(crate) fn path_cstr(p: &Path) -> Result<CString> {
 /// How a mount step gets its mount.
 #[derive(Debug)]
 pub(crate) enum Kind {
-    /// open_tree of a host path.
-    Bind { source: CString, recursive: bool },
+    /// open_tree of a host path; `remount`: a config bind whose options name mount flags
+    /// (its `attr` is then the whole set, as runc applies it).
+    Bind {
+        source: CString,
+        recursive: bool,
+        remount: Option<options::Remount>,
+    },
     /// fsopen/fsconfig/fsmount, or mount(2) as the fallback.
     Fs {
         fstype: CString,
@@ -117,6 +122,9 @@ pub(crate) struct MountStep {
     pub propagation: Vec<Propagation>,
     /// tmpfs with `tmpcopyup`: copy the target's contents into it.
     pub copyup: bool,
+    /// A read-only tmpfs (or /dev): mounted rw, made read-only by `enter` once the mounts,
+    /// devices and console beneath it are in (runc's finalizeRootfs).
+    pub ro_late: bool,
     /// An id-mapped bind: the tree is made by the parent (`idmap::prepare`, which needs the
     /// host's privileges) and moved into place by the child.
     pub idmap: Option<super::idmap::IdMap>,
@@ -376,22 +384,27 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             } else {
                 bundle.join(src)
             };
-            let md = std::fs::metadata(&src)
-                .map_err(|e| io_err(format!("mounts[{i}]: bind source {}", src.display()), e))?;
+            // Whether the source is a file is seen by the child: earlier mounts may make it.
+            let (attr, remount) = match options::bind_attr(opts_list) {
+                Some((a, r)) => (a, Some(r)),
+                None => (Attr::default(), None),
+            };
             plan.mounts.push(MountStep {
                 index: i,
                 desc: format!("bind {} onto {shown} (mounts[{i}])", src.display()),
                 target,
-                is_file: !md.is_dir(),
+                is_file: false,
                 kind: Kind::Bind {
                     source: path_cstr(&src)?,
                     recursive: parsed.rbind,
+                    remount,
                 },
-                attr: parsed.attr,
+                attr,
                 rattr: parsed.rattr,
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
                 copyup: false,
+                ro_late: false,
                 // Mappings on the mount id-map it even without the `idmap` option.
                 idmap: match parsed.idmap.or(mapped.then_some(false)) {
                     Some(recursive) => Some(super::idmap::IdMap::for_mount(
@@ -424,12 +437,14 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 kind: Kind::Bind {
                     source: c"/sys".to_owned(),
                     recursive: true,
+                    remount: None,
                 },
                 attr: parsed.attr,
                 rattr: parsed.rattr,
                 fsmount_attr: 0,
                 propagation: parsed.propagation,
                 copyup: false,
+                ro_late: false,
                 idmap: None,
             });
             continue;
@@ -440,6 +455,12 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .map(|s| path_cstr(s))
             .transpose()?
             .unwrap_or(cstr(typ.as_bytes())?);
+        let mut parsed = parsed;
+        let ro_late = (typ == "tmpfs" || shown == "/dev")
+            && parsed.attr.set & crate::sys::mount::MOUNT_ATTR_RDONLY != 0;
+        if ro_late {
+            parsed.attr.set &= !crate::sys::mount::MOUNT_ATTR_RDONLY;
+        }
         let fsmount_attr = parsed.fsmount_attr();
         let ms_flags = parsed.legacy_flags();
         let data = cstr(parsed.data.as_bytes())?;
@@ -471,6 +492,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             fsmount_attr,
             propagation: parsed.propagation,
             copyup: parsed.copyup,
+            ro_late,
             idmap: None,
         });
     }

@@ -291,6 +291,15 @@ pub(crate) fn on_readonly_mount(fd: RawFd) -> Result<bool, i32> {
     Ok(st.f_flag & libc::ST_RDONLY != 0)
 }
 
+/// The mount flags (ST_*) of the mount an open file lives on (fstatvfs f_flag).
+pub(crate) fn mount_flags(fd: RawFd) -> Result<u64, i32> {
+    // SAFETY: an all-zero statvfs is a valid value of this plain C struct.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable statvfs buffer.
+    cvt(unsafe { libc::fstatvfs(fd, &mut st) })?;
+    Ok(st.f_flag as u64)
+}
+
 /// umask(2); returns the previous mask.
 pub(crate) fn umask(mask: u32) -> u32 {
     // SAFETY: umask cannot fail.
