@@ -33,7 +33,8 @@ fn mount_mappings_change_the_owners_seen() {
     let src = source(&rt);
     let (u, g) = maps(1000);
     let mut b = Bundle::sh(
-        "stat -c '%n %u %g' /m/rootfile /m/f5 /plain/rootfile; grep ' /m ' /proc/self/mountinfo",
+        "stat -c '%n %u %g' /m/rootfile /m/f5 /plain/rootfile /noopt/rootfile; \
+         grep ' /m ' /proc/self/mountinfo",
     );
     b.edit(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
@@ -43,6 +44,11 @@ fn mount_mappings_change_the_owners_seen() {
             json!({"destination": "/plain", "type": "bind", "source": src,
                       "options": ["bind"]}),
         );
+        // Mappings without the `idmap` option id-map the bind too (as runc does).
+        m.push(
+            json!({"destination": "/noopt", "type": "bind", "source": src,
+                      "options": ["bind"], "uidMappings": u, "gidMappings": g}),
+        );
     });
     let o = rt.run_new(&b).expect_ok();
     let lines: Vec<&str> = o.stdout.lines().collect();
@@ -50,7 +56,8 @@ fn mount_mappings_change_the_owners_seen() {
     assert_eq!(lines[0], "/m/rootfile 1000 1000", "{o}");
     assert_eq!(lines[1], "/m/f5 65534 65534", "{o}");
     assert_eq!(lines[2], "/plain/rootfile 0 0", "{o}");
-    assert!(lines[3].contains("idmapped"), "{o}");
+    assert_eq!(lines[3], "/noopt/rootfile 1000 1000", "{o}");
+    assert!(lines[4].contains("idmapped"), "{o}");
 }
 
 #[test]
@@ -127,7 +134,12 @@ fn bad_id_mapped_mounts_are_refused() {
         (
             json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
                    "uidMappings": u, "gidMappings": u}),
-            "idmap and ridmap are for bind mounts",
+            "id-mapped mounts are only supported for bind mounts",
+        ),
+        (
+            json!({"destination": "/m", "type": "tmpfs", "source": "tmpfs",
+                   "uidMappings": u, "gidMappings": u}),
+            "id-mapped mounts are only supported for bind mounts",
         ),
         (
             json!({"destination": "/m", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
