@@ -74,6 +74,7 @@ fn step(
         propagation: Vec::new(),
         copyup: false,
         ro_late: false,
+        host_tree: None,
         idmap: None,
     }
 }

@@ -19,6 +19,7 @@
 mod cgroup;
 mod copyup;
 mod devices;
+mod hostsrc;
 mod idmap;
 mod mask;
 mod mount;
@@ -290,10 +291,13 @@ impl Rootfs {
             .map_err(|e| fail(Code::Ptmx, 0, e))
     }
 
-    /// Parent side, before the clone: the trees of id-mapped binds (kept open by the returned
-    /// fds until the child has inherited them).
+    /// Parent side, before the clone: the trees of id-mapped binds, and of bind sources the
+    /// container's root cannot reach (kept open by the returned fds until the child has
+    /// inherited them).
     pub(crate) fn prepare_idmapped(&mut self) -> Result<Vec<std::os::fd::OwnedFd>> {
-        idmap::prepare(&mut self.plan)
+        let mut keep = idmap::prepare(&mut self.plan)?;
+        hostsrc::prepare(&mut self.plan, &mut keep);
+        Ok(keep)
     }
 
     /// Child side: binds the pty slave onto the container's /dev/console. After `mount_all`

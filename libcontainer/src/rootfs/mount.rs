@@ -222,8 +222,14 @@ fn one(root: RawFd, i: usize, step: &MountStep) -> Result<(), Fail> {
             // An id-mapped bind's tree was made by the parent; the child only moves it.
             let tree = match step.idmap.as_ref().map(|x| x.tree).filter(|fd| *fd >= 0) {
                 Some(fd) => Fds([fd]),
-                None => Fds([m::open_tree(libc::AT_FDCWD, source, flags)
-                    .map_err(|e| fail(Code::Mount, i, e))?]),
+                None => match m::open_tree(libc::AT_FDCWD, source, flags) {
+                    Ok(fd) => Fds([fd]),
+                    // The host's tree of a source the container's root cannot reach.
+                    Err(_) if step.host_tree.is_some_and(|fd| fd >= 0) => {
+                        Fds([step.host_tree.unwrap_or(-1)])
+                    }
+                    Err(e) => return Err(fail(Code::Mount, i, e)),
+                },
             };
             // The source is opened in the container's mount namespace (earlier mounts may
             // have made it): what it is decides the mount point's kind.

@@ -125,6 +125,9 @@ pub(crate) struct MountStep {
     /// A read-only tmpfs (or /dev): mounted rw, made read-only by `enter` once the mounts,
     /// devices and console beneath it are in (runc's finalizeRootfs).
     pub ro_late: bool,
+    /// A bind in a user namespace whose root cannot reach the source: Some(tree made by the
+    /// parent, -1 until `prepare`), used when the child's own open_tree fails.
+    pub host_tree: Option<std::os::fd::RawFd>,
     /// An id-mapped bind: the tree is made by the parent (`idmap::prepare`, which needs the
     /// host's privileges) and moved into place by the child.
     pub idmap: Option<super::idmap::IdMap>,
@@ -405,6 +408,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 propagation: parsed.propagation,
                 copyup: false,
                 ro_late: false,
+                host_tree: (opts.userns && super::hostsrc::unreachable(spec, &src)).then_some(-1),
                 // Mappings on the mount id-map it even without the `idmap` option.
                 idmap: match parsed.idmap.or(mapped.then_some(false)) {
                     Some(recursive) => Some(super::idmap::IdMap::for_mount(
@@ -445,6 +449,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
                 propagation: parsed.propagation,
                 copyup: false,
                 ro_late: false,
+                host_tree: None,
                 idmap: None,
             });
             continue;
@@ -493,6 +498,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             propagation: parsed.propagation,
             copyup: parsed.copyup,
             ro_late,
+            host_tree: None,
             idmap: None,
         });
     }

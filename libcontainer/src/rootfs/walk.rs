@@ -104,8 +104,6 @@ fn walk(root: RawFd, buf: &mut [u8; PATH_MAX], len: usize, is_file: bool) -> Res
             };
             match r {
                 Ok(()) => Ok(None),
-                // A file's own name is never followed (runc's CreateInRoot refuses too).
-                Err(libc::EEXIST) if last && is_file => Err(libc::EEXIST),
                 // There but not resolvable: a dangling symlink (else a race; retried).
                 Err(libc::EEXIST) => match m::readlinkat(parent.0, name, &mut link) {
                     Ok(n) if n < PATH_MAX => Ok(Some(n)),
