@@ -104,13 +104,24 @@ fn walk(root: RawFd, buf: &mut [u8; PATH_MAX], len: usize, is_file: bool) -> Res
             };
             match r {
                 Ok(()) => Ok(None),
-                // There but not resolvable: a dangling symlink (else a race; retried).
-                Err(libc::EEXIST) => match m::readlinkat(parent.0, name, &mut link) {
-                    Ok(n) if n < PATH_MAX => Ok(Some(n)),
-                    Ok(_) => Err(libc::ENAMETOOLONG),
-                    Err(libc::EINVAL) => Ok(None),
-                    Err(e) => Err(e),
-                },
+                // There but not resolvable: a dangling symlink, followed inside the root. Not
+                // in procfs, whose links name the caller's own fds and tasks (the reopen
+                // below refuses those, RESOLVE_NO_MAGICLINKS).
+                Err(libc::EEXIST) => {
+                    let dangling = open_in(root, path, libc::O_PATH)
+                        .map(sys::close)
+                        .is_err_and(|e| e == libc::ENOENT);
+                    let in_proc = m::fs_type(parent.0).is_ok_and(|t| t == libc::PROC_SUPER_MAGIC);
+                    if !dangling || in_proc {
+                        return Ok(None);
+                    }
+                    match m::readlinkat(parent.0, name, &mut link) {
+                        Ok(n) if n < PATH_MAX => Ok(Some(n)),
+                        Ok(_) => Err(libc::ENAMETOOLONG),
+                        Err(libc::EINVAL) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(e) => Err(e),
             }
         })?;
