@@ -23,6 +23,7 @@ mod hostsrc;
 mod idmap;
 mod mask;
 mod mount;
+mod nopivot;
 mod options;
 
 /// Mount options husk itself interprets (the rest go to the filesystem), for `features`.

@@ -14,6 +14,7 @@ fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         m::fchdir(root).map_err(|e| fail(Code::MoveRoot, 0, e))?;
         m::chroot(c".").map_err(|e| fail(Code::MoveRoot, 0, e))?;
     } else if plan.no_pivot {
+        super::nopivot::hide(&plan.exposed)?;
         m::fchdir(root).map_err(|e| fail(Code::MoveRoot, 0, e))?;
         // Without pivot_root (e.g. a ramfs root): move the root mount onto / and chroot.
         m::move_mount(root, c"", libc::AT_FDCWD, c"/", m::MOVE_MOUNT_F_EMPTY_PATH)

@@ -182,6 +182,8 @@ pub(crate) struct Plan {
     pub readonly_paths: Vec<CString>,
     pub sysctls: Vec<Sysctl>,
     pub no_pivot: bool,
+    /// With `no_pivot`: the host's full proc and sysfs mounts to hide before the move.
+    pub exposed: Vec<CString>,
     pub userns: bool,
     /// No mount namespace (neither new nor joined): the root is a detached clone of the
     /// rootfs that is never attached to the host's tree, entered with chroot. The host sees
@@ -320,6 +322,13 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         readonly_paths: Vec::new(),
         sysctls: Vec::new(),
         no_pivot: opts.no_pivot,
+        exposed: if opts.no_pivot && new_ns(spec, LinuxNamespaceType::Mount) {
+            let mi = std::fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| io_err("reading /proc/self/mountinfo".into(), e))?;
+            super::nopivot::exposed(&mi, &root_path)
+        } else {
+            Vec::new()
+        },
         userns: opts.userns,
         detached: !has_ns(spec, LinuxNamespaceType::Mount),
     };

@@ -454,7 +454,10 @@ fn rootfs_readonly_root_and_propagation() {
 #[test]
 fn rootfs_no_pivot() {
     let b = Bundle::new("nopivot");
-    let s = spec(json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}]}));
+    let s = spec(
+        json!({"mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+        "linux": {"readonlyPaths": ["/proc/sys"]}}),
+    );
     let opts = RootfsOptions {
         no_pivot: true,
         cwd: Some("/home/x".into()),
@@ -468,6 +471,40 @@ fn rootfs_no_pivot() {
             "RootfsOptions::cwd not created",
         )?;
         ensure(!Path::new("/usr/bin").exists(), "still on the host root")?;
+        // A nested user namespace may not mount a fresh procfs: the host's full one beneath
+        // the moved root is gone, and the container's is partly covered (runc's protection).
+        let pid = t::fork().map_err(|e| format!("fork: {e}"))?;
+        if pid == 0 {
+            let code = (|| -> Result<i32, String> {
+                t::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID)
+                    .map_err(|e| format!("unshare: {e}"))?;
+                for (f, v) in [
+                    ("uid_map", "0 0 1"),
+                    ("setgroups", "deny"),
+                    ("gid_map", "0 0 1"),
+                ] {
+                    std::fs::write(format!("/proc/self/{f}"), v)
+                        .map_err(|e| format!("{f}: {e}"))?;
+                }
+                let pid = t::fork().map_err(|e| format!("fork: {e}"))?;
+                if pid == 0 {
+                    let f = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                    let r = sys::mount::mount(Some(c"proc"), c"/home/x", Some(c"proc"), f, None);
+                    sys::exit(match r {
+                        Ok(()) => 0,
+                        Err(libc::EPERM) => 1,
+                        Err(_) => 2,
+                    });
+                }
+                t::wait(pid).map_err(|e| format!("wait: {e}"))
+            })();
+            sys::exit(code.unwrap_or(3));
+        }
+        let st = t::wait(pid).map_err(|e| format!("wait: {e}"))?;
+        ensure(
+            st == 1,
+            format!("nested procfs mount: status {st} (0: mounted)"),
+        )?;
         Ok(())
     })
     .unwrap();
