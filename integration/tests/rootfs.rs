@@ -569,3 +569,47 @@ fn tmpcopyup_copies_the_mount_point() {
     }
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }
+
+/// As runc 1.5: a tmpfs over a directory takes its mode; a read-only tmpfs gets the mount
+/// points beneath it made first; a mount point behind a dangling symlink is made where the
+/// symlink points inside the root; a bind whose options name flags gets those and no others.
+#[test]
+fn mount_points_and_flags_as_runc() {
+    let mut b = Bundle::new(&["true"]);
+    let keep = b.rootfs().join("mnt/keep");
+    fs::create_dir_all(&keep).unwrap();
+    fs::set_permissions(&keep, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("/nowhere/dir", b.rootfs().join("mnt/link")).unwrap();
+    // A bind source an earlier mount makes, by its host path.
+    let src = b.rootfs().join("mnt/ns").to_string_lossy().to_string();
+    let out = inside_b(
+        &mut b,
+        |c| {
+            for m in [
+                json!({"destination": "/mnt/keep", "type": "tmpfs", "source": "tmpfs"}),
+                json!({"destination": "/mnt/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
+                json!({"destination": "/mnt/ro/sub", "type": "tmpfs", "source": "tmpfs"}),
+                json!({"destination": "/mnt/link/sub", "type": "tmpfs", "source": "tmpfs"}),
+                json!({"destination": "/mnt/ns", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "noexec"]}),
+                json!({"destination": "/mnt/b", "type": "bind", "source": src.clone(),
+                       "options": ["bind", "suid"]}),
+            ] {
+                add_mount(c, m);
+            }
+        },
+        "stat -c %a /mnt/keep; awk '$5 ~ /^\\/(mnt|nowhere)/ {print $5, $6}' /proc/self/mountinfo",
+    );
+    let mut l = out.lines();
+    assert_eq!(l.next(), Some("700"), "{out}");
+    let rest: Vec<&str> = l.collect();
+    for want in [
+        "/mnt/ro ro,relatime",
+        "/mnt/ro/sub rw,relatime",
+        "/nowhere/dir/sub rw,relatime",
+        "/mnt/ns rw,nosuid,nodev,noexec,relatime",
+        "/mnt/b rw,relatime",
+    ] {
+        assert!(rest.contains(&want), "{want}: {out}");
+    }
+}

@@ -470,7 +470,9 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             .transpose()?
             .unwrap_or(cstr(typ.as_bytes())?);
         let mut parsed = parsed;
-        let ro_late = (typ == "tmpfs" || shown == "/dev")
+        // Not in a detached tree, where only the tree's root takes attribute changes.
+        let ro_late = !plan.detached
+            && (typ == "tmpfs" || shown == "/dev")
             && parsed.attr.set & crate::sys::mount::MOUNT_ATTR_RDONLY != 0;
         if ro_late {
             parsed.attr.set &= !crate::sys::mount::MOUNT_ATTR_RDONLY;
