@@ -5,8 +5,9 @@
 //! 1. `mount_all`: rootfs propagation, the bind of root.path onto itself, every config mount in
 //!    order, the default and configured devices, /dev symlinks, /dev/ptmx, cwd created.
 //! 2. (init runs createContainer hooks; sets up the terminal with `open_ptmx`/`bind_console`.)
-//! 3. `enter`: pivot_root (or move + chroot with no_pivot), maskedPaths, readonlyPaths, sysctl,
-//!    root.readonly.
+//! 3. `enter`: pivot_root (or, with no_pivot, the host's proc/sysfs hidden, then move +
+//!    chroot), read-only tmpfs mounts and /dev made read-only, maskedPaths, readonlyPaths,
+//!    sysctl, root.readonly.
 //!
 //! Preconditions: the caller is in its own (new) mount namespace, with CAP_SYS_ADMIN there
 //! (root in its user namespace, uid/gid maps written), single-threaded, and already in the
