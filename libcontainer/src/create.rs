@@ -289,10 +289,7 @@ impl Job for CreateJob<'_> {
                 )?;
                 let state = hook_state(&self.record, Status::Creating, hooks::inner_pid(pid));
                 let [state, out, err] = hooks::child_fds(&state)?;
-                Self::proceed(
-                    chan,
-                    &[state.as_raw_fd(), out.as_raw_fd(), err.as_raw_fd()],
-                )?;
+                Self::proceed(chan, &[state.as_raw_fd(), out.as_raw_fd(), err.as_raw_fd()])?;
                 self.hook_out = Some([out, err]);
             }
             Msg::Created => return Ok(Flow::Done),

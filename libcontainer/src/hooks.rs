@@ -274,22 +274,11 @@ pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) 
 /// Parent side: runs every hook of `hooks`, failing or not, and returns the failures: for
 /// poststart and poststop, whose failures runtime-spec makes warnings ("the remaining hooks and
 /// lifecycle continue as if the hook had succeeded").
-pub(crate) fn run_all(
-    kind: Kind,
-    hooks: &[Hook],
-    state: &[u8],
-    cwd: Option<&Path>,
-) -> Vec<Error> {
+pub(crate) fn run_all(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) -> Vec<Error> {
     run_each(kind, hooks, state, cwd, true)
 }
 
-fn run_each(
-    kind: Kind,
-    hooks: &[Hook],
-    state: &[u8],
-    cwd: Option<&Path>,
-    all: bool,
-) -> Vec<Error> {
+fn run_each(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>, all: bool) -> Vec<Error> {
     if hooks.is_empty() {
         return Vec::new();
     }
@@ -479,9 +468,7 @@ pub(crate) fn error(
         _ if f.errno > 128 => Ended::Signaled(f.errno - 128),
         _ => Ended::Exited(f.errno),
     };
-    let [out, err] = output
-        .map(|files| files.map(read_all))
-        .unwrap_or_default();
+    let [out, err] = output.map(|files| files.map(read_all)).unwrap_or_default();
     let index = f.idx as usize;
     failure(kind, index, hooks.get(index), ended, &out, &err)
 }

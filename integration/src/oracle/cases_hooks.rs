@@ -38,23 +38,30 @@ pub fn more_cases(all: &mut Vec<Case>) {
     all.push(
         case("hooks/state-in-container")
             .sh("cat /hooklog")
-            .patch(json!({"annotations": annotations, "root": {"readonly": false}, "hooks": {
+            .patch(
+                json!({"annotations": annotations, "root": {"readonly": false}, "hooks": {
                 "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
                     "echo $(cat) $(pwd) >> {bundle}/hooks.log"]}],
                 "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
-                    "echo $(cat) $(pwd) > /hooklog"]}]}}))
+                    "echo $(cat) $(pwd) > /hooklog"]}]}}),
+            )
             .run_text()
             .text(&["@cat", "{bundle}/hooks.log"])
             .done(),
     );
     // The failure message names the kind and index (engines match on it) and quotes the
     // hook's output; a timeout says so.
-    for kind in ["prestart", "createRuntime", "createContainer", "startContainer"] {
+    for kind in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+    ] {
         for how in ["exit", "timeout"] {
             let phrase = match how {
-                "timeout" => format!(
-                    "error running {kind} hook #1: hook ran past specified timeout of 1.0s"
-                ),
+                "timeout" => {
+                    format!("error running {kind} hook #1: hook ran past specified timeout of 1.0s")
+                }
                 _ => format!("error running {kind} hook #1: exit status 3, stdout: out"),
             };
             let ok = json!({"path": "/bin/true"});
