@@ -140,7 +140,7 @@ impl Runtime {
             _ => None,
         };
         if let Err(e) = container.start() {
-            let _ = self.container(id).and_then(|c| c.delete(true));
+            let _ = self.container(id).and_then(|c| c.remove(true, true));
             return Err(e);
         }
         if detach {
@@ -149,7 +149,7 @@ impl Runtime {
         let status = crate::tty::wait_forwarding(process.pidfd())?;
         drop(proxy);
         if !run.keep {
-            container.delete(true)?;
+            container.remove(true, true)?;
         }
         if run.subreaper {
             // Whatever the container left behind was killed with its cgroup; reap it.
@@ -236,7 +236,11 @@ impl Container {
 
     /// Its current state (status read from the live process).
     pub fn state(&self) -> Result<State> {
-        self.open(Lock::None).map(|(_, r)| r.state())
+        // runc's `state` leaves `owner` empty (its `list` fills it in).
+        self.open(Lock::None).map(|(_, r)| State {
+            owner: String::new(),
+            ..r.state()
+        })
     }
 
     /// Releases a created container's init to exec the process, then runs poststart hooks.
@@ -255,13 +259,16 @@ impl Container {
             .ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()))?;
         let pid = rec.pid.unwrap_or(0);
         let state = hook_state(&rec, Status::Created, pid);
-        let memfd =
-            sys::proc::memfd_with(c"state", &state).map_err(|e| Error::errno("memfd", e))?;
-        let memfd = crate::sys::adopt(memfd);
+        // startContainer hooks see the init's pid in its own namespace, as runc's do.
+        let [memfd, out, err] =
+            hooks::child_fds(&hook_state(&rec, Status::Created, hooks::inner_pid(pid)))?;
         let notify = crate::notify::Listener::bind(&dir.path)?;
         let chan = Chan(conn.as_raw_fd());
-        chan.send(Msg::Start, &[memfd.as_raw_fd()])
-            .map_err(|e| Error::errno("sending start to the container", e))?;
+        chan.send(
+            Msg::Start,
+            &[memfd.as_raw_fd(), out.as_raw_fd(), err.as_raw_fd()],
+        )
+        .map_err(|e| Error::errno("sending start to the container", e))?;
         drop(memfd);
         let mut outcome = chan.recv();
         // A seccomp NOTIFY listener comes first, just before the exec.
@@ -291,7 +298,16 @@ impl Container {
                             cgroup_dirs: Vec::new(),
                         },
                     ) {
-                        Ok(plan) => plan.error(&f),
+                        Ok(plan) => match f.step {
+                            crate::fail::Step::Hook(code) => hooks::error(
+                                code,
+                                &f,
+                                plan.hooks_of(true),
+                                plan.hooks_of(false),
+                                Some([&out, &err]),
+                            ),
+                            _ => plan.error(&f),
+                        },
                         Err(_) => Error::setup(format!("container start failed ({f:?})")),
                     },
                 );
@@ -306,14 +322,15 @@ impl Container {
         }
         let h = rec.config.hooks().clone().unwrap_or_default();
         let state = hook_state(&rec, Status::Running, pid);
-        if let Err(e) = hooks::run(
+        // runtime-spec: a failed poststart hook is a warning; the remaining hooks and the
+        // lifecycle continue (runc 1.5 fails start instead).
+        for e in hooks::run_all(
             Kind::Poststart,
             h.poststart().as_deref().unwrap_or_default(),
             &state,
+            Some(&rec.bundle),
         ) {
-            // A failed poststart fails start (runtime-spec 1.3): stop the container too.
-            let _ = signal_init(&rec, libc::SIGKILL);
-            return Err(e);
+            self.handler().warn(&self.id, &e.to_string());
         }
         self.handler().emit(Notice::Started { id: &self.id, pid });
         Ok(())
@@ -352,6 +369,12 @@ impl Container {
 
     /// Deletes a stopped container (`force`: kills it first, whatever its state).
     pub fn delete(self, force: bool) -> Result<()> {
+        self.remove(force, false)
+    }
+
+    /// `delete`; the poststop hooks' working directory is the bundle for `run` (`in_bundle`), the
+    /// caller's for `delete`, as runc's (which changes to the bundle for `create` and `run`).
+    fn remove(self, force: bool, in_bundle: bool) -> Result<()> {
         let dir = StateDir::open(&self.runtime.root, &self.id, Lock::Exclusive)?;
         let rec = match dir.read()? {
             Some(r) => r,
@@ -378,11 +401,13 @@ impl Container {
         dir.remove()?;
         let h = rec.config.hooks().clone().unwrap_or_default();
         let state = hook_state(&rec, Status::Stopped, 0);
-        // poststop failures are warnings (runtime-spec): the container is gone either way.
-        if let Err(e) = hooks::run(
+        // poststop failures are warnings and the remaining hooks still run (runtime-spec; runc
+        // 1.5 fails delete at the first): the container is gone either way.
+        for e in hooks::run_all(
             Kind::Poststop,
             h.poststop().as_deref().unwrap_or_default(),
             &state,
+            in_bundle.then_some(rec.bundle.as_path()),
         ) {
             self.handler().warn(&self.id, &e.to_string());
         }

@@ -206,6 +206,8 @@ struct CreateJob<'a> {
     listener: RawFd,
     /// The stdio fds `plan.proc.stdio` names, open until the clone.
     stdio_fds: Vec<OwnedFd>,
+    /// The createContainer hooks' stdout and stderr, quoted when one fails.
+    hook_out: Option<[File; 2]>,
 }
 
 impl CreateJob<'_> {
@@ -268,24 +270,27 @@ impl Job for CreateJob<'_> {
                 Self::proceed(chan, &[])?;
             }
             Msg::RuntimeHooks => {
-                // The create-phase hooks see "created", as crun's do and as runtime-tools'
-                // hooks_stdin checks: the environment is built by then.
-                let state = hook_state(&self.record, Status::Created, pid);
                 let h = self.plan.spec.hooks().clone().unwrap_or_default();
+                let bundle = &self.record.bundle;
+                // prestart sees "created", as crun's do and as runtime-tools' hooks_stdin
+                // checks (runc: "creating"); createRuntime and createContainer "creating", as
+                // runc's.
                 hooks::run(
                     Kind::Prestart,
                     h.prestart().as_deref().unwrap_or_default(),
-                    &state,
+                    &hook_state(&self.record, Status::Created, pid),
+                    Some(bundle),
                 )?;
                 hooks::run(
                     Kind::CreateRuntime,
                     h.create_runtime().as_deref().unwrap_or_default(),
-                    &state,
+                    &hook_state(&self.record, Status::Creating, pid),
+                    Some(bundle),
                 )?;
-                let fd = sys::proc::memfd_with(c"state", &state)
-                    .map_err(|e| Error::errno("memfd", e))?;
-                let fd = sys::adopt(fd);
-                Self::proceed(chan, &[fd.as_raw_fd()])?;
+                let state = hook_state(&self.record, Status::Creating, hooks::inner_pid(pid));
+                let [state, out, err] = hooks::child_fds(&state)?;
+                Self::proceed(chan, &[state.as_raw_fd(), out.as_raw_fd(), err.as_raw_fd()])?;
+                self.hook_out = Some([out, err]);
             }
             Msg::Created => return Ok(Flow::Done),
             msg => return Err(spawn::unexpected(self.what(), msg, fds)),
@@ -298,7 +303,16 @@ impl Job for CreateJob<'_> {
     }
 
     fn error(&self, f: &Fail) -> Error {
-        self.plan.error(f)
+        match f.step {
+            crate::fail::Step::Hook(code) => hooks::error(
+                code,
+                f,
+                self.plan.hooks_of(true),
+                self.plan.hooks_of(false),
+                self.hook_out.as_ref().map(|[o, e]| [o, e]),
+            ),
+            _ => self.plan.error(f),
+        }
     }
 
     fn what(&self) -> &'static str {
@@ -306,21 +320,33 @@ impl Job for CreateJob<'_> {
     }
 }
 
-/// The OCI state that hooks read on stdin.
+/// The OCI state that hooks read on stdin, in runc's key order (annotations sorted, as Go
+/// writes maps).
 pub(crate) fn hook_state(r: &Record, status: Status, pid: i32) -> Vec<u8> {
-    let mut v = serde_json::json!({
-        "ociVersion": state::OCI_VERSION,
-        "id": r.id,
-        "status": status,
-        "bundle": r.bundle,
-    });
-    if pid > 0 {
-        v["pid"] = pid.into();
+    #[derive(serde::Serialize)]
+    struct HookState<'a> {
+        #[serde(rename = "ociVersion")]
+        oci_version: &'a str,
+        id: &'a str,
+        status: Status,
+        #[serde(skip_serializing_if = "is_zero")]
+        pid: i32,
+        bundle: &'a Path,
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        annotations: std::collections::BTreeMap<&'a String, &'a String>,
     }
-    if let Some(a) = r.config.annotations().as_ref().filter(|a| !a.is_empty()) {
-        v["annotations"] = serde_json::to_value(a).unwrap_or_default();
+    fn is_zero(p: &i32) -> bool {
+        *p <= 0
     }
-    serde_json::to_vec(&v).unwrap_or_default()
+    let s = HookState {
+        oci_version: state::OCI_VERSION,
+        id: &r.id,
+        status,
+        pid,
+        bundle: &r.bundle,
+        annotations: r.config.annotations().iter().flatten().collect(),
+    };
+    serde_json::to_vec(&s).unwrap_or_default()
 }
 
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
@@ -484,6 +510,13 @@ impl Runtime {
             cgroup: Some(cgroup.saved().clone()),
             config: spec,
         };
+        let poststop = record
+            .config
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default();
+        let stopped = hook_state(&record, Status::Stopped, 0);
         let result = (|| {
             dir.write(&record)?;
             undo.cgroup = Some(&cgroup);
@@ -511,6 +544,7 @@ impl Runtime {
                 record,
                 listener: listener.as_raw_fd(),
                 stdio_fds: child_stdio.into_owned(),
+                hook_out: None,
             };
             let mut spawned = spawn::spawn(&mut job, &cgroup)?;
             drop(listener);
@@ -551,9 +585,14 @@ impl Runtime {
                 Ok(created)
             }
             Err(e) => {
-                // The init (if any) was killed by spawn's guard; remove the rest.
+                // The init (if any) was killed by spawn's guard; remove the rest. The container
+                // existed: its poststop hooks run, as runc's do when it destroys a container
+                // whose create failed; their failures are warnings.
                 undo.dir = Some(dir);
                 drop(undo);
+                for w in hooks::run_all(Kind::Poststop, &poststop, &stopped, Some(&bundle)) {
+                    self.handler.warn(id, &w.to_string());
+                }
                 Err(e)
             }
         }

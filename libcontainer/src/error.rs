@@ -12,7 +12,7 @@ pub use crate::hooks::Kind as HookKind;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HookFailure {
-    /// It exited with this non-zero status (127: not found or not executable, from the init).
+    /// It exited with this non-zero status.
     Exited(i32),
     /// It was killed by this signal.
     Signaled(i32),

@@ -2,12 +2,11 @@
 //! from the parent (which may allocate); createContainer and startContainer run in the
 //! container's namespaces, from the init, prepared before clone so the init need not allocate.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::{Read, Seek};
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 use crate::error::HookFailure;
 use crate::fail::Fail;
@@ -41,6 +40,8 @@ crate::fail::codes! {
         StartContainer,
         CreateContainerTimedOut,
         StartContainerTimedOut,
+        CreateContainerNotRun,
+        StartContainerNotRun,
     }
 }
 
@@ -107,112 +108,271 @@ pub(crate) fn validate(spec: &crate::oci_spec::runtime::Spec) -> Result<()> {
     Ok(())
 }
 
-fn describe_hook(kind: Kind, i: usize, hook: Option<&Hook>) -> String {
-    match hook {
-        Some(h) => format!("{} hook #{i} ({})", kind.name(), h.path().display()),
-        None => format!("{} hook #{i}", kind.name()),
+/// How a hook ended, when it did not succeed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ended {
+    /// Exited with this non-zero status.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// Ran past its timeout and was killed.
+    TimedOut,
+    /// Could not be executed (or a system call preparing it failed): the errno.
+    NotRun(i32),
+}
+
+/// What a hook runs with besides itself.
+pub(crate) struct Io<'a> {
+    /// The state JSON (rewound before each hook).
+    pub stdin: RawFd,
+    /// Where its stdout and stderr go (emptied before each hook); -1: inherited.
+    pub out: RawFd,
+    pub err: RawFd,
+    /// Its working directory; None: the caller's.
+    pub cwd: Option<&'a CStr>,
+    /// The environment of a hook whose `env` is absent.
+    pub env: &'a [*const libc::c_char],
+}
+
+/// Runs one hook and waits for it (killing it at its timeout). No allocation: the init calls
+/// it. `Err`: a system call failed before the hook ran.
+fn spawn_wait(h: &Prepared, io: &Io) -> std::result::Result<Option<Ended>, i32> {
+    sys::proc::rewind(io.stdin)?;
+    for fd in [io.out, io.err].into_iter().filter(|&fd| fd >= 0) {
+        sys::proc::empty(fd)?;
     }
-}
-
-/// Parent side: runs `hooks` in order with `state` on stdin; the first failure is the error.
-pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
-    for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|(failure, why)| Error::Hook {
-            kind,
-            index: i,
-            path: h.path().clone(),
-            failure,
-            msg: format!("{} {why}", describe_hook(kind, i, Some(h))),
-        })?;
-    }
-    Ok(())
-}
-
-type Failed = (HookFailure, String);
-
-fn memfd(name: &std::ffi::CStr, data: &[u8]) -> std::result::Result<std::fs::File, Failed> {
-    let fd = sys::proc::memfd_with(name, data).map_err(|e| {
-        (
-            HookFailure::CouldNotRun(Some(e)),
-            format!("memfd: {}", sys::strerror(e)),
-        )
-    })?;
-    Ok(std::fs::File::from(crate::sys::adopt(fd)))
-}
-
-fn could_not(e: std::io::Error) -> Failed {
-    (
-        HookFailure::CouldNotRun(e.raw_os_error()),
-        format!("could not run: {}", crate::fail::io_text(&e)),
-    )
-}
-
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), Failed> {
-    let args = h.args().clone().unwrap_or_default();
-    let mut cmd = Command::new(h.path());
-    if let Some((argv0, rest)) = args.split_first() {
-        cmd.arg0(argv0).args(rest);
-    }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    // The child writes execve's errno here; close-on-exec, so EOF means it executed.
+    let (rd, wr) = sys::proc::pipe()?;
+    let pidfd = match sys::proc::clone3(0, None) {
+        Err(e) => {
+            sys::close(rd);
+            sys::close(wr);
+            return Err(e);
         }
-    }
-    let stdin = memfd(c"hook-state", state)?;
-    let mut out = memfd(c"hook-output", b"")?;
-    cmd.stdin(Stdio::from(stdin))
-        .stdout(Stdio::from(out.try_clone().map_err(could_not)?))
-        .stderr(Stdio::from(out.try_clone().map_err(could_not)?));
-    let mut child = cmd.spawn().map_err(could_not)?;
-    let pidfd = sys::proc::pidfd_open(child.id() as i32)
-        .map_err(|e| could_not(std::io::Error::from_raw_os_error(e)))?;
-    let pidfd = crate::sys::adopt(pidfd);
-    let timeout_ms = h
-        .timeout()
-        .map(|t| (t as i32).saturating_mul(1000))
-        .unwrap_or(-1);
-    let exited = sys::proc::poll_in(pidfd.as_raw_fd(), timeout_ms).unwrap_or(true);
+        Ok(sys::proc::Cloned::Child) => {
+            let _ = sys::proc::dup2(io.stdin, 0);
+            if io.out >= 0 {
+                let _ = sys::proc::dup2(io.out, 1);
+            }
+            if io.err >= 0 {
+                let _ = sys::proc::dup2(io.err, 2);
+            }
+            // Nothing of the runtime's (state dir, sockets, the caller's leaks) reaches it.
+            let mut e = sys::proc::cloexec_from(3).err().unwrap_or(0);
+            if e == 0 {
+                if let Some(cwd) = io.cwd {
+                    e = sys::mount::chdir(cwd).err().unwrap_or(0);
+                }
+            }
+            if e == 0 {
+                sys::proc::reset_signals();
+                let env = h.env.as_ref().map(|e| e.ptrs()).unwrap_or(io.env);
+                e = sys::proc::execve(&h.path, h.args.ptrs(), env);
+            }
+            let _ = sys::write_all(wr, &e.to_ne_bytes());
+            sys::exit(127);
+        }
+        Ok(sys::proc::Cloned::Parent { pidfd, .. }) => pidfd,
+    };
+    sys::close(wr);
+    let exited = sys::proc::poll_in(pidfd, h.timeout_ms).unwrap_or(true);
     if !exited {
-        let _ = child.kill();
-        let _ = child.wait();
-        let t = h.timeout().unwrap_or(0);
-        return Err((HookFailure::TimedOut(t), format!("timed out after {t}s")));
+        let _ = sys::proc::signal_pidfd(pidfd, libc::SIGKILL);
     }
-    let status = child.wait().map_err(could_not)?;
-    if status.success() {
-        return Ok(());
+    let status = sys::proc::wait_pidfd(pidfd);
+    sys::close(pidfd);
+    let mut buf = [0u8; 4];
+    let n = sys::read(rd, &mut buf).unwrap_or(0);
+    sys::close(rd);
+    if n == buf.len() {
+        return Ok(Some(Ended::NotRun(i32::from_ne_bytes(buf))));
     }
-    let mut text = String::new();
-    let _ = out.rewind();
-    let _ = out.read_to_string(&mut text);
-    let text = text.trim();
-    let (failure, how) = match (status.code(), status.signal()) {
-        (Some(c), _) => (HookFailure::Exited(c), format!("exited with status {c}")),
-        (None, s) => (
-            HookFailure::Signaled(s.unwrap_or(0)),
-            format!("was killed by {status}"),
+    if !exited {
+        return Ok(Some(Ended::TimedOut));
+    }
+    // wait_pidfd reports a signal as 128+N, as a shell does.
+    Ok(match status? {
+        0 => None,
+        s if s > 128 => Some(Ended::Signaled(s - 128)),
+        s => Some(Ended::Exited(s)),
+    })
+}
+
+/// Go's name of a signal (its os/exec errors say "signal: killed").
+fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "hangup",
+        libc::SIGINT => "interrupt",
+        libc::SIGQUIT => "quit",
+        libc::SIGILL => "illegal instruction",
+        libc::SIGTRAP => "trace/breakpoint trap",
+        libc::SIGABRT => "aborted",
+        libc::SIGBUS => "bus error",
+        libc::SIGFPE => "floating point exception",
+        libc::SIGKILL => "killed",
+        libc::SIGUSR1 => "user defined signal 1",
+        libc::SIGSEGV => "segmentation fault",
+        libc::SIGUSR2 => "user defined signal 2",
+        libc::SIGPIPE => "broken pipe",
+        libc::SIGALRM => "alarm clock",
+        libc::SIGTERM => "terminated",
+        _ => return format!("signal {sig}"),
+    };
+    name.into()
+}
+
+/// The error for a failed hook, worded as runc words it ("error running poststart hook #0:
+/// exit status 3, stdout: , stderr: "): engines and scripts match on that.
+fn failure(
+    kind: Kind,
+    index: usize,
+    hook: Option<&Hook>,
+    ended: Ended,
+    out: &str,
+    err: &str,
+) -> Error {
+    let path = hook.map(|h| h.path().clone()).unwrap_or_default();
+    let (failure, why) = match ended {
+        Ended::Exited(c) => (
+            HookFailure::Exited(c),
+            format!("exit status {c}, stdout: {out}, stderr: {err}"),
+        ),
+        Ended::Signaled(s) => (
+            HookFailure::Signaled(s),
+            format!("signal: {}, stdout: {out}, stderr: {err}", signal_name(s)),
+        ),
+        Ended::TimedOut => {
+            let t = hook.and_then(|h| h.timeout()).unwrap_or(0);
+            (
+                HookFailure::TimedOut(t),
+                format!("hook ran past specified timeout of {t}.0s"),
+            )
+        }
+        Ended::NotRun(e) => (
+            HookFailure::CouldNotRun(Some(e)),
+            format!("fork/exec {}: {}", path.display(), sys::strerror(e)),
         ),
     };
-    Err((
+    Error::Hook {
+        kind,
+        index,
+        path,
         failure,
-        if text.is_empty() {
-            how
-        } else {
-            format!("{how}: {text}")
-        },
-    ))
+        msg: format!("error running {} hook #{index}: {why}", kind.name()),
+    }
 }
 
-/// A hook prepared for the init.
+/// Parent side: runs `hooks` in order with `state` on stdin and `cwd` (the bundle; None: the
+/// caller's) as their working directory; the first failure ends the list and is the error.
+pub(crate) fn run(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) -> Result<()> {
+    match run_each(kind, hooks, state, cwd, false).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Parent side: runs every hook of `hooks`, failing or not, and returns the failures: for
+/// poststart and poststop, whose failures runtime-spec makes warnings ("the remaining hooks and
+/// lifecycle continue as if the hook had succeeded").
+pub(crate) fn run_all(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>) -> Vec<Error> {
+    run_each(kind, hooks, state, cwd, true)
+}
+
+fn run_each(kind: Kind, hooks: &[Hook], state: &[u8], cwd: Option<&Path>, all: bool) -> Vec<Error> {
+    if hooks.is_empty() {
+        return Vec::new();
+    }
+    let prepared = match prepare(hooks) {
+        Ok(p) => p,
+        Err(e) => return vec![e],
+    };
+    // A hook without `env` gets the runtime's own environment, as runc's (Go's exec) do.
+    let env = CArray::new(
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut b = k.into_vec();
+                b.push(b'=');
+                b.extend(v.into_vec());
+                CString::new(b).ok()
+            })
+            .collect(),
+    );
+    let cwd = cwd.and_then(|c| CString::new(c.as_os_str().as_bytes()).ok());
+    let mut errors = Vec::new();
+    for (i, (h, p)) in hooks.iter().zip(&prepared).enumerate() {
+        let ran = (|| {
+            let stdin = memfd(c"hook-state", state)?;
+            let out = memfd(c"hook-stdout", b"")?;
+            let err = memfd(c"hook-stderr", b"")?;
+            let io = Io {
+                stdin: stdin.as_raw_fd(),
+                out: out.as_raw_fd(),
+                err: err.as_raw_fd(),
+                cwd: cwd.as_deref(),
+                env: env.ptrs(),
+            };
+            Ok(spawn_wait(p, &io)?.map(|ended| (ended, read_all(&out), read_all(&err))))
+        })();
+        let e = match ran {
+            Ok(None) => continue,
+            Ok(Some((ended, out, err))) => failure(kind, i, Some(h), ended, &out, &err),
+            Err(errno) => failure(kind, i, Some(h), Ended::NotRun(errno), "", ""),
+        };
+        errors.push(e);
+        if !all {
+            break;
+        }
+    }
+    errors
+}
+
+/// Parent side: what the init's hooks get: the state (their stdin), and memfds for their
+/// stdout and stderr, which the error of a failed hook quotes.
+pub(crate) fn child_fds(state: &[u8]) -> Result<[std::fs::File; 3]> {
+    let f = |name, data| memfd(name, data).map_err(|e| Error::errno("memfd", e));
+    Ok([
+        f(c"hook-state", state)?,
+        f(c"hook-stdout", b"")?,
+        f(c"hook-stderr", b"")?,
+    ])
+}
+
+/// The pid of `pid` in its innermost pid namespace (NSpid's last field): the pid that hooks
+/// run in the container see in their state, as runc's do.
+pub(crate) fn inner_pid(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|p| p.parse().ok())
+        })
+        .unwrap_or(pid)
+}
+
+fn memfd(name: &CStr, data: &[u8]) -> std::result::Result<std::fs::File, i32> {
+    sys::proc::memfd_with(name, data).map(|fd| std::fs::File::from(sys::adopt(fd)))
+}
+
+fn read_all(mut f: &std::fs::File) -> String {
+    let mut buf = Vec::new();
+    let _ = f.rewind();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A hook prepared before any clone, so the init need not allocate to run it.
 pub(crate) struct Prepared {
     path: CString,
     args: CArray,
-    env: CArray,
+    /// None when the config gives no `env` (then `Io::env` applies), as runc tells a nil
+    /// env (the runtime's) from an empty one.
+    env: Option<CArray>,
     timeout_ms: i32,
 }
 
-/// Parent side: prepares a list of hooks for the child.
+/// Prepares a list of hooks.
 pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
     hooks
         .iter()
@@ -235,16 +395,16 @@ pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
             if args.is_empty() {
                 args.push(path.clone());
             }
-            let env = h
-                .env()
-                .iter()
-                .flatten()
-                .map(|e| c(e.as_bytes()))
-                .collect::<Result<_>>()?;
+            let env = match h.env() {
+                Some(env) => Some(CArray::new(
+                    env.iter().map(|e| c(e.as_bytes())).collect::<Result<_>>()?,
+                )),
+                None => None,
+            };
             Ok(Prepared {
                 path,
                 args: CArray::new(args),
-                env: CArray::new(env),
+                env,
                 timeout_ms: h
                     .timeout()
                     .map(|t| (t as i32).saturating_mul(1000))
@@ -254,86 +414,61 @@ pub(crate) fn prepare(hooks: &[Hook]) -> Result<Vec<Prepared>> {
         .collect()
 }
 
-/// Child side, no allocation: runs prepared hooks in order with `state_fd` as stdin.
-pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], state_fd: i32) -> Result<(), Fail> {
-    let (code, timed_out) = match kind {
-        Kind::CreateContainer => (Code::CreateContainer, Code::CreateContainerTimedOut),
-        _ => (Code::StartContainer, Code::StartContainerTimedOut),
+/// Child side, no allocation: runs prepared hooks in order; the first failure is the error.
+pub(crate) fn run_prepared(kind: Kind, hooks: &[Prepared], io: &Io) -> Result<(), Fail> {
+    let (code, timed_out, not_run) = match kind {
+        Kind::CreateContainer => (
+            Code::CreateContainer,
+            Code::CreateContainerTimedOut,
+            Code::CreateContainerNotRun,
+        ),
+        _ => (
+            Code::StartContainer,
+            Code::StartContainerTimedOut,
+            Code::StartContainerNotRun,
+        ),
     };
     for (i, h) in hooks.iter().enumerate() {
-        let fail = |code: Code, e| Fail::new(code, i as u32, e);
-        sys::proc::rewind(state_fd).map_err(|e| fail(code, -e))?;
-        match sys::proc::clone3(0, None).map_err(|e| fail(code, -e))? {
-            sys::proc::Cloned::Child => {
-                let _ = sys::proc::dup2(state_fd, 0);
-                sys::proc::reset_signals();
-                sys::proc::execve(&h.path, h.args.ptrs(), h.env.ptrs());
-                sys::exit(127);
-            }
-            sys::proc::Cloned::Parent { pidfd, .. } => {
-                let exited = sys::proc::poll_in(pidfd, h.timeout_ms).unwrap_or(true);
-                if !exited {
-                    let _ = sys::proc::signal_pidfd(pidfd, libc::SIGKILL);
-                }
-                let status = sys::proc::wait_pidfd(pidfd).unwrap_or(-1);
-                sys::close(pidfd);
-                if !exited {
-                    return Err(fail(timed_out, 0));
-                }
-                if status != 0 {
-                    return Err(fail(code, status));
-                }
-            }
+        let i = i as u32;
+        match spawn_wait(h, io) {
+            Ok(None) => {}
+            Ok(Some(Ended::Exited(s))) => return Err(Fail::new(code, i, s)),
+            Ok(Some(Ended::Signaled(s))) => return Err(Fail::new(code, i, 128 + s)),
+            Ok(Some(Ended::TimedOut)) => return Err(Fail::new(timed_out, i, 0)),
+            Ok(Some(Ended::NotRun(e))) | Err(e) => return Err(Fail::new(not_run, i, e)),
         }
     }
     Ok(())
 }
 
-/// Parent side: the error for a child failure in `Step::Hook` (`lists`: the createContainer
-/// and startContainer hooks). A negative `errno` is a system-call failure; a positive one the
-/// hook's exit status.
-pub(crate) fn error(code: Code, f: &Fail, create: &[Hook], start: &[Hook]) -> Error {
-    let (kind, hooks) = match code {
-        Code::CreateContainer | Code::CreateContainerTimedOut => (Kind::CreateContainer, create),
-        Code::StartContainer | Code::StartContainerTimedOut => (Kind::StartContainer, start),
+/// Parent side: the error for a child failure in `Step::Hook` (`create`, `start`: the
+/// createContainer and startContainer hooks; `output`: the memfds their stdout and stderr went
+/// to). The errno is the exit status (128+N for signal N), or for `*NotRun` the errno.
+pub(crate) fn error(
+    code: Code,
+    f: &Fail,
+    create: &[Hook],
+    start: &[Hook],
+    output: Option<[&std::fs::File; 2]>,
+) -> Error {
+    let kind = match code {
+        Code::CreateContainer | Code::CreateContainerTimedOut | Code::CreateContainerNotRun => {
+            Kind::CreateContainer
+        }
+        _ => Kind::StartContainer,
     };
-    let index = f.idx as usize;
-    let hook = hooks.get(index);
-    let what = describe_hook(kind, index, hook);
-    let (failure, msg) = if matches!(
-        code,
-        Code::CreateContainerTimedOut | Code::StartContainerTimedOut
-    ) {
-        let t = hook.and_then(|h| h.timeout()).unwrap_or(0);
-        (
-            HookFailure::TimedOut(t),
-            format!("{what} timed out after {t}s"),
-        )
-    } else if f.errno < 0 {
-        (
-            HookFailure::CouldNotRun(Some(-f.errno)),
-            format!("{what} could not run: {}", sys::strerror(-f.errno)),
-        )
-    } else if f.errno == 127 {
-        (
-            HookFailure::Exited(127),
-            format!("{what} exited with status 127 (not found or not executable?)"),
-        )
+    let hooks = if kind == Kind::CreateContainer {
+        create
     } else {
-        let status = f.errno;
-        // wait_pidfd reports a signal as 128+N, as a shell does.
-        let failure = if status > 128 {
-            HookFailure::Signaled(status - 128)
-        } else {
-            HookFailure::Exited(status)
-        };
-        (failure, format!("{what} exited with status {status}"))
+        start
     };
-    Error::Hook {
-        kind,
-        index,
-        path: hook.map(|h| h.path().clone()).unwrap_or_default(),
-        failure,
-        msg,
-    }
+    let ended = match code {
+        Code::CreateContainerTimedOut | Code::StartContainerTimedOut => Ended::TimedOut,
+        Code::CreateContainerNotRun | Code::StartContainerNotRun => Ended::NotRun(f.errno),
+        _ if f.errno > 128 => Ended::Signaled(f.errno - 128),
+        _ => Ended::Exited(f.errno),
+    };
+    let [out, err] = output.map(|files| files.map(read_all)).unwrap_or_default();
+    let index = f.idx as usize;
+    failure(kind, index, hooks.get(index), ended, &out, &err)
 }

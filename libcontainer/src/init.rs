@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 use crate::fail::{Fail, Step};
 use crate::hooks::{self, Kind};
 use crate::plan::Plan;
-use crate::protocol::{Chan, Msg, RecvError};
+use crate::protocol::{Chan, Fds, Msg, RecvError};
 use crate::sys::{self, proc::Cloned};
 
 crate::fail::codes! {
@@ -72,8 +72,13 @@ pub(crate) fn connect_stdio(fds: &[RawFd; 3]) -> Result<(), Fail> {
 /// Waits for `Proceed`; returns the fd attached to it, if any. If the parent is gone (EOF), the
 /// child exits quietly: a killed `create` must leave nothing running.
 pub(crate) fn wait_proceed(chan: Chan) -> Result<Option<RawFd>, Fail> {
+    wait_proceed_fds(chan).map(|fds| fds.first())
+}
+
+/// Like `wait_proceed`, with every fd that came.
+fn wait_proceed_fds(chan: Chan) -> Result<Fds, Fail> {
     match chan.recv() {
-        Ok((Msg::Proceed, fds)) => Ok(fds.first()),
+        Ok((Msg::Proceed, fds)) => Ok(fds),
         Ok((_, fds)) => {
             fds.close_all();
             Err(sync_fail(SyncCode::Unexpected, libc::EPROTO))
@@ -137,9 +142,12 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     plan.ns.finish()?;
     plan.rootfs.mount_all()?;
     send(chan, Msg::RuntimeHooks, &[])?;
-    let state_fd = wait_proceed(chan)?.unwrap_or(-1);
-    hooks::run_prepared(Kind::CreateContainer, &plan.create_container, state_fd)?;
-    sys::close(state_fd);
+    // The state, and memfds for the hooks' stdout and stderr (the parent reads them).
+    let fds = wait_proceed_fds(chan)?;
+    let no_env = [std::ptr::null()];
+    let io = hook_io(&fds, Some(&plan.root_dir), &no_env);
+    hooks::run_prepared(Kind::CreateContainer, &plan.create_container, &io)?;
+    fds.close_all();
     let mut tty = -1;
     if plan.proc.terminal {
         tty = console(plan, chan)?;
@@ -158,14 +166,16 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     let conn = sys::sock::accept(listener).map_err(|e| sync_fail(SyncCode::Accept, e))?;
     sys::close(listener);
     *report = Chan(conn);
-    let state_fd = match report.recv() {
-        Ok((Msg::Start, fds)) => fds.first().unwrap_or(-1),
+    let fds = match report.recv() {
+        Ok((Msg::Start, fds)) => fds,
         Ok(_) => return Err(sync_fail(SyncCode::Unexpected, libc::EPROTO)),
         Err(RecvError::Errno(e)) => return Err(sync_fail(SyncCode::Recv, e)),
         Err(_) => return Err(sync_fail(SyncCode::Recv, libc::EPROTO)),
     };
-    hooks::run_prepared(Kind::StartContainer, &plan.start_container, state_fd)?;
-    sys::close(state_fd);
+    // runc's run in the container's root with the process's environment when they have none.
+    let io = hook_io(&fds, Some(c"/"), plan.proc.env.ptrs());
+    hooks::run_prepared(Kind::StartContainer, &plan.start_container, &io)?;
+    fds.close_all();
     if tty >= 0 {
         let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
         sys::proc::setsid().map_err(|e| f(ConsoleCode::Ctty, e))?;
@@ -176,6 +186,21 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     }
     plan.proc.apply(*report)?;
     Err(plan.proc.exec())
+}
+
+/// The hooks' stdio from the fds the parent sent: state, stdout, stderr.
+fn hook_io<'a>(
+    fds: &Fds,
+    cwd: Option<&'a std::ffi::CStr>,
+    env: &'a [*const libc::c_char],
+) -> hooks::Io<'a> {
+    hooks::Io {
+        stdin: fds.get(0).unwrap_or(-1),
+        out: fds.get(1).unwrap_or(-1),
+        err: fds.get(2).unwrap_or(-1),
+        cwd,
+        env,
+    }
 }
 
 /// Opens a pty from the container's devpts, binds its slave on /dev/console, and sends the

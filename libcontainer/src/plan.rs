@@ -1,6 +1,7 @@
 //! The whole process plan, computed from config.json before anything is created.
 
 use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 use crate::fail::{Fail, Step};
@@ -19,6 +20,8 @@ pub(crate) struct Plan {
     pub create_container: Vec<Prepared>,
     pub start_container: Vec<Prepared>,
     pub console_size: Option<(u16, u16)>,
+    /// The root filesystem's host path: createContainer hooks run there, as runc's do.
+    pub root_dir: std::ffi::CString,
     pub spec: Spec,
     /// The v1 `tasks` files (opened by the parent) the first child joins by writing "0".
     pub cgroup_join: Vec<RawFd>,
@@ -88,6 +91,10 @@ impl Plan {
             p.console_size()
                 .map(|b| (b.height() as u16, b.width() as u16))
         });
+        let root = spec.root().as_ref().map(|r| r.path().as_path());
+        let root_dir = o.bundle.join(root.unwrap_or(Path::new("")));
+        let root_dir = std::ffi::CString::new(root_dir.into_os_string().into_vec())
+            .map_err(|_| Error::config("root.path", "root.path contains a NUL byte"))?;
         Ok(Plan {
             ns,
             rootfs,
@@ -95,12 +102,13 @@ impl Plan {
             create_container,
             start_container,
             console_size,
+            root_dir,
             spec,
             cgroup_join: Vec::new(),
         })
     }
 
-    fn hooks_of(&self, create: bool) -> &[crate::oci_spec::runtime::Hook] {
+    pub(crate) fn hooks_of(&self, create: bool) -> &[crate::oci_spec::runtime::Hook] {
         let h = self.spec.hooks().as_ref();
         let list = if create {
             h.and_then(|h| h.create_container().as_deref())
@@ -116,7 +124,9 @@ impl Plan {
             Step::Namespace(_) => crate::fail::setup_error(f, self.ns.describe(f)),
             Step::Rootfs(_) => self.rootfs.error(f),
             Step::Process(_) | Step::Exec(_) => self.proc.error(f),
-            Step::Hook(code) => hooks::error(code, f, self.hooks_of(true), self.hooks_of(false)),
+            Step::Hook(code) => {
+                hooks::error(code, f, self.hooks_of(true), self.hooks_of(false), None)
+            }
             Step::Sync(_) | Step::Console(_) => {
                 crate::fail::setup_error(f, crate::init::describe(f))
             }

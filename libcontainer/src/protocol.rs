@@ -94,6 +94,11 @@ impl Fds {
         (self.n > 0).then_some(self.fds[0])
     }
 
+    /// The fd at `i`, if that many came.
+    pub(crate) fn get(&self, i: usize) -> Option<RawFd> {
+        (i < self.n).then(|| self.fds[i])
+    }
+
     /// Closes every fd (for messages whose fds are not wanted).
     pub(crate) fn close_all(&self) {
         for &fd in &self.fds[..self.n] {

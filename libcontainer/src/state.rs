@@ -70,7 +70,8 @@ pub struct State {
     pub rootfs: PathBuf,
     /// Creation time, RFC 3339 in UTC.
     pub created: String,
-    /// The user that created it.
+    /// The user that created it (`list`); empty from [`Container::state`](crate::Container::state),
+    /// as in runc's `state`.
     pub owner: String,
     /// The config's annotations.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]

@@ -537,3 +537,10 @@ pub(crate) fn set_dumpable(on: bool) -> Result<(), i32> {
     // SAFETY: prctl with integer arguments.
     cvt(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
+
+/// ftruncate(fd, 0) and lseek to 0: empties a memfd for the next writer.
+pub(crate) fn empty(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::ftruncate(fd, 0) })?;
+    rewind(fd)
+}

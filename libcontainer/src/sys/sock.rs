@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use super::{cvt, cvt_long, retry};
 
 /// Most fds one message carries.
-pub(crate) const MAX_FDS: usize = 2;
+pub(crate) const MAX_FDS: usize = 3;
 
 /// A SOCK_SEQPACKET socketpair (message boundaries kept), both ends close-on-exec.
 pub(crate) fn seqpacket_pair() -> Result<(RawFd, RawFd), i32> {
