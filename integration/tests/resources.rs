@@ -174,15 +174,18 @@ fn pids_limit_caps_forks() {
 }
 
 #[test]
-fn pids_zero_is_max() {
+fn pids_zero_is_one_and_minus_one_is_max() {
+    // runtime-spec 1.3: 0 is a limit (runc 1.5 writes 1, as systemd's TasksMax cannot be 0).
     let parent = Parent::new("pids0");
     let rt = Runtime::new();
-    let path = parent.child();
-    let b = cgroup_bundle("sleep 100", &path, json!({"pids": {"limit": 0}}));
-    let id = rt.id();
-    rt.create(&b, &id);
-    assert_eq!(read("pids", &path, "pids.max"), "max");
-    finish(&rt, &id, &b, &path);
+    for (limit, want) in [(0, "1"), (-1, "max")] {
+        let path = parent.child();
+        let b = cgroup_bundle("sleep 100", &path, json!({"pids": {"limit": limit}}));
+        let id = rt.id();
+        rt.create(&b, &id);
+        assert_eq!(read("pids", &path, "pids.max"), want, "limit {limit}");
+        finish(&rt, &id, &b, &path);
+    }
 }
 
 #[test]

@@ -185,11 +185,16 @@ impl Runtime {
                 continue;
             }
             // A container deleted meanwhile, or one whose create was killed before it wrote
-            // its state, is skipped.
-            if let Ok(Some(r)) = StateDir::open(&self.root, &name, Lock::None)
+            // its state, is skipped; one whose state does not read is skipped with a warning
+            // (`delete --force` still ends it).
+            match StateDir::open(&self.root, &name, Lock::None)
                 .and_then(|d| d.read_as::<state::Summary>())
             {
-                out.push(r.state());
+                Ok(Some(r)) => out.push(r.state()),
+                Ok(None) | Err(Error::NotFound(_)) => {}
+                Err(e) => self
+                    .handler
+                    .warn(&name, &format!("skipping container {name}: {e}")),
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -254,9 +259,21 @@ impl Container {
                 why: "only a created container can be started",
             });
         }
+        // Recorded before the point of no return: a state that cannot be written (a full
+        // disk) fails `start` with the container still created, never a running process whose
+        // state says created. A start that fails later ends the init, which reads as stopped.
+        rec.phase = Phase::Started;
+        dir.write(&rec)?;
         let sock = format!("/proc/self/fd/{}/{START_SOCK}", dir.fd().as_raw_fd());
-        let conn = UnixStream::connect(&sock)
-            .ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()))?;
+        let conn = match UnixStream::connect(&sock) {
+            Ok(c) => c,
+            Err(e) => {
+                rec.phase = Phase::Created;
+                let _ = dir.write(&rec);
+                return Err(e)
+                    .ctx(|| format!("connecting to {}", dir.path.join(START_SOCK).display()));
+            }
+        };
         let pid = rec.pid.unwrap_or(0);
         let state = hook_state(&rec, Status::Created, pid);
         // startContainer hooks see the init's pid in its own namespace, as runc's do.
@@ -314,8 +331,6 @@ impl Container {
             }
             Ok(_) | Err(_) => return Err(Error::setup("container init did not start")),
         }
-        rec.phase = Phase::Started;
-        dir.write(&rec)?;
         if let Some(n) = notify {
             let start = rec.pid_start.unwrap_or(0);
             n.forward_ready(pid, || state::process_alive(pid, start))?;
@@ -343,6 +358,9 @@ impl Container {
         if status == Status::Stopped {
             return Err(Error::NotRunning);
         }
+        // As runc: SIGKILL to a container that shares a pid namespace kills every process of
+        // its cgroup, since the init's death takes no one else with it there.
+        let all = all || (signal == libc::SIGKILL && !own_pid_namespace(&rec.config));
         if all {
             // Without a cgroup (manager disabled) only the init can be named.
             if let Some(saved) = rec.cgroup.as_ref().filter(|s| !s.dirs.is_empty()) {
@@ -376,10 +394,12 @@ impl Container {
     /// caller's for `delete`, as runc's (which changes to the bundle for `create` and `run`).
     fn remove(self, force: bool, in_bundle: bool) -> Result<()> {
         let dir = StateDir::open(&self.runtime.root, &self.id, Lock::Exclusive)?;
-        let rec = match dir.read()? {
-            Some(r) => r,
+        let rec = match dir.read() {
+            Ok(Some(r)) => r,
             // create was killed before it wrote anything else.
-            None => return dir.remove(),
+            Ok(None) => return dir.remove(),
+            Err(e @ Error::Config { .. }) if force => return self.remove_unreadable(dir, e),
+            Err(e) => return Err(e),
         };
         let status = rec.status();
         // runtime-spec: deleting a container that is not stopped MUST fail. That includes a
@@ -416,6 +436,38 @@ impl Container {
     }
 }
 
+impl Container {
+    /// `delete --force` of a container whose state.json does not read: its init and cgroup
+    /// come from the recovery record create wrote; no hooks run (their config is unreadable).
+    fn remove_unreadable(self, dir: StateDir, why: Error) -> Result<()> {
+        self.handler().warn(
+            &self.id,
+            &format!("{why}; killing the container and removing it"),
+        );
+        if let Some(r) = dir.recovery() {
+            if let (Some(pid), Some(start)) = (r.pid, r.pid_start) {
+                if let Ok(fd) = sys::proc::pidfd_open(pid) {
+                    let fd = crate::sys::adopt(fd);
+                    if state::process_alive(pid, start) {
+                        let _ = sys::proc::pidfd_send_signal(fd.as_raw_fd(), libc::SIGKILL);
+                    }
+                }
+            }
+            if let Some(saved) = r.cgroup {
+                let cg = cgroups::Manager::from_saved(saved);
+                // What the init left behind (its children in a shared pid namespace).
+                for pid in cg.pids().unwrap_or_default() {
+                    sys::proc::kill(pid, libc::SIGKILL);
+                }
+                cg.destroy()?;
+            }
+        }
+        dir.remove()?;
+        self.handler().emit(Notice::Deleted { id: &self.id });
+        Ok(())
+    }
+}
+
 /// A pidfd of the container's init, checked against its recorded start time (pid reuse).
 pub(crate) fn init_pidfd(rec: &Record) -> Result<OwnedFd> {
     let (Some(pid), Some(start)) = (rec.pid, rec.pid_start) else {
@@ -432,6 +484,18 @@ pub(crate) fn init_pidfd(rec: &Record) -> Result<OwnedFd> {
         return Err(Error::NotRunning);
     }
     Ok(fd)
+}
+
+/// True when the container has a pid namespace of its own (created, not joined).
+fn own_pid_namespace(spec: &crate::oci_spec::runtime::Spec) -> bool {
+    use crate::oci_spec::runtime::LinuxNamespaceType;
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
 }
 
 fn signal_init(rec: &Record, signal: i32) -> Result<()> {

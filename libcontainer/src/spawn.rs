@@ -31,6 +31,10 @@ pub(crate) trait Placement {
     fn v1_tasks(&self) -> Result<Vec<OwnedFd>>;
     /// After the clone: every hierarchy the process is not in yet.
     fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()>;
+    /// The memory controller's directory, to explain an init the OOM killer ended.
+    fn memory_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 impl Placement for cgroups::Manager {
@@ -45,6 +49,40 @@ impl Placement for cgroups::Manager {
     fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()> {
         Ok(cgroups::Manager::add(self, pid, cloned_into, self_joined)?)
     }
+
+    fn memory_dir(&self) -> Option<PathBuf> {
+        let saved = self.saved();
+        if saved.layout != cgroups::Layout::V2 {
+            if let Some(d) = saved.v1_dir("memory") {
+                return Some(d.to_path_buf());
+            }
+        }
+        saved.unified.clone()
+    }
+}
+
+/// Why an init died of SIGKILL during set-up, when the OOM killer did it: runc reports a limit
+/// below the usage as "unable to set memory limit to N (current usage: M, ...)".
+fn oom_explained(dir: &Path) -> Option<String> {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let v1 = dir.join("memory.oom_control").exists();
+    let (events, limit) = if v1 {
+        ("memory.oom_control", "memory.limit_in_bytes")
+    } else {
+        ("memory.events", "memory.max")
+    };
+    let kills: u64 = read(events)?.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some("oom_kill")).then(|| f.next()?.parse().ok())?
+    })?;
+    if kills == 0 {
+        return None;
+    }
+    // Peak usage would only repeat the limit: the limit was set before the init came in.
+    let limit = read(limit)?.trim().to_string();
+    Some(format!(
+        "container init was OOM-killed during set-up: memory limit {limit} is below what it needs"
+    ))
 }
 
 /// An existing container's cgroup directories (exec: the container's, or a sub-cgroup).
@@ -230,7 +268,12 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
                 // The child died without saying why; its exit status is all there is.
                 let fd = current.1.take();
                 let status = sys::proc::wait_pidfd(fd.as_raw_fd());
+                let oom = match status {
+                    Ok(137) => placement.memory_dir().and_then(|d| oom_explained(&d)),
+                    _ => None,
+                };
                 return Err(Error::setup(match status {
+                    _ if oom.is_some() => oom.unwrap_or_default(),
                     Ok(s) => format!("container init exited unexpectedly (status {s})"),
                     Err(_) => "container init exited unexpectedly".into(),
                 }));

@@ -20,6 +20,17 @@ use crate::{Error, Result};
 pub const OCI_VERSION: &str = "1.3.0";
 
 const STATE_FILE: &str = "state.json";
+/// The init and cgroup again, written once at create: what `delete --force` needs to end a
+/// container whose state.json is unreadable (a disk error, a hand edit).
+const RECOVERY_FILE: &str = "recovery.json";
+
+/// What [`RECOVERY_FILE`] holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Recovery {
+    pub pid: Option<i32>,
+    pub pid_start: Option<u64>,
+    pub cgroup: Option<cgroups::Saved>,
+}
 /// Longest accepted container id: ids become directory names and cgroup paths.
 pub(crate) const MAX_ID_LEN: usize = 1024;
 
@@ -286,6 +297,16 @@ impl StateDir {
     /// ext4 (auto_da_alloc) starts writeback of a file renamed over another, which cost up to
     /// 1.8 ms per update on the bench machine; an exchange and an unlink do not.
     pub(crate) fn write(&self, record: &Record) -> Result<()> {
+        if record.phase == Phase::Created {
+            let r = Recovery {
+                pid: record.pid,
+                pid_start: record.pid_start,
+                cgroup: record.cgroup.clone(),
+            };
+            let path = self.path.join(RECOVERY_FILE);
+            std::fs::write(&path, serde_json::to_vec(&r).expect("recovery serializes"))
+                .ctx(|| format!("writing {}", path.display()))?;
+        }
         let tmp = self.path.join(".state.json.tmp");
         let dst = self.path.join(STATE_FILE);
         let data = serde_json::to_vec(record).expect("state serializes");
@@ -304,6 +325,12 @@ impl StateDir {
         }
         // No state.json yet (or a filesystem without RENAME_EXCHANGE).
         std::fs::rename(&tmp, &dst).ctx(|| format!("writing {}", dst.display()))
+    }
+
+    /// The recovery record, if create wrote one and it reads.
+    pub(crate) fn recovery(&self) -> Option<Recovery> {
+        let data = std::fs::read(self.path.join(RECOVERY_FILE)).ok()?;
+        serde_json::from_slice(&data).ok()
     }
 
     /// Removes the directory and everything in it.

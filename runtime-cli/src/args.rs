@@ -226,7 +226,7 @@ pub fn parse(table: &[Flag], args: &[String]) -> Result<Matches, ParseError> {
 
 /// urfave/cli v1.22's `reorderArgs`, which runc applies to every command but `exec`: flags of
 /// `table` (and `-h`/`--help`) found after positional arguments are moved in front of them, each
-/// with the argument that follows it when that one does not start with `-` and the flag has no
+/// with the argument that follows it when that one is not a flag of `table` and the flag has no
 /// `=` (even a boolean's: `delete foo --force bar` becomes `--force bar foo`). Unknown flags stay
 /// where they are, as positional arguments; nothing after `--` moves.
 pub fn reorder(table: &[Flag], args: &[String]) -> Vec<String> {
@@ -249,13 +249,14 @@ pub fn reorder(table: &[Flag], args: &[String]) -> Vec<String> {
     let mut rest = Vec::new();
     let mut value_may_follow = false;
     for (i, arg) in args.iter().enumerate() {
-        if arg == "--" {
-            rest.extend_from_slice(&args[i..]);
-            break;
-        } else if value_may_follow && (arg == "-" || !arg.starts_with('-')) {
-            // "-" is a value too (runc: `update --resources - ID` reads stdin).
+        if value_may_follow && !is_flag(arg) {
+            // Anything but a known flag is the value, "-" and "-1" too (runc: `update
+            // --resources - ID` reads stdin, `update --memory-swap -1 ID` is unlimited).
             value_may_follow = false;
             flags.push(arg.clone());
+        } else if arg == "--" {
+            rest.extend_from_slice(&args[i..]);
+            break;
         } else if is_flag(arg) {
             flags.push(arg.clone());
             value_may_follow = !arg.contains('=');

@@ -16,6 +16,8 @@ pub struct Ctx {
     pub systemd_cgroup: bool,
     pub cgroup_manager: Option<String>,
     pub rootless: String,
+    /// `--root` was given (a missing default root lists nothing; a missing given one fails).
+    pub root_given: bool,
 }
 
 /// A relative path made absolute against the current directory (not canonicalized).
@@ -62,6 +64,7 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
         opts.preserve_fds = n.parse().map_err(|_| {
             anyhow::anyhow!("invalid value {n:?} for flag -preserve-fds: parse error")
         })?;
+        crate::fds::check_preserved(opts.preserve_fds)?;
     }
     opts.no_pivot = m.flag("no-pivot");
     opts.no_new_keyring = m.flag("no-new-keyring");
@@ -110,6 +113,11 @@ pub(crate) fn list(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     if format != "table" && format != "json" {
         bail!("invalid format option");
     }
+    // As runc: a --root that does not exist is an error, the default one an empty list.
+    let root = ctx.runtime.root();
+    if ctx.root_given && !root.exists() {
+        bail!("open {}: no such file or directory", root.display());
+    }
     let states = ctx.runtime.list()?;
     let text = if m.flag("quiet") {
         output::list_quiet(&states)
@@ -125,7 +133,11 @@ pub(crate) fn list(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
 pub(crate) fn kill(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     // As runc: the container first, then the signal.
     let container = ctx.runtime.container(&m.args[0])?;
-    let signal = parse_signal(m.args.get(1).map(String::as_str).unwrap_or("SIGTERM"))?;
+    // Signal 0, as runc: only checks that the init is alive.
+    let signal = match m.args.get(1).map(String::as_str).unwrap_or("SIGTERM") {
+        "0" => 0,
+        s => parse_signal(s)?,
+    };
     container.kill(signal, m.flag("all"))?;
     Ok(0)
 }
@@ -181,6 +193,7 @@ mod tests {
             systemd_cgroup,
             cgroup_manager: manager.map(String::from),
             rootless: "auto".into(),
+            root_given: false,
         }
     }
 

@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod exec;
+mod fds;
 mod log;
 mod ops;
 mod output;
@@ -73,6 +74,8 @@ const GLOBAL_FLAGS: &[Flag] = &[
 enum Failure {
     Usage(Option<&'static Command>, String),
     Error(anyhow::Error),
+    /// An error with its own exit status.
+    Exit(i32, String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -84,6 +87,7 @@ impl From<anyhow::Error> for Failure {
 static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
 
 fn main() {
+    fds::note_inherited();
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -176,6 +180,10 @@ fn husk(argv: &[String]) -> i32 {
             logger.error(&log::error_message(&e));
             1
         }
+        Err(Failure::Exit(code, msg)) => {
+            logger.error(&msg);
+            code
+        }
     }
 }
 
@@ -232,14 +240,15 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
             None => global_help(),
             Some(c) => match table::find(c) {
                 Some(cmd) => cmd.help(),
-                None => return Err(anyhow!("No help topic for '{c}'").into()),
+                None => return Err(Failure::Exit(3, format!("No help topic for '{c}'"))),
             },
         };
         commands::print(&text)?;
         return Ok(0);
     }
     let Some(cmd) = table::find(name) else {
-        return Err(anyhow!("unknown command {name:?} (husk --help lists the commands)").into());
+        // runc's wording and exit status (urfave/cli's), which scripts see.
+        return Err(Failure::Exit(3, format!("No help topic for '{name}'")));
     };
     // The commands that put forks of this process inside a container: first make
     // /proc/self/exe a read-only mount of this binary (CVE-2019-5736; re-executes once).
@@ -293,6 +302,7 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
         systemd_cgroup: g.flag("systemd-cgroup"),
         cgroup_manager: cgroup_manager.map(str::to_string),
         rootless: rootless.to_string(),
+        root_given: g.value("root").is_some(),
     };
     Ok(body(&ctx, &m)?)
 }

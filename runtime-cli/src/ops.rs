@@ -195,6 +195,8 @@ fn resources(m: &Matches) -> anyhow::Result<LinuxResources> {
         ("cpu-period", "period", false),
         ("cpu-rt-runtime", "realtimeRuntime", true),
         ("cpu-rt-period", "realtimePeriod", false),
+        ("cpu-burst", "burst", false),
+        ("cpu-idle", "idle", true),
     ] {
         if let Some(v) = m.value(flag) {
             cpu.insert(key.into(), number(flag, v, signed)?);

@@ -208,6 +208,18 @@ const UPDATE_FLAGS: &[Flag] = &[
         None,
         "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period",
     ),
+    Flag::value(
+        "cpu-burst",
+        None,
+        None,
+        "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period",
+    ),
+    Flag::value(
+        "cpu-idle",
+        None,
+        None,
+        "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE",
+    ),
     Flag::value("cpuset-cpus", None, None, "CPU(s) to use"),
     Flag::value("cpuset-mems", None, None, "Memory node(s) to use"),
     Flag::value(

@@ -166,6 +166,14 @@ fn missing_container_state_logs_json_error_last() {
 fn list_of_an_empty_root() {
     let dir = TempDir::new("list");
     let root = dir.path("root");
+    // As runc 1.5: a --root that does not exist is an error (the default root lists nothing).
+    let out = husk(&["--root", &root, "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no such file or directory"),
+        "{out:?}"
+    );
+    std::fs::create_dir(&root).unwrap();
     let out = husk(&["--root", &root, "list"]);
     assert!(out.status.success());
     assert_eq!(

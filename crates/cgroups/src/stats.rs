@@ -61,7 +61,13 @@ pub struct CpuSet {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cpu {
     pub usage: CpuUsage,
+    /// Left out when no period was throttled or counted, as runc's (`omitzero`).
+    #[serde(default, skip_serializing_if = "is_default")]
     pub throttling: Throttling,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Nanoseconds.

@@ -395,7 +395,13 @@ pub fn properties(r: &LinuxResources) -> Result<Vec<Value>> {
         }
     }
     if let Some(l) = r.pids().as_ref().map(|p| p.limit()) {
-        p.push(u64p("TasksMax", if l <= 0 { INFINITY } else { l as u64 }));
+        // 0 is a limit of one task, as the fs drivers' pids.max (TasksMax=0 is refused).
+        let max = match l {
+            1.. => l as u64,
+            0 => 1,
+            _ => INFINITY,
+        };
+        p.push(u64p("TasksMax", max));
     }
     if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
         if w != 0 {

@@ -273,12 +273,13 @@ pub(crate) fn rdma(r: &LinuxResources, file: &str) -> Vec<Entry> {
     out
 }
 
-/// `pids.max`: a positive limit, else "max" (0 and negative mean no limit).
+/// `pids.max`: a positive limit; 0 is "1" (runtime-spec 1.3 made 0 a limit; runc 1.5 writes 1,
+/// as systemd's TasksMax cannot be 0, so both drivers agree); negative means no limit.
 pub(crate) fn pids_max(limit: i64) -> String {
-    if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".into()
+    match limit {
+        1.. => limit.to_string(),
+        0 => "1".into(),
+        _ => "max".into(),
     }
 }
 
@@ -488,11 +489,13 @@ mod tests {
     }
 
     #[test]
-    fn pids_zero_and_negative_are_max() {
-        for l in [0, -1, -5] {
+    fn pids_zero_is_one_and_negative_is_max() {
+        for l in [-1, -5] {
             let p = plan_v1(&res(serde_json::json!({"pids": {"limit": l}}))).unwrap();
             assert_eq!(triples(&p), [("pids", "pids.max", "max")]);
         }
+        let p = plan_v1(&res(serde_json::json!({"pids": {"limit": 0}}))).unwrap();
+        assert_eq!(triples(&p), [("pids", "pids.max", "1")]);
     }
 
     #[test]

@@ -472,9 +472,9 @@ mod tests {
 
     #[test]
     fn pids_memory_max_and_refusals() {
-        for l in [0, -1] {
+        for (l, want) in [(0, "1"), (-1, "max")] {
             let p = plan_v2(&res(serde_json::json!({"pids": {"limit": l}}))).unwrap();
-            assert_eq!(pairs(&p), [("pids.max", "max")]);
+            assert_eq!(pairs(&p), [("pids.max", want)]);
         }
         let p = plan_v2(&res(
             serde_json::json!({"memory": {"limit": -1, "swap": -1}}),

@@ -165,35 +165,6 @@ pub fn mount_cases(all: &mut Vec<Case>) {
             .run_text()
             .done(),
     );
-    let masks: &[(&str, Value, Value)] = &[
-        (
-            "duplicate",
-            json!(["/proc/kcore", "/proc/kcore"]),
-            json!([]),
-        ),
-        (
-            "dirs-share-tmpfs",
-            json!(["/proc/acpi", "/proc/scsi", "/sys/firmware"]),
-            json!([]),
-        ),
-        (
-            "missing-path",
-            json!(["/proc/no-such", "/no/such"]),
-            json!(["/no/such/ro"]),
-        ),
-        ("file-and-dir", json!(["/proc/kcore", "/etc"]), json!([])),
-        ("readonly-dir", json!([]), json!(["/proc/sys", "/etc"])),
-        ("relative", json!(["proc/kcore"]), json!(["proc/sys"])),
-    ];
-    for (name, masked, ro) in masks {
-        all.push(
-            case(&format!("masks/{name}"))
-                .sh("grep -E ' /(proc|sys|etc)' /proc/self/mountinfo | awk '{for(i=7;$i!=\"-\";i++);print $5,$6,$(i+1)}'; head -c 10 /proc/kcore | wc -c")
-                .patch(json!({"linux": {"maskedPaths": masked, "readonlyPaths": ro}}))
-                .run_text()
-                .done(),
-        );
-    }
     all.push(
         case("rootfs/readonly-false")
             .sh("touch /x && echo writable; grep ' / / ' /proc/self/mountinfo | awk '{print $6}'")

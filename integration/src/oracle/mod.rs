@@ -281,6 +281,22 @@ pub fn run_case(case: &Case) -> Vec<Seen> {
         });
     }
     rt.cleanup();
+    // What a runtime could not delete (runc cannot, when state.json is corrupt) is not left to
+    // the next cases: its processes are killed and its cgroups removed.
+    for (pid, _) in processes_for(&id) {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let mut dirs = cgroup_dirs_for(&id);
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        for _ in 0..50 {
+            if fs::remove_dir(&d).is_ok() || !d.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     seen
 }
 

@@ -1,0 +1,141 @@
+//! Faults an operator meets: a full state disk at `start`, a corrupt state.json, fds named by
+//! `--preserve-fds` that the caller did not pass, a memory limit below what the init needs.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use integration::*;
+
+/// A `--root` on a 256 KiB tmpfs of its own (unmounted with the temp dir).
+fn small_root(rt: &Runtime) -> std::path::PathBuf {
+    let root = rt.work().join("small-root");
+    fs::create_dir_all(&root).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a tmpfs at {}", root.display());
+    root
+}
+
+/// Fills the filesystem of `dir` with one file (removed by the caller to make room again).
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    let filler = dir.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", filler.display()))
+        .output()
+        .unwrap();
+    filler
+}
+
+#[test]
+fn start_with_a_full_state_disk_fails_before_the_process_runs() {
+    if skip_for_runc(
+        "runc writes the state after the exec: its start fails with the process running",
+    ) {
+        return;
+    }
+    let rt = Runtime::new();
+    let root = small_root(&rt);
+    let root_s = root.to_string_lossy().to_string();
+    let b = Bundle::sh("echo started; sleep 100");
+    let id = rt.id();
+    let out = rt.work().join("out");
+    let husk = |args: &[&str]| {
+        let mut all = vec!["--root", &root_s];
+        all.extend_from_slice(args);
+        rt.cmd_noroot(&all)
+            .stdout_to(&rt.work().join("cmd.out"))
+            .run()
+    };
+    rt.cmd_noroot(&["--root", &root_s, "create", "--bundle", &b.path_str(), &id])
+        .stdout_to(&out)
+        .run()
+        .expect_ok();
+    let filler = fill(&root);
+    let o = husk(&["start", &id]).expect_err();
+    assert!(o.stderr.contains("no space left on device"), "{o}");
+    let state: Value = serde_json::from_str(&husk(&["state", &id]).expect_ok().stdout).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fs::read_to_string(&out).unwrap(), "", "the process ran");
+
+    // Room again: the same container starts.
+    fs::remove_file(filler).unwrap();
+    husk(&["start", &id]).expect_ok();
+    let state: Value = serde_json::from_str(&husk(&["state", &id]).expect_ok().stdout).unwrap();
+    assert_eq!(state["status"], "running", "{state}");
+    husk(&["delete", "--force", &id]).expect_ok();
+    assert!(processes_for(&id).is_empty());
+    assert!(cgroup_dirs_for(&id).is_empty());
+}
+
+#[test]
+fn a_corrupt_state_is_warned_about_and_delete_force_still_ends_the_container() {
+    if skip_for_runc("runc 1.5.1 fails delete --force of a container whose state.json is corrupt") {
+        return;
+    }
+    let rt = Runtime::new();
+    // A shared pid namespace: the init's child survives the init unless the cgroup is killed.
+    let mut b = Bundle::sh("sleep 100 & sleep 100");
+    b.edit(|c| remove_ns(c, "pid"));
+    let id = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
+        .expect_ok();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(processes_for(&id).len(), 2, "{:?}", processes_for(&id));
+    fs::write(rt.root().join(&id).join("state.json"), "{corrupt").unwrap();
+
+    let o = rt.exec(&["list", "-q"]).expect_ok();
+    assert_eq!(o.stdout, "", "{o}");
+    assert!(
+        o.stderr.contains(&format!("skipping container {id}")),
+        "{o}"
+    );
+
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, None);
+}
+
+#[test]
+fn preserved_fds_must_be_open() {
+    let rt = Runtime::new();
+    let b = Bundle::sh("ls /proc/self/fd | sort -n | tr '\\n' ' '");
+    let id = rt.id();
+    if !is_runc() {
+        // runc 1.5.1 accepts it and gives the container its own internal fds in their place.
+        rt.exec(&["run", "--preserve-fds", "2", "--bundle", &b.path_str(), &id])
+            .expect_err()
+            .expect_msg("--preserve-fds 2: fd 3 is not open");
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+    }
+    let a = fs::File::open("/dev/null").unwrap();
+    let c = fs::File::open("/dev/null").unwrap();
+    use std::os::fd::AsRawFd;
+    let id = rt.id();
+    let o = rt
+        .cmd(&["run", "--preserve-fds", "2", "--bundle", &b.path_str(), &id])
+        .fd(a.as_raw_fd(), 3)
+        .fd(c.as_raw_fd(), 4)
+        .run()
+        .expect_ok();
+    // 0-2, the two preserved, and ls's own directory fd.
+    assert_eq!(o.stdout.trim(), "0 1 2 3 4 5", "{o}");
+}
+
+#[test]
+fn a_memory_limit_below_the_init_usage_is_named() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["resources"]["memory"] = json!({"limit": 4096}));
+    let id = rt.id();
+    // runc: "unable to set memory limit to 4096 (current usage: ...)"; husk: the init was
+    // OOM-killed under "memory limit 4096".
+    rt.run(&b, &id).expect_err().expect_msg("memory limit");
+    let o = rt.run(&b, &rt.id()).expect_err();
+    assert!(o.stderr.contains("4096"), "{o}");
+}
