@@ -139,3 +139,78 @@ fn a_memory_limit_below_the_init_usage_is_named() {
     let o = rt.run(&b, &rt.id()).expect_err();
     assert!(o.stderr.contains("4096"), "{o}");
 }
+
+/// Makes `/<name>` in every v1 hierarchy and the unified one (cpuset filled in).
+fn precreate_cgroup(name: &str) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    for h in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let d = h.path().join(name);
+        if h.path().join("cgroup.procs").exists() && fs::create_dir(&d).is_ok() {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(h.path().join(f)) {
+                    fs::write(d.join(f), v.trim()).unwrap();
+                }
+            }
+            dirs.push(d);
+        }
+    }
+    dirs
+}
+
+#[test]
+fn a_pre_existing_cgroup_with_processes_is_refused_and_left_alone() {
+    if skip_for_runc("runc 1.5.1 runs in it on a v1 host and leaves the cgroup behind") {
+        return;
+    }
+    let rt = Runtime::new();
+    let name = format!("husk-it-busy-{}-{}", std::process::id(), unique());
+    let dirs = precreate_cgroup(&name);
+    let pids_dir = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/pids"))
+        .unwrap();
+    let mut foreign = Command::new("sleep").arg("100").spawn().unwrap();
+    fs::write(pids_dir.join("cgroup.procs"), foreign.id().to_string()).unwrap();
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{name}")));
+    let id = rt.id();
+    rt.run(&b, &id)
+        .expect_err()
+        .expect_msg("container's cgroup is not empty: 1 process(es)");
+    // The other process is untouched, in its cgroup, which is still there.
+    assert!(
+        foreign.try_wait().unwrap().is_none(),
+        "the foreign process was killed"
+    );
+    let procs = fs::read_to_string(pids_dir.join("cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), foreign.id().to_string());
+    assert!(!rt.root().join(&id).exists());
+    foreign.kill().unwrap();
+    foreign.wait().unwrap();
+    for d in dirs {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+#[test]
+fn a_pre_existing_frozen_cgroup_does_not_hang_run() {
+    let rt = Runtime::new();
+    let name = format!("husk-it-frozen-{}-{}", std::process::id(), unique());
+    let dirs = precreate_cgroup(&name);
+    let freezer = dirs
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/freezer"))
+        .unwrap();
+    fs::write(freezer.join("freezer.state"), "FROZEN").unwrap();
+    let mut b = Bundle::sh("echo ran");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{name}")));
+    let id = rt.id();
+    let o = rt
+        .cmd(&["run", "--bundle", &b.path_str(), &id])
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(o.stdout, "ran\n", "{o}");
+    for d in dirs {
+        let _ = fs::remove_dir(d);
+    }
+}

@@ -519,6 +519,7 @@ impl Runtime {
         let stopped = hook_state(&record, Status::Stopped, 0);
         let result = (|| {
             dir.write(&record)?;
+            cgroup.check_existing()?;
             undo.cgroup = Some(&cgroup);
             cgroup.create()?;
             if let Some(r) = resources

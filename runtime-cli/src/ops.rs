@@ -100,14 +100,28 @@ pub(crate) fn events(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
                     d.insert("intel_rdt".into(), json!({}));
                     d.insert("network_interfaces".into(), Value::Null);
                 }
-                json!({"type": "stats", "id": id, "data": data})
+                envelope("stats", &id, Some(data))
             }
-            Event::Oom => json!({"type": "oom", "id": id}),
+            Event::Oom => envelope("oom", &id, None),
         };
         print(&format!("{line}\n"))
             .map_err(|e| libcontainer::Error::InvalidArgument(format!("{e:#}")))
     })?;
     Ok(0)
+}
+
+/// runc's event line: its keys in runc's order (type, id, data), which a JSON object built
+/// with `json!` would sort.
+fn envelope(kind: &str, id: &str, data: Option<Value>) -> String {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<Value>,
+    }
+    serde_json::to_string(&Envelope { kind, id, data }).unwrap_or_default()
 }
 
 /// A Go `time.Duration` string: `5s`, `1m30s`, `1.5h`, `300ms`.

@@ -186,6 +186,12 @@ impl Manager {
         &self.saved
     }
 
+    /// Before `create`: refuses existing directories that hold processes (someone else's) and
+    /// thaws an empty one left frozen.
+    pub fn check_existing(&self) -> Result<()> {
+        manager::check_existing(&self.saved)
+    }
+
     /// Creates the directories (mkdir -p) in every hierarchy (v1 cpuset levels get their
     /// parent's `cpuset.cpus`/`cpuset.mems`).
     pub fn create(&self) -> Result<()> {

@@ -58,6 +58,31 @@ pub fn create(saved: &Saved) -> Result<()> {
     Ok(())
 }
 
+/// Refuses cgroup directories that already exist and hold processes, and thaws an empty one
+/// left frozen; before `create`, so a refusal leaves them (and their processes) as they were.
+pub fn check_existing(saved: &Saved) -> Result<()> {
+    for dir in saved.dirs.iter().filter(|d| d.is_dir()) {
+        // A cgroup that already holds processes is someone else's: running in it would mix
+        // them with the container's, and delete would kill them (runc refuses it too).
+        let procs = read(&dir.join("cgroup.procs"))?;
+        let n = procs.lines().filter(|l| !l.trim().is_empty()).count();
+        if n > 0 {
+            return Err(Error::Invalid(format!(
+                "container's cgroup is not empty: {n} process(es) found in {}",
+                dir.display()
+            )));
+        }
+        // An empty cgroup left frozen would freeze the init before it could report: thawed.
+        let v1 = dir.join("freezer.state");
+        if read(&v1).is_ok_and(|s| s.trim() != "THAWED") {
+            write(&v1, "THAWED")?;
+        } else if read(&dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") {
+            write(&dir.join("cgroup.freeze"), "0")?;
+        }
+    }
+    Ok(())
+}
+
 /// mkdir -p for a v1 cpuset directory: every level whose `cpuset.cpus` or `cpuset.mems` is empty
 /// (a new one always is) gets its parent's, or the kernel refuses tasks with ENOSPC. The same
 /// walk as runc's; the hierarchy's root always has both set.
