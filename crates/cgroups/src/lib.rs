@@ -186,8 +186,8 @@ impl Manager {
         &self.saved
     }
 
-    /// Before `create`: refuses existing directories that hold processes (someone else's) and
-    /// thaws an empty one left frozen.
+    /// Before `create`: refuses existing directories that hold processes (someone else's) or
+    /// are frozen.
     pub fn check_existing(&self) -> Result<()> {
         manager::check_existing(&self.saved)
     }

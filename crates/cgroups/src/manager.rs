@@ -58,8 +58,8 @@ pub fn create(saved: &Saved) -> Result<()> {
     Ok(())
 }
 
-/// Refuses cgroup directories that already exist and hold processes, and thaws an empty one
-/// left frozen; before `create`, so a refusal leaves them (and their processes) as they were.
+/// Refuses cgroup directories that already exist and hold processes or are frozen; before
+/// `create`, so a refusal leaves them (and their processes) as they were.
 pub fn check_existing(saved: &Saved) -> Result<()> {
     for dir in saved.dirs.iter().filter(|d| d.is_dir()) {
         // A cgroup that already holds processes is someone else's: running in it would mix
@@ -72,12 +72,15 @@ pub fn check_existing(saved: &Saved) -> Result<()> {
                 dir.display()
             )));
         }
-        // An empty cgroup left frozen would freeze the init before it could report: thawed.
-        let v1 = dir.join("freezer.state");
-        if read(&v1).is_ok_and(|s| s.trim() != "THAWED") {
-            write(&v1, "THAWED")?;
-        } else if read(&dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1") {
-            write(&dir.join("cgroup.freeze"), "0")?;
+        // An empty cgroup left frozen would freeze the init before it could report (run
+        // hung): refused, as runc refuses it.
+        let frozen = read(&dir.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+            || read(&dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+        if frozen {
+            return Err(Error::Invalid(format!(
+                "container's cgroup unexpectedly frozen: {}",
+                dir.display()
+            )));
         }
     }
     Ok(())
