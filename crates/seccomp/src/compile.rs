@@ -75,7 +75,18 @@ pub fn compile(p: &LinuxSeccomp) -> Result<Filter, Error> {
             // so it does not shadow a later rule for the same syscall.
             continue;
         }
-        notify |= s.action() == Act::ScmpActNotify;
+        if s.action() == Act::ScmpActNotify {
+            notify = true;
+            // write: as runc refuses it (its init reports the listener with write); sendmsg:
+            // husk's init sends the listener with it.
+            if let Some(n) = s
+                .names()
+                .iter()
+                .find(|n| matches!(n.as_str(), "write" | "sendmsg"))
+            {
+                return Err(Error::NotifyRefused(n.clone()));
+            }
+        }
         let args = s.args().clone().unwrap_or_default();
         let mut conds = Vec::new();
         for (ai, a) in args.iter().enumerate() {

@@ -110,6 +110,10 @@ pub enum Error {
     NotifyDefault,
     #[error("SCMP_ACT_NOTIFY needs listenerPath")]
     NotifyWithoutListener,
+    /// A syscall the runtime itself makes between installing the filter and sending the
+    /// listener away: notifying it would wait on a listener nobody holds yet.
+    #[error("SCMP_ACT_NOTIFY cannot be used for the {0} syscall")]
+    NotifyRefused(String),
     #[error("{field}: {index} is not an argument index (0-5)")]
     ArgIndex { field: String, index: usize },
     #[error("the program has {0} instructions; the kernel takes at most 4096")]

@@ -326,3 +326,24 @@ fn errors_and_flags() {
     assert_eq!(f.skipped, ["no_such_call"]);
     assert_eq!(action(Act::ScmpActErrno, None), ret::ERRNO | 1);
 }
+
+#[test]
+fn notify_is_refused_for_the_runtimes_own_calls() {
+    // write as runc refuses it; sendmsg carries husk's listener fd to the parent.
+    for name in ["write", "sendmsg"] {
+        let p = profile(
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock",
+            "syscalls": [{"names": ["mkdir", name], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
+        let e = compile(&p).err().expect("refused").to_string();
+        assert_eq!(
+            e,
+            format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall")
+        );
+    }
+    let p = profile(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/l.sock",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    assert!(compile(&p).is_ok());
+}
