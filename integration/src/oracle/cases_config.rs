@@ -453,6 +453,12 @@ pub fn bad_input_cases(all: &mut Vec<Case>) {
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}}}),
         ),
         (
+            "seccomp-notify-write",
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": "{bundle}/no-agent.sock",
+                "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}}}),
+        ),
+        (
             "seccomp-errno",
             json!({"process": {"args": ["sh", "-c", "mkdir /tmp/x; echo $?"]},
             "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW",
