@@ -492,7 +492,12 @@ fn child(plan: &mut ExecPlan, chan: Chan) -> ! {
 fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     // Non-dumpable while husk's image runs inside the container's namespaces.
     sys::proc::set_dumpable(false).map_err(|e| Fail::new(crate::init::SyncCode::Dumpable, 0, e))?;
-    crate::init::join_cgroups(&plan.cgroup_join)?;
+    // With a fork to come, the forked process joins instead: a fork inside a container at its
+    // pids limit fails, while joining is a migration the limit does not count (runc's exec
+    // works there too).
+    if !plan.fork {
+        crate::init::join_cgroups(&plan.cgroup_join)?;
+    }
     crate::init::connect_stdio(&plan.proc.stdio)?;
     crate::init::wait_proceed(chan)?;
     if plan.ns_flags != 0 {
@@ -514,7 +519,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
                 let _ = chan.send(Msg::InitForked { pid }, &[pidfd]);
                 sys::exit(0);
             }
-            Ok(Cloned::Child) => {}
+            Ok(Cloned::Child) => crate::init::join_cgroups(&plan.cgroup_join)?,
         }
     }
     if plan.terminal {
