@@ -507,7 +507,8 @@ fn recycled_pid_is_never_signalled() {
 }
 
 /// state.json is replaced by swapping a new file in (RENAME_EXCHANGE) and unlinking the old
-/// one: after each update only state.json is there, holding the new status.
+/// one: after each update only state.json (and create's recovery record) is there, holding the
+/// new status.
 #[test]
 fn state_updates_leave_no_temporary_file() {
     let rt = Runtime::new();
@@ -518,12 +519,16 @@ fn state_updates_leave_no_temporary_file() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with('.') || n.ends_with(".json"))
+            .filter(|n| n != "recovery.json")
             .collect();
         v.sort();
         v
     };
     rt.create(&b, &id);
     assert_eq!(names(), ["state.json"]);
+    if !is_runc() {
+        assert!(rt.root().join(&id).join("recovery.json").exists());
+    }
     rt.exec(&["start", &id]).expect_ok();
     assert_eq!(names(), ["state.json"]);
     assert_eq!(rt.status(&id), "running");
