@@ -36,25 +36,6 @@ fn lookup(field: &str, table: &[(&str, i64)], key: &str) -> Result<i64> {
         .ok_or_else(|| Error::config(field, format!("{field}: unsupported value {key:?}")))
 }
 
-/// The runtime-spec's names of two scheduler flags, and oci-spec 0.10's (which it would reject
-/// the spec's names for).
-const RENAMED: &[(&[u8], &[u8])] = &[
-    (b"\"SCHED_FLAG_RESET_ON_FORK\"", b"\"SCHED_RESET_ON_FORK\""),
-    (b"\"SCHED_FLAG_DL_OVERRUN\"", b"\"SCHED_FLAG_D_L_OVERRUN\""),
-];
-
-/// Rewrites config.json's spelling of those flags into oci-spec's before parsing. The quoted
-/// names cannot occur as anything but these enum values.
-pub(crate) fn spec_names_fixed(data: Vec<u8>) -> Vec<u8> {
-    let mut data = data;
-    for (from, to) in RENAMED {
-        while let Some(i) = data.windows(from.len()).position(|w| w == *from) {
-            data.splice(i..i + from.len(), to.iter().copied());
-        }
-    }
-    data
-}
-
 /// Parses a list such as "0-3,7" into a 1024-bit mask.
 pub(crate) fn parse_list(field: &str, s: &str) -> Result<Mask> {
     let bad = || {
@@ -94,7 +75,7 @@ const SCHED_POLICIES: &[(&str, i64)] = &[
     ("SCHED_IDLE", 5),
     ("SCHED_DEADLINE", 6),
 ];
-/// By oci-spec 0.10's names: two differ from the runtime-spec's (see `spec_names_fixed`).
+/// By oci-spec 0.10's names: two differ from the runtime-spec's (gojson.rs translates them).
 const SCHED_FLAGS: &[(&str, i64)] = &[
     ("SCHED_RESET_ON_FORK", 0x01),
     ("SCHED_FLAG_RECLAIM", 0x02),
@@ -273,7 +254,7 @@ mod tests {
                 "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}}
         }))
         .unwrap();
-        let spec: Spec = serde_json::from_slice(&spec_names_fixed(json)).unwrap();
+        let spec: Spec = crate::parse_config(&json).unwrap();
         let a = Attrs::build(&spec).unwrap();
         assert_eq!(a.ioprio, Some((2 << 13) | 3));
         let s = a.sched.unwrap();

@@ -64,7 +64,15 @@ impl Plan {
         hooks::validate(&spec)?;
         refuse_unbuilt(&spec)?;
         let ns = NsPlan::build(&spec)?;
-        let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds, o.new_keyring)?;
+        // The rootfs as the parent sees it: HOME comes from its /etc/passwd.
+        let root = spec.root().as_ref().map(|r| o.bundle.join(r.path()));
+        let proc = ProcPlan::build(
+            &spec,
+            o.preserve_fds,
+            o.listen_fds,
+            o.new_keyring,
+            root.as_deref(),
+        )?;
         let rootfs = Rootfs::plan(
             &spec,
             o.bundle,

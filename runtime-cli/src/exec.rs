@@ -1,6 +1,6 @@
 //! `husk exec`: runc's flags to `libcontainer::ExecOptions`.
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use libcontainer::{ExecOptions, ExecOutcome};
 
 use crate::args::{Flag, Matches};
@@ -64,21 +64,39 @@ fn number<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
 pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     let mut o = ExecOptions::new(m.args[1..].iter().cloned());
     if let Some(p) = m.value("process") {
-        let text = std::fs::read(p).with_context(|| format!("reading process file {p}"))?;
-        let de = &mut serde_json::Deserializer::from_slice(&text);
-        o.process =
-            Some(serde_path_to_error::deserialize(de).map_err(|e| {
-                anyhow::anyhow!("{p}: invalid process: {}: {}", e.path(), e.inner())
-            })?);
+        let text =
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("open {p}: {}", crate::log::go_io(&e)))?;
+        let (process, warnings) = libcontainer::parse_process(&text).map_err(|e| match e {
+            libcontainer::Error::Config { msg, .. } => anyhow::anyhow!("{p}: {msg}"),
+            e => e.into(),
+        })?;
+        for w in warnings {
+            if let Some(l) = crate::LOGGER.get() {
+                l.warn(&w);
+            }
+        }
+        o.process = Some(process);
     } else if o.args.is_empty() {
         bail!("exec: missing the command to run (or --process FILE)");
     }
     o.env = m.values("env").to_vec();
     o.cwd = m.value("cwd").map(Into::into);
     if let Some(u) = m.value("user") {
+        // runc's strconv.Atoi, and its wording.
+        let atoi = |what: &str, v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("bad {what}: strconv.Atoi: parsing {v:?}: invalid syntax")
+                })
+        };
         let (uid, gid) = match u.split_once(':') {
-            Some((a, b)) => (number("user", a)?, Some(number("user", b)?)),
-            None => (number("user", u)?, None),
+            Some((a, b)) => {
+                let gid = atoi("gid", b)?;
+                (atoi("uid", a)?, Some(gid))
+            }
+            None => (atoi("uid", u)?, None),
         };
         o.user = Some((uid, gid));
     }
