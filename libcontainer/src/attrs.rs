@@ -20,6 +20,10 @@ pub(crate) struct Attrs {
     pub affinity_final: Option<Mask>,
 }
 
+/// Every CPU: the affinity a process without execCPUAffinity gets (the kernel keeps the CPUs
+/// of its cpuset), as runc resets it rather than pass on the affinity of its own caller.
+const ALL_CPUS: Mask = [u64::MAX; 16];
+
 /// The serde name of an oci-spec enum value (`"SCHED_FIFO"`).
 fn name<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -207,8 +211,15 @@ impl Attrs {
         if let Some((mode, nodes)) = &self.mempolicy {
             sp::set_mempolicy(*mode, nodes).map_err(|e| f(ProcessCode::Mempolicy, e))?;
         }
-        if let Some(m) = &self.affinity_final {
-            sp::sched_setaffinity(0, m).map_err(|e| f(ProcessCode::Affinity, e))?;
+        match (&self.affinity_initial, &self.affinity_final) {
+            (_, Some(m)) => {
+                sp::sched_setaffinity(0, m).map_err(|e| f(ProcessCode::Affinity, e))?;
+            }
+            // Best effort, as runc's (which warns): the process then keeps the inherited one.
+            (None, None) => {
+                let _ = sp::sched_setaffinity(0, &ALL_CPUS);
+            }
+            (Some(_), None) => {}
         }
         Ok(())
     }

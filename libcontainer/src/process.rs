@@ -410,13 +410,14 @@ impl ProcPlan {
     pub(crate) fn exec(&self) -> Fail {
         let path: &CStr = &self.candidates[self.found];
         let e = sys::proc::execve(path, self.args.ptrs(), self.env.ptrs());
-        Fail::new(ExecCode::Exec, 0, e)
+        // The index names the binary in the parent's message: its copy of `found` is stale.
+        Fail::new(ExecCode::Exec, self.found as u32, e)
     }
 
-    /// The path execve was given (or the $PATH lookup would have tried first).
-    pub(crate) fn exec_path(&self) -> String {
+    /// The path execve was given (the candidate the child's lookup found, `f.idx`).
+    pub(crate) fn exec_path(&self, f: &Fail) -> String {
         self.candidates
-            .get(self.found)
+            .get(f.idx as usize)
             .map(|c| c.to_string_lossy().into_owned())
             .unwrap_or_default()
     }
@@ -441,7 +442,7 @@ impl ProcPlan {
                 }
             }
             Step::Exec(_) => Error::NotExecutable {
-                path: self.exec_path(),
+                path: self.exec_path(f),
                 errno: f.errno,
                 msg,
             },
@@ -458,7 +459,7 @@ impl ProcPlan {
                 return format!("exec: {arg0:?}: executable file not found in $PATH")
             }
             Step::Exec(ExecCode::Stat) => return format!("exec: {arg0:?}: stat {arg0}: {e}"),
-            Step::Exec(ExecCode::Exec) => return format!("exec {}: {e}", self.exec_path()),
+            Step::Exec(ExecCode::Exec) => return format!("exec {}: {e}", self.exec_path(f)),
             Step::Process(c) => c,
             _ => return format!("process set-up: {e}"),
         };
