@@ -459,9 +459,11 @@ fn env_home_and_caps_as_runc() {
     assert_eq!(home(&["--user", "4242"]), "/\n");
     assert_eq!(home(&["--env", "HOME="]), "/root\n");
     assert_eq!(home(&["--env", "HOME=/x"]), "/x\n");
-    exec(&rt, &["--env", "NOEQ", &id, "true"])
+    let o = exec(&rt, &["--env", "NOEQ", &id, "true"])
         .expect_err()
+        .expect_msg("exec failed")
         .expect_msg("invalid environment variable: missing '='");
+    assert_eq!(o.code(), 255, "runc's status for a failed exec: {o}");
     exec(&rt, &["--cap", "CAP_NOPE", &id, "true"])
         .expect_ok()
         .expect_msg("ignoring unknown or unavailable capabilities: [CAP_NOPE]");
@@ -483,11 +485,12 @@ fn process_file_read_as_go_reads_it() {
         exec(&rt, &["--process", &p.to_string_lossy(), &id])
     };
     let o = run(
-        r#"{"Args": ["sh", "-c", "id -u; pwd; echo $HOME"], "Cwd": "/tmp",
-        "Env": ["PATH=/bin"], "capabilities": null}"#,
+        r#"{"Args": ["sh", "-c", "id -u; pwd; echo $HOME; grep CapBnd /proc/self/status"],
+        "Cwd": "/tmp", "Env": ["PATH=/bin"], "capabilities": null}"#,
     )
     .expect_ok();
-    assert_eq!(o.stdout, "0\n/tmp\n/root\n");
+    // Capabilities absent: the container's (runc spec's default set), not the full set.
+    assert_eq!(o.stdout, "0\n/tmp\n/root\nCapBnd:\t0000000020000420\n");
     run(r#"{"args": ["true"]}"#)
         .expect_err()
         .expect_msg("Cwd property must not be empty");

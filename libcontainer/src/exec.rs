@@ -26,7 +26,9 @@ use crate::{Container, Error, Result};
 /// container's own process with these fields replaced or added (runc's exec flags).
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
-    /// A complete process; when set, the override fields below are ignored.
+    /// A complete process; when set, the override fields below are ignored. Its absent
+    /// capabilities, rlimits, LSM labels, I/O priority, scheduler and CPU affinity are the
+    /// container's, as in runc.
     pub process: Option<OciProcess>,
     /// The command and its arguments.
     pub args: Vec<String>,
@@ -129,7 +131,7 @@ struct ExecPlan {
 fn process_of(rec: &Record, o: &ExecOptions) -> Result<(OciProcess, Vec<String>)> {
     let mut warnings = Vec::new();
     let p = match &o.process {
-        Some(p) => p.clone(),
+        Some(p) => with_config_defaults(p.clone(), rec.config.process().as_ref()),
         None => overridden(rec, o, &mut warnings)?,
     };
     let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
@@ -143,6 +145,35 @@ fn process_of(rec: &Record, o: &ExecOptions) -> Result<(OciProcess, Vec<String>)
         return bad("args must not be empty");
     }
     Ok((p, warnings))
+}
+
+/// A process.json's fields that fall back to the container's when absent, as in runc's
+/// exec: capabilities, rlimits (also when empty), AppArmor profile, SELinux label, I/O
+/// priority, scheduler and CPU affinity. (noNewPrivileges absent is false.)
+fn with_config_defaults(mut p: OciProcess, config: Option<&OciProcess>) -> OciProcess {
+    let Some(c) = config else { return p };
+    if p.capabilities().is_none() {
+        p.set_capabilities(c.capabilities().clone());
+    }
+    if p.rlimits().as_ref().map_or(true, |r| r.is_empty()) {
+        p.set_rlimits(c.rlimits().clone());
+    }
+    if p.apparmor_profile().as_ref().map_or(true, |s| s.is_empty()) {
+        p.set_apparmor_profile(c.apparmor_profile().clone());
+    }
+    if p.selinux_label().as_ref().map_or(true, |s| s.is_empty()) {
+        p.set_selinux_label(c.selinux_label().clone());
+    }
+    if p.io_priority().is_none() {
+        p.set_io_priority(*c.io_priority());
+    }
+    if p.scheduler().is_none() {
+        p.set_scheduler(c.scheduler().clone());
+    }
+    if p.exec_cpu_affinity().is_none() {
+        p.set_exec_cpu_affinity(c.exec_cpu_affinity().clone());
+    }
+    p
 }
 
 /// The container's process with `o`'s flags applied.

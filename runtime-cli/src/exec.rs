@@ -130,6 +130,21 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
 }
 
 pub(crate) fn exec(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    match exec_inner(ctx, m) {
+        Ok(status) => Ok(status),
+        // runc: a failing exec exits 255 (a process's own status is 0..=255 too, but callers
+        // tell them apart by the message), its error prefixed "exec failed: ".
+        Err(e) => match crate::LOGGER.get() {
+            Some(l) => {
+                l.error(&format!("exec failed: {}", crate::log::error_message(&e)));
+                Ok(255)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+fn exec_inner(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     let o = options(m)?;
     match ctx.runtime.container(&m.args[0])?.exec(&o)? {
         ExecOutcome::Detached(_) => Ok(0),
