@@ -120,12 +120,19 @@ pub(crate) fn parse<T: DeserializeOwned>(
     if let Some(p) = v.pointer_mut(process) {
         process_fields(p, &mut warnings)?;
     }
+    // Typed from text, not from the Value: the same deserializer code as state.json loading
+    // runs (a second copy for `&Value` would fault in its own pages at every create).
     for _ in 0..64 {
-        let e = match T::deserialize(&v) {
+        let text = serde_json::to_vec(&v).map_err(|e| Problem::Invalid {
+            field: ".".into(),
+            msg: e.to_string(),
+        })?;
+        let e = match serde_json::from_slice::<T>(&text) {
             Ok(t) => return Ok((t, warnings)),
             Err(e) => e,
         };
-        let (at, missing) = match serde_path_to_error::deserialize::<_, T>(&v) {
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        let (at, missing) = match serde_path_to_error::deserialize::<_, T>(de) {
             Ok(t) => return Ok((t, warnings)),
             Err(pe) => {
                 let missing = missing_field(&pe.inner().to_string());
@@ -166,9 +173,12 @@ fn invalid<T: DeserializeOwned>(
             };
         }
     }
+    // Its position is in the normalized text, which the user never saw: left out.
+    let msg = e.to_string();
+    let pos = format!(" at line {} column {}", e.line(), e.column());
     Problem::Invalid {
         field: at.to_string(),
-        msg: e.to_string(),
+        msg: msg.strip_suffix(&pos).unwrap_or(&msg).to_string(),
     }
 }
 
