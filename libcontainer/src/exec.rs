@@ -185,10 +185,13 @@ fn overridden(rec: &Record, o: &ExecOptions, warnings: &mut Vec<String>) -> Resu
     }
     let mut p = rec.config.process().clone().unwrap_or_default();
     p.set_args(Some(o.args.clone()));
-    // Appended: the environment's preparation keeps the last of each name.
-    let mut env = p.env().clone().unwrap_or_default();
-    env.extend(o.env.iter().cloned());
-    p.set_env(Some(env));
+    // Appended: the environment's preparation keeps the last of each name. (No env in the
+    // config and no --env: none at all, so no HOME either, as Go's append to nil leaves it.)
+    if !o.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(o.env.iter().cloned());
+        p.set_env(Some(env));
+    }
     if let Some(c) = &o.cwd {
         p.set_cwd(c.clone());
     }

@@ -231,6 +231,23 @@ fn exec_cases(all: &mut Vec<Case>) {
         )
         .done(),
     );
+    // No env in the config: none for the exec either (no HOME), unless --env adds some.
+    for (name, argv) in [
+        ("env-absent", &["exec", "{id}", "/bin/env"][..]),
+        (
+            "env-absent-with-env",
+            &["exec", "--env", "A=1", "{id}", "/bin/env"][..],
+        ),
+    ] {
+        all.push(
+            finish(
+                sleeper(&format!("exec/{name}"))
+                    .patch(json!({"process": {"env": null, "args": ["/bin/sleep", "100"]}}))
+                    .text(argv),
+            )
+            .done(),
+        );
+    }
     // No capabilities configured: the exec'd process keeps the runtime's set.
     all.push(
         finish(
