@@ -470,6 +470,11 @@ fn env_home_and_caps_as_runc() {
     exec(&rt, &["--user", "user", &id, "true"])
         .expect_err()
         .expect_msg("bad uid");
+    // A flag value that is not a number is a usage error (1); a negative gid fails the exec.
+    let o = exec(&rt, &["-g", "2000,3000", &id, "true"]).expect_msg("invalid value");
+    assert_eq!(o.code(), 1, "{o}");
+    let o = exec(&rt, &["-g", "-5", &id, "true"]).expect_msg("must be a positive number");
+    assert_eq!(o.code(), 255, "{o}");
     done(&rt, &id, &b);
 }
 

@@ -77,7 +77,7 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
         }
         o.process = Some(process);
     } else if o.args.is_empty() {
-        bail!("exec: missing the command to run (or --process FILE)");
+        bail!("exec args cannot be empty");
     }
     o.env = m.values("env").to_vec();
     o.cwd = m.value("cwd").map(Into::into);
@@ -100,10 +100,12 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
         };
         o.user = Some((uid, gid));
     }
+    // One gid per flag, as runc's Int64Slice flag takes them (no comma lists).
     for g in m.values("additional-gids") {
-        for g in g.split(',') {
-            o.additional_gids.push(number("additional-gids", g)?);
-        }
+        let n: i64 = g.parse()?;
+        let gid = u32::try_from(n)
+            .map_err(|_| anyhow::anyhow!("additional-gids must be a positive number {n}"))?;
+        o.additional_gids.push(gid);
     }
     o.caps = m.values("cap").to_vec();
     o.no_new_privs = m.flag("no-new-privs");
@@ -129,7 +131,23 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     Ok(o)
 }
 
+/// Flag values that are not numbers: usage errors (exit 1), as urfave/cli's in runc.
+fn check_numbers(m: &Matches) -> anyhow::Result<()> {
+    for g in m.values("additional-gids") {
+        g.parse::<i64>().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid value {g:?} for flag -additional-gids: strconv.ParseInt: parsing {g:?}: invalid syntax"
+            )
+        })?;
+    }
+    if let Some(n) = m.value("preserve-fds") {
+        number::<u32>("preserve-fds", n)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn exec(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    check_numbers(m)?;
     match exec_inner(ctx, m) {
         Ok(status) => Ok(status),
         // runc: a failing exec exits 255 (a process's own status is 0..=255 too, but callers

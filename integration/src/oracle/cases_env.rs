@@ -206,6 +206,7 @@ fn exec_cases(all: &mut Vec<Case>) {
             ],
             Some("CAP_NOPE"),
         ),
+        ("gids-negative", &["exec", "-g", "-5", "{id}", "id"], None),
         (
             "user-bad-gid",
             &["exec", "--user", "1000:x", "{id}", "id"],
@@ -231,6 +232,20 @@ fn exec_cases(all: &mut Vec<Case>) {
         )
         .done(),
     );
+    // Flag values that are not numbers: usage errors, exit 1 (the help text runc prints
+    // after them is not compared).
+    for (name, argv) in [
+        (
+            "gids-comma-list",
+            &["exec", "-g", "2000,3000", "{id}", "id"][..],
+        ),
+        (
+            "preserve-fds-not-a-number",
+            &["exec", "--preserve-fds", "x", "{id}", "true"][..],
+        ),
+    ] {
+        all.push(finish(sleeper(&format!("exec/{name}")).step(argv)).done());
+    }
     // No env in the config: none for the exec either (no HOME), unless --env adds some.
     for (name, argv) in [
         ("env-absent", &["exec", "{id}", "/bin/env"][..]),
