@@ -326,6 +326,19 @@ fn run_cases(all: &mut Vec<Case>) {
                 .done(),
         );
     }
+    // /etc/passwd unreadable by its mode: read with the runtime's privileges all the same.
+    all.push(
+        case("env/passwd-mode-000")
+            .file_mode(
+                "rootfs/etc/passwd",
+                "root:x:0:0:root:/rootdir:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+                0o000,
+            )
+            .args(&["env"])
+            .patch(json!({"process": {"env": [PATH], "user": {"uid": 1000, "gid": 1000}}}))
+            .run_text()
+            .done(),
+    );
     for (name, caps) in [
         ("ambient-unknown", json!({"ambient": ["CAP_NOPE"]})),
         (
