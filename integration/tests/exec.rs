@@ -552,4 +552,13 @@ fn cpu_affinity_of_the_caller_not_inherited() {
     assert_eq!(narrowed, one.to_string());
     assert_eq!(list(&o.expect_ok().stdout), init);
     done(&rt, &id, &b);
+    // execCPUAffinity.final applies to exec'd processes, not to the init.
+    let (b, id, pid) = running(&rt, |c| {
+        c["process"]["execCPUAffinity"] = json!({"final": "0"});
+    });
+    let init2 = list(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    assert_eq!(init2, init);
+    let o = exec(&rt, &[&id, "cat", "/proc/self/status"]).expect_ok();
+    assert_eq!(list(&o.stdout), "0");
+    done(&rt, &id, &b);
 }

@@ -368,7 +368,13 @@ fn scheduler_io_priority_personality_affinity_memory_policy() {
     assert_eq!(lines[1], "5", "nice: {out}");
     assert_eq!(lines[2], "best-effort: prio 3", "{out}");
     assert_eq!(lines[3], "00000008", "{out}");
-    assert_eq!(lines[4], "Cpus_allowed_list:\t0", "{out}");
+    // execCPUAffinity is for exec only (runtime-spec: not the init's): every online CPU.
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    assert_eq!(
+        lines[4],
+        format!("Cpus_allowed_list:\t{}", online.trim()),
+        "{out}"
+    );
     assert!(
         lines[5].parse::<u32>().unwrap() > 0,
         "numa_maps shows no bind:0 mapping: {out}"

@@ -263,6 +263,21 @@ fn exec_cases(all: &mut Vec<Case>) {
             .done(),
         );
     }
+    // execCPUAffinity: for exec'd processes (final after the move into the cgroup).
+    all.push(
+        finish(
+            sleeper("exec/exec-cpu-affinity")
+                .patch(json!({"process": {"execCPUAffinity": {"initial": "1", "final": "0"}}}))
+                .text(&[
+                    "exec",
+                    "{id}",
+                    "grep",
+                    "Cpus_allowed_list",
+                    "/proc/self/status",
+                ]),
+        )
+        .done(),
+    );
     // No capabilities configured: the exec'd process keeps the runtime's set.
     all.push(
         finish(
@@ -288,6 +303,11 @@ fn run_cases(all: &mut Vec<Case>) {
             "caps-absent-user",
             json!({"capabilities": null, "user": {"uid": 1000, "gid": 1000}}),
             STATUS,
+        ),
+        (
+            "exec-cpu-affinity-not-the-inits",
+            json!({"execCPUAffinity": {"initial": "1", "final": "0"}}),
+            "grep Cpus_allowed_list /proc/self/status",
         ),
         (
             "sched-flag-spec-spelling",
