@@ -437,3 +437,128 @@ fn pidfd_socket_for_create_and_exec() {
     assert_eq!(pidfd_pid(&fd), epid);
     done(&rt, &id, &b);
 }
+
+/// HOME from the container's /etc/passwd for the exec's uid, also when `--env HOME=` empties
+/// it; an `--env` entry without '=' refused; unknown `--cap` names ignored with a warning.
+#[test]
+fn env_home_and_caps_as_runc() {
+    let rt = Runtime::new();
+    let (b, id, _) = running(&rt, |_| {});
+    fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+    )
+    .unwrap();
+    let home = |args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend([id.as_str(), "sh", "-c", "echo $HOME"]);
+        exec(&rt, &a).expect_ok().stdout
+    };
+    assert_eq!(home(&[]), "/root\n");
+    assert_eq!(home(&["--user", "1000"]), "/home/user\n");
+    assert_eq!(home(&["--user", "4242"]), "/\n");
+    assert_eq!(home(&["--env", "HOME="]), "/root\n");
+    assert_eq!(home(&["--env", "HOME=/x"]), "/x\n");
+    let o = exec(&rt, &["--env", "NOEQ", &id, "true"])
+        .expect_err()
+        .expect_msg("exec failed")
+        .expect_msg("invalid environment variable: missing '='");
+    assert_eq!(o.code(), 255, "runc's status for a failed exec: {o}");
+    exec(&rt, &["--cap", "CAP_NOPE", &id, "true"])
+        .expect_ok()
+        .expect_msg("ignoring unknown or unavailable capabilities: [CAP_NOPE]");
+    exec(&rt, &["--user", "user", &id, "true"])
+        .expect_err()
+        .expect_msg("bad uid");
+    // A flag value that is not a number is a usage error (1); a negative gid fails the exec.
+    let o = exec(&rt, &["-g", "2000,3000", &id, "true"]).expect_msg("invalid value");
+    assert_eq!(o.code(), 1, "{o}");
+    let o = exec(&rt, &["-g", "-5", &id, "true"]).expect_msg("must be a positive number");
+    assert_eq!(o.code(), 255, "{o}");
+    done(&rt, &id, &b);
+}
+
+/// A process.json read as runc reads it: missing fields are zero (uid 0), keys in any case;
+/// then runc's checks of cwd and args.
+#[test]
+fn process_file_read_as_go_reads_it() {
+    let rt = Runtime::new();
+    let (b, id, _) = running(&rt, |_| {});
+    let run = |json: &str| {
+        let p = b.path().join("process.json");
+        fs::write(&p, json).unwrap();
+        exec(&rt, &["--process", &p.to_string_lossy(), &id])
+    };
+    let o = run(
+        r#"{"Args": ["sh", "-c", "id -u; pwd; echo $HOME; grep CapBnd /proc/self/status"],
+        "Cwd": "/tmp", "Env": ["PATH=/bin"], "capabilities": null}"#,
+    )
+    .expect_ok();
+    // Capabilities absent: the container's (runc spec's default set), not the full set.
+    assert_eq!(o.stdout, "0\n/tmp\n/root\nCapBnd:\t0000000020000420\n");
+    run(r#"{"args": ["true"]}"#)
+        .expect_err()
+        .expect_msg("Cwd property must not be empty");
+    run(r#"{"args": ["true"], "cwd": "tmp"}"#)
+        .expect_err()
+        .expect_msg("Cwd must be an absolute path");
+    run(r#"{"cwd": "/"}"#)
+        .expect_err()
+        .expect_msg("args must not be empty");
+    let o = run(
+        r#"{"args": ["grep", "CapBnd", "/proc/self/status"], "cwd": "/",
+        "env": ["PATH=/bin"], "capabilities": {"bounding": ["CAP_KILL", "CAP_NOPE"]}}"#,
+    )
+    .expect_ok()
+    .expect_msg("ignoring unknown or unavailable capabilities: [CAP_NOPE]");
+    assert_eq!(o.stdout.split_whitespace().nth(1), Some("0000000000000020"));
+    done(&rt, &id, &b);
+}
+
+/// The exec'd process does not keep the CPU affinity of husk's caller: it gets every CPU its
+/// cpuset allows, as runc resets it.
+#[test]
+fn cpu_affinity_of_the_caller_not_inherited() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("one CPU: nothing to narrow, skipped");
+        return;
+    }
+    let rt = Runtime::new();
+    let (b, id, pid) = running(&rt, |_| {});
+    let list = |s: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let init = list(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    // Narrowed for this thread only (the husk it starts inherits it) to one of its CPUs.
+    // SAFETY: a zeroed cpu_set_t is valid; the calls read and write within it.
+    let mut orig: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of_val(&orig);
+    assert_eq!(unsafe { libc::sched_getaffinity(0, size, &mut orig) }, 0);
+    let one = (0..libc::CPU_SETSIZE as usize)
+        .rev()
+        .find(|&c| unsafe { libc::CPU_ISSET(c, &orig) })
+        .unwrap();
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(one, &mut set) };
+    assert_eq!(unsafe { libc::sched_setaffinity(0, size, &set) }, 0);
+    let narrowed = list(&fs::read_to_string("/proc/thread-self/status").unwrap());
+    let o = exec(&rt, &[&id, "cat", "/proc/self/status"]);
+    assert_eq!(unsafe { libc::sched_setaffinity(0, size, &orig) }, 0);
+    assert_eq!(narrowed, one.to_string());
+    assert_eq!(list(&o.expect_ok().stdout), init);
+    done(&rt, &id, &b);
+    // execCPUAffinity.final applies to exec'd processes, not to the init.
+    let (b, id, pid) = running(&rt, |c| {
+        c["process"]["execCPUAffinity"] = json!({"final": "0"});
+    });
+    let init2 = list(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+    assert_eq!(init2, init);
+    let o = exec(&rt, &[&id, "cat", "/proc/self/status"]).expect_ok();
+    assert_eq!(list(&o.stdout), "0");
+    done(&rt, &id, &b);
+}

@@ -368,7 +368,13 @@ fn scheduler_io_priority_personality_affinity_memory_policy() {
     assert_eq!(lines[1], "5", "nice: {out}");
     assert_eq!(lines[2], "best-effort: prio 3", "{out}");
     assert_eq!(lines[3], "00000008", "{out}");
-    assert_eq!(lines[4], "Cpus_allowed_list:\t0", "{out}");
+    // execCPUAffinity is for exec only (runtime-spec: not the init's): every online CPU.
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    assert_eq!(
+        lines[4],
+        format!("Cpus_allowed_list:\t{}", online.trim()),
+        "{out}"
+    );
     assert!(
         lines[5].parse::<u32>().unwrap() > 0,
         "numa_maps shows no bind:0 mapping: {out}"
@@ -398,4 +404,109 @@ fn lsm_settings_the_host_lacks_are_refused() {
             .expect_msg(lsm);
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
+}
+
+/// runc's environment: the last of duplicate names wins in its place, HOME from the
+/// container's /etc/passwd when unset or empty (`/` for a uid it lacks), no PATH invented;
+/// entries without '=' or without a name are refused.
+#[test]
+fn env_prepared_as_runc() {
+    let rt = Runtime::new();
+    let run_env = |env: Value, uid: u32| {
+        let mut b = Bundle::new(&["env"]);
+        fs::write(
+            b.rootfs().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n",
+        )
+        .unwrap();
+        b.edit(|c| {
+            c["process"]["env"] = env;
+            c["process"]["user"] = json!({"uid": uid, "gid": uid});
+        });
+        rt.run_new(&b)
+    };
+    let dup = json!(["PATH=/bin", "A=1", "B=2", "A=3", "HOME="]);
+    let o = run_env(dup.clone(), 0).expect_ok();
+    assert_eq!(o.stdout, "PATH=/bin\nB=2\nA=3\nHOME=/root\n");
+    let o = run_env(dup.clone(), 1000).expect_ok();
+    assert_eq!(o.stdout, "PATH=/bin\nB=2\nA=3\nHOME=/home/user\n");
+    let o = run_env(dup, 4242).expect_ok();
+    assert_eq!(o.stdout, "PATH=/bin\nB=2\nA=3\nHOME=/\n");
+    let o = run_env(json!(["PATH=/bin", "HOME=/srv", "X=a\nb"]), 0).expect_ok();
+    assert_eq!(o.stdout, "PATH=/bin\nHOME=/srv\nX=a\nb\n");
+    run_env(json!(["A=1"]), 0)
+        .expect_err()
+        .expect_msg("executable file not found in $PATH");
+    run_env(json!(["PATH=/bin", "FOO"]), 0)
+        .expect_err()
+        .expect_msg("invalid environment variable: missing '='");
+    run_env(json!(["PATH=/bin", "=x"]), 0)
+        .expect_err()
+        .expect_msg("invalid environment variable: name cannot be empty");
+}
+
+/// config.json read as Go reads it: `process.user` absent is uid 0, keys match in any case,
+/// null is absent.
+#[test]
+fn config_read_as_go_reads_it() {
+    let rt = Runtime::new();
+    let mut b = Bundle::new(&["sh", "-c", "id -u; id -g; pwd"]);
+    b.edit(|c| {
+        let p = c["process"].as_object_mut().unwrap();
+        p.remove("user");
+        let args = p.remove("args").unwrap();
+        p.insert("Args".into(), args);
+        p.remove("cwd");
+        p.insert("CWD".into(), json!("/tmp"));
+        p.insert("rlimits".into(), Value::Null);
+    });
+    assert_eq!(rt.output(&b), "0\n0\n/tmp\n");
+}
+
+/// No `process.capabilities`: the process keeps the capabilities the runtime had, as runc
+/// leaves them.
+#[test]
+fn capabilities_absent_keep_the_runtimes() {
+    let out = inside(
+        |c| {
+            c["process"].as_object_mut().unwrap().remove("capabilities");
+        },
+        "cat /proc/self/status",
+    );
+    let ours = fs::read_to_string("/proc/self/status").unwrap();
+    for set in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(status_line(&out, set), status_line(&ours, set), "{set}");
+    }
+}
+
+/// Names runc does not know (unknown, lowercase, without CAP_) are ignored with one warning;
+/// an ambient capability the kernel cannot raise is a warning too.
+#[test]
+fn capabilities_unknown_names_and_unraisable_ambient_warn() {
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("cat /proc/self/status");
+    b.edit(|c| {
+        let names = json!(["CAP_KILL", "CAP_NO_SUCH", "cap_chown", "KILL"]);
+        c["process"]["capabilities"] = json!({
+            "bounding": names, "permitted": names, "effective": names,
+            "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]
+        });
+    });
+    let o = rt.run_new(&b).expect_ok();
+    assert_eq!(status_line(&o.stdout, "CapBnd"), mask(&[KILL]));
+    assert_eq!(status_line(&o.stdout, "CapAmb"), mask(&[KILL]));
+    o.expect_msg("ignoring unknown or unavailable capabilities: [CAP_NO_SUCH KILL cap_chown]")
+        .expect_msg("can't raise ambient capability CAP_CHOWN: operation not permitted");
+}
+
+/// An argument list over the kernel's limit: the error names the binary the $PATH lookup
+/// found (/bin/echo), not the first directory tried.
+#[test]
+fn argument_list_too_long_names_the_binary() {
+    let rt = Runtime::new();
+    let big = "a".repeat(200_000);
+    let b = Bundle::new(&["echo", &big]);
+    rt.run_new(&b)
+        .expect_err()
+        .expect_msg("exec /bin/echo: argument list too long");
 }

@@ -20,6 +20,10 @@ pub(crate) struct Attrs {
     pub affinity_final: Option<Mask>,
 }
 
+/// Every CPU: the affinity a process without execCPUAffinity gets (the kernel keeps the CPUs
+/// of its cpuset), as runc resets it rather than pass on the affinity of its own caller.
+const ALL_CPUS: Mask = [u64::MAX; 16];
+
 /// The serde name of an oci-spec enum value (`"SCHED_FIFO"`).
 fn name<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -34,25 +38,6 @@ fn lookup(field: &str, table: &[(&str, i64)], key: &str) -> Result<i64> {
         .find(|(n, _)| *n == key)
         .map(|(_, v)| *v)
         .ok_or_else(|| Error::config(field, format!("{field}: unsupported value {key:?}")))
-}
-
-/// The runtime-spec's names of two scheduler flags, and oci-spec 0.10's (which it would reject
-/// the spec's names for).
-const RENAMED: &[(&[u8], &[u8])] = &[
-    (b"\"SCHED_FLAG_RESET_ON_FORK\"", b"\"SCHED_RESET_ON_FORK\""),
-    (b"\"SCHED_FLAG_DL_OVERRUN\"", b"\"SCHED_FLAG_D_L_OVERRUN\""),
-];
-
-/// Rewrites config.json's spelling of those flags into oci-spec's before parsing. The quoted
-/// names cannot occur as anything but these enum values.
-pub(crate) fn spec_names_fixed(data: Vec<u8>) -> Vec<u8> {
-    let mut data = data;
-    for (from, to) in RENAMED {
-        while let Some(i) = data.windows(from.len()).position(|w| w == *from) {
-            data.splice(i..i + from.len(), to.iter().copied());
-        }
-    }
-    data
 }
 
 /// Parses a list such as "0-3,7" into a 1024-bit mask.
@@ -94,7 +79,7 @@ const SCHED_POLICIES: &[(&str, i64)] = &[
     ("SCHED_IDLE", 5),
     ("SCHED_DEADLINE", 6),
 ];
-/// By oci-spec 0.10's names: two differ from the runtime-spec's (see `spec_names_fixed`).
+/// By oci-spec 0.10's names: two differ from the runtime-spec's (gojson.rs translates them).
 const SCHED_FLAGS: &[(&str, i64)] = &[
     ("SCHED_RESET_ON_FORK", 0x01),
     ("SCHED_FLAG_RECLAIM", 0x02),
@@ -226,8 +211,15 @@ impl Attrs {
         if let Some((mode, nodes)) = &self.mempolicy {
             sp::set_mempolicy(*mode, nodes).map_err(|e| f(ProcessCode::Mempolicy, e))?;
         }
-        if let Some(m) = &self.affinity_final {
-            sp::sched_setaffinity(0, m).map_err(|e| f(ProcessCode::Affinity, e))?;
+        match (&self.affinity_initial, &self.affinity_final) {
+            (_, Some(m)) => {
+                sp::sched_setaffinity(0, m).map_err(|e| f(ProcessCode::Affinity, e))?;
+            }
+            // Best effort, as runc's (which warns): the process then keeps the inherited one.
+            (None, None) => {
+                let _ = sp::sched_setaffinity(0, &ALL_CPUS);
+            }
+            (Some(_), None) => {}
         }
         Ok(())
     }
@@ -273,7 +265,7 @@ mod tests {
                 "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}}
         }))
         .unwrap();
-        let spec: Spec = serde_json::from_slice(&spec_names_fixed(json)).unwrap();
+        let spec: Spec = crate::parse_config(&json).unwrap();
         let a = Attrs::build(&spec).unwrap();
         assert_eq!(a.ioprio, Some((2 << 13) | 3));
         let s = a.sched.unwrap();

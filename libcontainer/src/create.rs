@@ -90,19 +90,21 @@ impl CreateOptions {
     }
 }
 
-/// Reads and parses config.json, naming the file in every error.
-fn load_spec(bundle: &Path) -> Result<Spec> {
+/// Reads and parses config.json, naming the file in every error; with the parse's warnings.
+fn load_spec(bundle: &Path) -> Result<(Spec, Vec<String>)> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path).map_err(|e| Error::Config {
         path: path.clone(),
         field: None,
         msg: crate::fail::io_text(&e),
     })?;
-    parse_at(&path, data)
+    parse_at(&path, &data, "/process")
 }
 
-/// Parses a config.json as `create` does: runtime-spec's field names (including the two that
-/// oci-spec spells differently), and an error that names the offending field.
+/// Parses a config.json as `create` (and runc) does: runtime-spec's field names, matched
+/// case-insensitively as Go does; null or absent fields take their zero value (`process.user`
+/// absent is uid 0); capability names runc does not know are ignored. An error names the
+/// offending field.
 ///
 /// ```
 /// let spec = libcontainer::parse_config(br#"{"ociVersion": "1.3.0", "root": {"path": "rootfs"},
@@ -117,32 +119,46 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
 /// }
 /// ```
 pub fn parse_config(data: &[u8]) -> Result<Spec> {
-    parse_at(Path::new("config.json"), data.to_vec())
+    parse_at(Path::new("config.json"), data, "/process").map(|(s, _)| s)
 }
 
-fn parse_at(path: &Path, data: Vec<u8>) -> Result<Spec> {
-    let data = crate::attrs::spec_names_fixed(data);
-    // The plain parse is the one `state.json` loading also uses, so a good config runs no
-    // extra code (its pages count in create's peak RSS); only a bad one is parsed again
-    // through serde_path_to_error, which names the field ("process.args: invalid type ...").
-    if let Ok(spec) = serde_json::from_slice(&data) {
-        return Ok(spec);
-    }
-    let de = &mut serde_json::Deserializer::from_slice(&data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let (field, msg) = match field.as_str() {
-            "." => (None, format!("invalid config: {}", e.inner())),
-            f => (
-                Some(f.to_string()),
-                format!("invalid config: {f}: {}", e.inner()),
-            ),
-        };
-        Error::Config {
-            path: path.to_path_buf(),
-            field,
-            msg,
+/// Parses a process.json (`exec --process`) as runc does (see [`parse_config`]); with the
+/// warnings of the parse (capability names ignored), which the caller shows.
+///
+/// ```
+/// let (p, warnings) = libcontainer::parse_process(br#"{"Args": ["id"], "cwd": "/"}"#).unwrap();
+/// assert_eq!(p.user().uid(), 0);
+/// assert_eq!(p.args().as_ref().unwrap()[0], "id");
+/// assert!(warnings.is_empty());
+/// ```
+pub fn parse_process(data: &[u8]) -> Result<(oci_spec::runtime::Process, Vec<String>)> {
+    parse_at(Path::new("process.json"), data, "")
+}
+
+fn parse_at<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    data: &[u8],
+    process: &str,
+) -> Result<(T, Vec<String>)> {
+    use crate::gojson::Problem;
+    crate::gojson::parse(data, process).map_err(|p| match p {
+        Problem::Invalid { field, msg } => {
+            let what = if process.is_empty() {
+                "process"
+            } else {
+                "config"
+            };
+            let (field, msg) = match field.as_str() {
+                "." => (None, format!("invalid {what}: {msg}")),
+                f => (Some(f.to_string()), format!("invalid {what}: {f}: {msg}")),
+            };
+            Error::Config {
+                path: path.to_path_buf(),
+                field,
+                msg,
+            }
         }
+        Problem::Refused { field, msg } => Error::config(field, msg),
     })
 }
 
@@ -404,8 +420,8 @@ impl Runtime {
         state::validate_id(id)?;
         let bundle = std::path::absolute(&opts.bundle)
             .ctx(|| format!("bundle {}", opts.bundle.display()))?;
-        let mut spec = match &opts.spec {
-            Some(s) => s.clone(),
+        let (mut spec, parse_warnings) = match &opts.spec {
+            Some(s) => (s.clone(), Vec::new()),
             None => load_spec(&bundle)?,
         };
         // NOTIFY_SOCKET: its directory is mounted into the container, so it must exist before
@@ -482,7 +498,10 @@ impl Runtime {
                 cgroup_dirs: cgroup.saved().dirs.clone(),
             },
         )?;
-        for w in std::mem::take(&mut plan.proc.warnings) {
+        for w in parse_warnings
+            .into_iter()
+            .chain(std::mem::take(&mut plan.proc.warnings))
+        {
             self.handler.warn(id, &w);
         }
         let root_path = spec

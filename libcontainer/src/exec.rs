@@ -26,7 +26,9 @@ use crate::{Container, Error, Result};
 /// container's own process with these fields replaced or added (runc's exec flags).
 #[derive(Clone, Debug, Default)]
 pub struct ExecOptions {
-    /// A complete process; when set, the override fields below are ignored.
+    /// A complete process; when set, the override fields below are ignored. Its absent
+    /// capabilities, rlimits, LSM labels, I/O priority, scheduler and CPU affinity are the
+    /// container's, as in runc.
     pub process: Option<OciProcess>,
     /// The command and its arguments.
     pub args: Vec<String>,
@@ -36,9 +38,11 @@ pub struct ExecOptions {
     pub cwd: Option<PathBuf>,
     /// uid and optional gid (`--user uid[:gid]`).
     pub user: Option<(u32, Option<u32>)>,
-    /// Supplementary gids, replacing the container's (`--additional-gids`).
+    /// Supplementary gids, added to the container's (`--additional-gids`).
     pub additional_gids: Vec<u32>,
-    /// Capabilities added to the bounding, effective and permitted sets (`CAP_NET_ADMIN`).
+    /// Capabilities added to the bounding, effective and permitted sets, and to the ambient
+    /// set when the container's process has an inheritable set (`CAP_NET_ADMIN`); names runc
+    /// does not know are ignored with a warning.
     pub caps: Vec<String>,
     /// Set no_new_privs (`--no-new-privs`).
     pub no_new_privs: bool,
@@ -122,11 +126,58 @@ struct ExecPlan {
     stdio_fds: Vec<OwnedFd>,
 }
 
-/// The process to run: `--process`, or the container's with the overrides.
-fn process_of(rec: &Record, o: &ExecOptions) -> Result<OciProcess> {
-    if let Some(p) = &o.process {
-        return Ok(p.clone());
+/// The process to run: `--process`, or the container's with the overrides (as runc's exec
+/// makes it), checked as runc checks it; with warnings (`--cap` names runc does not know).
+fn process_of(rec: &Record, o: &ExecOptions) -> Result<(OciProcess, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let p = match &o.process {
+        Some(p) => with_config_defaults(p.clone(), rec.config.process().as_ref()),
+        None => overridden(rec, o, &mut warnings)?,
+    };
+    let bad = |m: &str| Err(Error::InvalidArgument(m.into()));
+    if p.cwd().as_os_str().is_empty() {
+        return bad("Cwd property must not be empty");
     }
+    if !p.cwd().is_absolute() {
+        return bad("Cwd must be an absolute path");
+    }
+    if p.args().as_ref().map_or(true, |a| a.is_empty()) {
+        return bad("args must not be empty");
+    }
+    Ok((p, warnings))
+}
+
+/// A process.json's fields that fall back to the container's when absent, as in runc's
+/// exec: capabilities, rlimits (also when empty), AppArmor profile, SELinux label, I/O
+/// priority, scheduler and CPU affinity. (noNewPrivileges absent is false.)
+fn with_config_defaults(mut p: OciProcess, config: Option<&OciProcess>) -> OciProcess {
+    let Some(c) = config else { return p };
+    if p.capabilities().is_none() {
+        p.set_capabilities(c.capabilities().clone());
+    }
+    if p.rlimits().as_ref().map_or(true, |r| r.is_empty()) {
+        p.set_rlimits(c.rlimits().clone());
+    }
+    if p.apparmor_profile().as_ref().map_or(true, |s| s.is_empty()) {
+        p.set_apparmor_profile(c.apparmor_profile().clone());
+    }
+    if p.selinux_label().as_ref().map_or(true, |s| s.is_empty()) {
+        p.set_selinux_label(c.selinux_label().clone());
+    }
+    if p.io_priority().is_none() {
+        p.set_io_priority(*c.io_priority());
+    }
+    if p.scheduler().is_none() {
+        p.set_scheduler(c.scheduler().clone());
+    }
+    if p.exec_cpu_affinity().is_none() {
+        p.set_exec_cpu_affinity(c.exec_cpu_affinity().clone());
+    }
+    p
+}
+
+/// The container's process with `o`'s flags applied.
+fn overridden(rec: &Record, o: &ExecOptions, warnings: &mut Vec<String>) -> Result<OciProcess> {
     if o.args.is_empty() {
         return Err(Error::InvalidArgument(
             "exec needs a command (or --process FILE)".into(),
@@ -134,13 +185,13 @@ fn process_of(rec: &Record, o: &ExecOptions) -> Result<OciProcess> {
     }
     let mut p = rec.config.process().clone().unwrap_or_default();
     p.set_args(Some(o.args.clone()));
-    let mut env = p.env().clone().unwrap_or_default();
-    for e in &o.env {
-        let key = e.split('=').next().unwrap_or(e);
-        env.retain(|x| x.split('=').next() != Some(key));
-        env.push(e.clone());
+    // Appended: the environment's preparation keeps the last of each name. (No env in the
+    // config and no --env: none at all, so no HOME either, as Go's append to nil leaves it.)
+    if !o.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(o.env.iter().cloned());
+        p.set_env(Some(env));
     }
-    p.set_env(Some(env));
     if let Some(c) = &o.cwd {
         p.set_cwd(c.clone());
     }
@@ -152,14 +203,24 @@ fn process_of(rec: &Record, o: &ExecOptions) -> Result<OciProcess> {
         }
     }
     if !o.additional_gids.is_empty() {
-        user.set_additional_gids(Some(o.additional_gids.clone()));
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&o.additional_gids);
+        user.set_additional_gids(Some(gids));
     }
     p.set_user(user);
-    if !o.caps.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+    // With no capabilities configured the process keeps the full set: nothing to add.
+    if let (false, Some(mut caps)) = (o.caps.is_empty(), p.capabilities().clone()) {
+        let last = crate::caps::last_cap();
+        let mut unknown = Vec::new();
         for name in &o.caps {
-            let cap: Capability = serde_json::from_value(serde_json::json!(name))
-                .map_err(|_| Error::InvalidArgument(format!("unknown capability {name:?}")))?;
+            // runc knows the exact names only (not "cap_kill" or "KILL").
+            let cap = crate::caps::capability_number(name)
+                .filter(|n| *n <= last)
+                .and_then(|_| serde_json::from_value::<Capability>(serde_json::json!(name)).ok());
+            let Some(cap) = cap else {
+                unknown.push(name.clone());
+                continue;
+            };
             let add = |set: &Option<crate::oci_spec::runtime::Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
@@ -173,6 +234,20 @@ fn process_of(rec: &Record, o: &ExecOptions) -> Result<OciProcess> {
             caps.set_bounding(b);
             caps.set_effective(e);
             caps.set_permitted(pm);
+            // Ambient only with some inheritable set configured, as runc does (ambient needs
+            // inheritable, which --cap does not add).
+            if caps.inheritable().is_some() {
+                let a = add(caps.ambient());
+                caps.set_ambient(a);
+            }
+        }
+        if !unknown.is_empty() {
+            unknown.sort();
+            unknown.dedup();
+            warnings.push(format!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                unknown.join(" ")
+            ));
         }
         p.set_capabilities(Some(caps));
     }
@@ -330,7 +405,7 @@ impl Container {
                 })
             }
         }
-        let process = process_of(&rec, o)?;
+        let (process, mut warnings) = process_of(&rec, o)?;
         let terminal = process.terminal() == Some(true);
         if matches!(o.console, Console::Socket(_)) && !terminal {
             return Err(Error::InvalidArgument(
@@ -345,12 +420,15 @@ impl Container {
         }
         let mut spec = rec.config.clone();
         spec.set_process(Some(process));
-        let mut proc = ProcPlan::build(&spec, o.preserve_fds, 0, false)?;
-        for w in std::mem::take(&mut proc.warnings) {
-            self.handler().warn(self.id(), &w);
-        }
         let init = crate::container::init_pidfd(&rec)?;
         let pid = rec.pid.ok_or(Error::NotRunning)?;
+        // HOME from the container's /etc/passwd, read through the init's root.
+        let root_path = PathBuf::from(format!("/proc/{pid}/root"));
+        let mut proc = ProcPlan::build(&spec, o.preserve_fds, 0, false, Some(&root_path))?;
+        warnings.append(&mut proc.warnings);
+        for w in warnings {
+            self.handler().warn(self.id(), &w);
+        }
         let ns = ns_flags(pid)?;
         // A container without a mount namespace has a detached root only its processes hold.
         let root = if ns & libc::CLONE_NEWNS == 0 {

@@ -67,7 +67,19 @@ impl Plan {
         hooks::validate(&spec)?;
         refuse_unbuilt(&spec)?;
         let ns = NsPlan::build(&spec)?;
-        let proc = ProcPlan::build(&spec, o.preserve_fds, o.listen_fds, o.new_keyring)?;
+        // The rootfs as the parent sees it: HOME comes from its /etc/passwd.
+        let root = spec.root().as_ref().map(|r| o.bundle.join(r.path()));
+        let mut proc = ProcPlan::build(
+            &spec,
+            o.preserve_fds,
+            o.listen_fds,
+            o.new_keyring,
+            root.as_deref(),
+        )?;
+        // execCPUAffinity is "not applicable to the container's init process" (runtime-spec):
+        // the init gets every CPU of its cpuset, as runc resets it.
+        proc.attrs.affinity_initial = None;
+        proc.attrs.affinity_final = None;
         let rootfs = Rootfs::plan(
             &spec,
             o.bundle,

@@ -48,8 +48,6 @@ crate::fail::codes! {
     }
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// A NULL-terminated array of pointers into `strings`, for execve.
 pub(crate) struct CArray {
     strings: Vec<CString>,
@@ -87,7 +85,8 @@ pub(crate) struct ProcPlan {
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
     pub umask: Option<u32>,
-    pub caps: CapSets,
+    /// None: `process.capabilities` absent, the capabilities stay as husk had them (runc).
+    pub caps: Option<CapSets>,
     pub last_cap: u32,
     pub no_new_privs: bool,
     pub terminal: bool,
@@ -112,22 +111,57 @@ fn cstr(field: &str, s: &[u8]) -> Result<CString> {
     CString::new(s).map_err(|_| Error::config(field, format!("{field} contains a NUL byte")))
 }
 
-fn cap_mask(field: &str, set: &Option<Capabilities>) -> Result<u64> {
+/// The mask of a capability set; names this kernel does not have go to `unknown` (runc
+/// ignores them; config files have had unknown names dropped already, see gojson.rs).
+fn cap_mask(set: &Option<Capabilities>, last_cap: u32, unknown: &mut Vec<String>) -> u64 {
     let mut mask = 0u64;
     for cap in set.iter().flatten() {
         let name = serde_json::to_value(cap)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let n = caps::capability_number(&name).ok_or_else(|| {
-            Error::config(
-                format!("process.capabilities.{field}"),
-                format!("process.capabilities.{field}: unknown capability {name}"),
-            )
-        })?;
-        mask |= 1 << n;
+        match caps::capability_number(&name).filter(|n| *n <= last_cap) {
+            Some(n) => mask |= 1 << n,
+            None if !unknown.contains(&name) => unknown.push(name),
+            None => {}
+        }
     }
-    Ok(mask)
+    mask
+}
+
+/// The capability sets of `p` (None when absent), with runc's warnings: names this kernel
+/// lacks, and ambient capabilities the kernel will refuse to raise (not both permitted and
+/// inheritable), which runc skips.
+fn cap_sets(
+    p: &crate::oci_spec::runtime::Process,
+    last_cap: u32,
+    warnings: &mut Vec<String>,
+) -> Option<CapSets> {
+    let c = p.capabilities().as_ref()?;
+    let mut unknown = Vec::new();
+    let sets = CapSets {
+        bounding: cap_mask(c.bounding(), last_cap, &mut unknown),
+        effective: cap_mask(c.effective(), last_cap, &mut unknown),
+        permitted: cap_mask(c.permitted(), last_cap, &mut unknown),
+        inheritable: cap_mask(c.inheritable(), last_cap, &mut unknown),
+        ambient: cap_mask(c.ambient(), last_cap, &mut unknown),
+    };
+    if !unknown.is_empty() {
+        unknown.sort();
+        warnings.push(format!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            unknown.join(" ")
+        ));
+    }
+    let refused = sets.ambient & !(sets.permitted & sets.inheritable);
+    for (n, name) in caps::CAPABILITIES.iter().enumerate() {
+        if refused & (1 << n) != 0 {
+            warnings.push(format!(
+                "can't raise ambient capability {name}: operation not permitted"
+            ));
+        }
+    }
+    Some(sets)
 }
 
 /// AppArmor and SELinux are not applied yet: a config asking for either gets a clear error
@@ -162,12 +196,15 @@ fn check_lsm(p: &crate::oci_spec::runtime::Process) -> Result<()> {
 }
 
 impl ProcPlan {
-    /// Plans the process. `listen_fds` is the LISTEN_FDS count passed through (0 if none).
+    /// Plans the process. `listen_fds` is the LISTEN_FDS count passed through (0 if none);
+    /// `root`: the container's root directory as the caller sees it, for HOME from its
+    /// /etc/passwd (`None`: HOME=/ when the env lacks it).
     pub(crate) fn build(
         spec: &Spec,
         preserve_fds: u32,
         listen_fds: u32,
         new_keyring: bool,
+        root: Option<&Path>,
     ) -> Result<ProcPlan> {
         let p = spec
             .process()
@@ -181,13 +218,21 @@ impl ProcPlan {
                 "process.args must not be empty",
             ));
         }
-        let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+        let mut env = p.env().clone();
         if listen_fds > 0 {
-            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            let env = env.get_or_insert_with(Vec::new);
             env.push(format!("LISTEN_FDS={listen_fds}"));
             env.push("LISTEN_PID=1".into());
         }
+        let user = p.user();
+        let env = crate::env::prepare(env.as_deref(), user.uid(), root)?;
         let cwd = p.cwd();
+        if cwd.as_os_str().is_empty() {
+            return Err(Error::config(
+                "process.cwd",
+                "Cwd property must not be empty",
+            ));
+        }
         if !cwd.is_absolute() {
             return Err(Error::config(
                 "process.cwd",
@@ -208,30 +253,22 @@ impl ProcPlan {
         let candidates = if arg0_is_path {
             vec![cstr("process.args[0]", arg0.as_bytes())?]
         } else {
+            // No PATH: nothing to search (runc's exec.LookPath), not a default list.
             let path = env
                 .iter()
                 .find_map(|e| e.strip_prefix("PATH="))
-                .unwrap_or(DEFAULT_PATH);
+                .unwrap_or_default();
             path.split(':')
+                .filter(|_| !path.is_empty())
                 .map(|dir| {
                     let dir = if dir.is_empty() { "." } else { dir };
                     cstr("PATH", Path::new(dir).join(arg0).as_os_str().as_bytes())
                 })
                 .collect::<Result<_>>()?
         };
-        let user = p.user();
-        let c = p.capabilities().as_ref();
-        let caps = match c {
-            None => CapSets::default(),
-            Some(c) => CapSets {
-                bounding: cap_mask("bounding", c.bounding())?,
-                effective: cap_mask("effective", c.effective())?,
-                permitted: cap_mask("permitted", c.permitted())?,
-                inheritable: cap_mask("inheritable", c.inheritable())?,
-                ambient: cap_mask("ambient", c.ambient())?,
-            },
-        };
+        let last_cap = caps::last_cap();
         let mut warnings = Vec::new();
+        let caps = cap_sets(p, last_cap, &mut warnings);
         let mut rlimits = Vec::new();
         for r in p.rlimits().iter().flatten() {
             let name = serde_json::to_value(r.typ())
@@ -286,7 +323,7 @@ impl ProcPlan {
             groups: user.additional_gids().clone().unwrap_or_default(),
             umask: user.umask(),
             caps,
-            last_cap: caps::last_cap(),
+            last_cap,
             no_new_privs: p.no_new_privileges().unwrap_or(false),
             terminal: p.terminal().unwrap_or(false),
             inherit_fds: preserve_fds + listen_fds,
@@ -343,14 +380,18 @@ impl ProcPlan {
         if let Some(s) = self.seccomp.as_ref().filter(|_| !self.no_new_privs) {
             s.install(report)?;
         }
-        sys::creds::drop_bounding(self.caps.bounding, self.last_cap)
-            .map_err(|e| f(Code::Bounding, e))?;
+        if let Some(c) = &self.caps {
+            sys::creds::drop_bounding(c.bounding, self.last_cap)
+                .map_err(|e| f(Code::Bounding, e))?;
+        }
         sys::creds::set_keepcaps(true).map_err(|e| f(Code::Keepcaps, e))?;
         sys::creds::setgroups_raw(&self.groups).map_err(|e| f(Code::Groups, e))?;
         sys::creds::setresgid(self.gid).map_err(|e| f(Code::Gid, e))?;
         sys::creds::setresuid(self.uid).map_err(|e| f(Code::Uid, e))?;
         sys::creds::set_keepcaps(false).map_err(|e| f(Code::Keepcaps, e))?;
-        sys::creds::apply_caps(&self.caps, self.last_cap).map_err(|e| f(Code::Caps, e))?;
+        if let Some(c) = &self.caps {
+            sys::creds::apply_caps(c, self.last_cap).map_err(|e| f(Code::Caps, e))?;
+        }
         if self.no_new_privs {
             sys::creds::set_no_new_privs().map_err(|e| f(Code::Nnp, e))?;
         }
@@ -369,13 +410,14 @@ impl ProcPlan {
     pub(crate) fn exec(&self) -> Fail {
         let path: &CStr = &self.candidates[self.found];
         let e = sys::proc::execve(path, self.args.ptrs(), self.env.ptrs());
-        Fail::new(ExecCode::Exec, 0, e)
+        // The index names the binary in the parent's message: its copy of `found` is stale.
+        Fail::new(ExecCode::Exec, self.found as u32, e)
     }
 
-    /// The path execve was given (or the $PATH lookup would have tried first).
-    pub(crate) fn exec_path(&self) -> String {
+    /// The path execve was given (the candidate the child's lookup found, `f.idx`).
+    pub(crate) fn exec_path(&self, f: &Fail) -> String {
         self.candidates
-            .get(self.found)
+            .get(f.idx as usize)
             .map(|c| c.to_string_lossy().into_owned())
             .unwrap_or_default()
     }
@@ -400,7 +442,7 @@ impl ProcPlan {
                 }
             }
             Step::Exec(_) => Error::NotExecutable {
-                path: self.exec_path(),
+                path: self.exec_path(f),
                 errno: f.errno,
                 msg,
             },
@@ -417,7 +459,7 @@ impl ProcPlan {
                 return format!("exec: {arg0:?}: executable file not found in $PATH")
             }
             Step::Exec(ExecCode::Stat) => return format!("exec: {arg0:?}: stat {arg0}: {e}"),
-            Step::Exec(ExecCode::Exec) => return format!("exec {}: {e}", self.exec_path()),
+            Step::Exec(ExecCode::Exec) => return format!("exec {}: {e}", self.exec_path(f)),
             Step::Process(c) => c,
             _ => return format!("process set-up: {e}"),
         };

@@ -74,6 +74,8 @@ fn two_runtimes_keep_their_notices_apart() {
     let spec = busybox_spec(&["true"]);
     let mut v = serde_json::to_value(&spec).unwrap();
     v["linux"]["resources"]["memory"] = serde_json::json!({"kernel": 1073741824});
+    // The default spec's ambient set, not inheritable, would add warnings of its own.
+    v["process"]["capabilities"]["ambient"] = serde_json::json!([]);
     let spec: libcontainer::oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
 
     let (rt1, seen1) = recording(&dir.join("state1"));

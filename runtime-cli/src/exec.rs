@@ -1,6 +1,6 @@
 //! `husk exec`: runc's flags to `libcontainer::ExecOptions`.
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use libcontainer::{ExecOptions, ExecOutcome};
 
 use crate::args::{Flag, Matches};
@@ -64,28 +64,48 @@ fn number<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
 pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     let mut o = ExecOptions::new(m.args[1..].iter().cloned());
     if let Some(p) = m.value("process") {
-        let text = std::fs::read(p).with_context(|| format!("reading process file {p}"))?;
-        let de = &mut serde_json::Deserializer::from_slice(&text);
-        o.process =
-            Some(serde_path_to_error::deserialize(de).map_err(|e| {
-                anyhow::anyhow!("{p}: invalid process: {}: {}", e.path(), e.inner())
-            })?);
+        let text =
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("open {p}: {}", crate::log::go_io(&e)))?;
+        let (process, warnings) = libcontainer::parse_process(&text).map_err(|e| match e {
+            libcontainer::Error::Config { msg, .. } => anyhow::anyhow!("{p}: {msg}"),
+            e => e.into(),
+        })?;
+        for w in warnings {
+            if let Some(l) = crate::LOGGER.get() {
+                l.warn(&w);
+            }
+        }
+        o.process = Some(process);
     } else if o.args.is_empty() {
-        bail!("exec: missing the command to run (or --process FILE)");
+        bail!("exec args cannot be empty");
     }
     o.env = m.values("env").to_vec();
     o.cwd = m.value("cwd").map(Into::into);
     if let Some(u) = m.value("user") {
+        // runc's strconv.Atoi, and its wording.
+        let atoi = |what: &str, v: &str| {
+            v.parse::<i64>()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("bad {what}: strconv.Atoi: parsing {v:?}: invalid syntax")
+                })
+        };
         let (uid, gid) = match u.split_once(':') {
-            Some((a, b)) => (number("user", a)?, Some(number("user", b)?)),
-            None => (number("user", u)?, None),
+            Some((a, b)) => {
+                let gid = atoi("gid", b)?;
+                (atoi("uid", a)?, Some(gid))
+            }
+            None => (atoi("uid", u)?, None),
         };
         o.user = Some((uid, gid));
     }
+    // One gid per flag, as runc's Int64Slice flag takes them (no comma lists).
     for g in m.values("additional-gids") {
-        for g in g.split(',') {
-            o.additional_gids.push(number("additional-gids", g)?);
-        }
+        let n: i64 = g.parse()?;
+        let gid = u32::try_from(n)
+            .map_err(|_| anyhow::anyhow!("additional-gids must be a positive number {n}"))?;
+        o.additional_gids.push(gid);
     }
     o.caps = m.values("cap").to_vec();
     o.no_new_privs = m.flag("no-new-privs");
@@ -111,7 +131,38 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     Ok(o)
 }
 
+/// Flag values that are not numbers: usage errors (exit 1), as urfave/cli's in runc.
+fn check_numbers(m: &Matches) -> anyhow::Result<()> {
+    for g in m.values("additional-gids") {
+        g.parse::<i64>().map_err(|_| {
+            anyhow::anyhow!(
+                "invalid value {g:?} for flag -additional-gids: strconv.ParseInt: parsing {g:?}: invalid syntax"
+            )
+        })?;
+    }
+    if let Some(n) = m.value("preserve-fds") {
+        number::<u32>("preserve-fds", n)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn exec(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
+    check_numbers(m)?;
+    match exec_inner(ctx, m) {
+        Ok(status) => Ok(status),
+        // runc: a failing exec exits 255 (a process's own status is 0..=255 too, but callers
+        // tell them apart by the message), its error prefixed "exec failed: ".
+        Err(e) => match crate::LOGGER.get() {
+            Some(l) => {
+                l.error(&format!("exec failed: {}", crate::log::error_message(&e)));
+                Ok(255)
+            }
+            None => Err(e),
+        },
+    }
+}
+
+fn exec_inner(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     let o = options(m)?;
     match ctx.runtime.container(&m.args[0])?.exec(&o)? {
         ExecOutcome::Detached(_) => Ok(0),

@@ -144,3 +144,20 @@ pub(crate) fn geteuid() -> u32 {
     // SAFETY: geteuid always succeeds.
     unsafe { libc::geteuid() }
 }
+
+/// Opens `path` for reading below `dir` as if `dir` were the root (symlinks and ".." cannot
+/// leave it; no magic links), without blocking on a FIFO: for files of a container's root.
+pub(crate) fn open_in_root(
+    dir: &impl std::os::fd::AsRawFd,
+    path: &std::ffi::CStr,
+) -> std::io::Result<std::fs::File> {
+    let fd = mount::openat2(
+        dir.as_raw_fd(),
+        path,
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK,
+        0,
+        mount::RESOLVE_IN_ROOT | mount::RESOLVE_NO_MAGICLINKS,
+    )
+    .map_err(std::io::Error::from_raw_os_error)?;
+    Ok(std::fs::File::from(adopt(fd)))
+}
