@@ -331,7 +331,7 @@ impl ProcPlan {
             oom_score_adj: p.oom_score_adj(),
             new_keyring,
             attrs: crate::attrs::Attrs::build(spec)?,
-            seccomp: crate::seccomp::build(spec, &mut warnings)?,
+            seccomp: crate::seccomp::build(spec)?,
             warnings,
             stdio: [-1; 3],
         })

@@ -26,16 +26,15 @@ pub(crate) struct Compiled {
 
 /// Compiles `linux.seccomp` (None without one). Names no listed architecture knows are
 /// ignored silently, as runc ignores them.
-pub(crate) fn build(spec: &Spec, warnings: &mut Vec<String>) -> Result<Option<Compiled>> {
+pub(crate) fn build(spec: &Spec) -> Result<Option<Compiled>> {
     let Some(p) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
     let f = seccomp::compile(p)
         .map_err(|e| Error::config("linux.seccomp", format!("linux.seccomp: {e}")))?;
-    // Names no listed architecture knows are skipped without a word, as runc (libseccomp)
-    // skips them: common profiles name other architectures' calls (recv, send) and a warning
-    // on every create would be noise.
-    let _ = (&f.skipped, warnings);
+    // Names no listed architecture knows (f.skipped) are skipped without a word, as runc
+    // (libseccomp) skips them: common profiles name other architectures' calls (recv, send)
+    // and a warning on every create would be noise.
     Ok(Some(Compiled {
         program: f.program,
         flags: f.flags,

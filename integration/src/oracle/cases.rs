@@ -94,6 +94,14 @@ impl B {
         });
         self
     }
+    pub fn file_mode(mut self, path: &str, content: &str, mode: u32) -> Self {
+        self.case.files.push(BundleFile {
+            path: path.into(),
+            content: content.into(),
+            mode,
+        });
+        self
+    }
     pub fn step_as(mut self, argv: &[&str], observe: Observe) -> Self {
         self.case.steps.push(Step {
             argv: argv.iter().map(|s| s.to_string()).collect(),
