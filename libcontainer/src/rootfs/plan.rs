@@ -342,6 +342,16 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         // A relative destination is taken from / (runc accepts it, with a deprecation warning).
         let target = Target::new(m.destination())?;
         let shown = target.display();
+        // An empty destination, "/" or one that cleans to it would cover the root itself.
+        if target.names.is_empty() {
+            return Err(Error::config(
+                format!("mounts[{i}]"),
+                format!(
+                    "mounts[{i}]: destination {:?}: mountpoint is on the top of rootfs",
+                    m.destination()
+                ),
+            ));
+        }
         let opts_list = m.options().as_deref().unwrap_or(&[]);
         let parsed = options::parse(opts_list).map_err(|e| {
             Error::config(
