@@ -64,6 +64,7 @@ fn replay_matches_runc() {
     if std::env::var_os("ORACLE_RECORD").is_some() {
         return;
     }
+    fixed_rlimits();
     let corpus = recorded();
     let kept = kept_differences();
     let only = std::env::var("ORACLE_ONLY").ok();
@@ -128,6 +129,7 @@ fn record() {
         return;
     }
     assert!(is_runc(), "recording needs runc 1.5 as HUSK_BIN");
+    fixed_rlimits();
     let version = std::process::Command::new(husk_bin())
         .arg("--version")
         .output()

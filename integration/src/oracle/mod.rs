@@ -168,6 +168,40 @@ pub fn save_corpus(recorded_with: &str, cases: Vec<Recorded>) {
     }
 }
 
+/// Sets this process's resource limits to fixed values, so the limits a container inherits
+/// (those its config leaves out, printed by probes of /proc/self/limits) are the same on the
+/// machine that recorded and on the one that replays, whatever its shell or memory size.
+pub fn fixed_rlimits() {
+    const INF: u64 = libc::RLIM_INFINITY;
+    let limits = [
+        (libc::RLIMIT_CPU, INF, INF),
+        (libc::RLIMIT_FSIZE, INF, INF),
+        (libc::RLIMIT_DATA, INF, INF),
+        (libc::RLIMIT_STACK, 8 << 20, INF),
+        (libc::RLIMIT_CORE, 0, INF),
+        (libc::RLIMIT_RSS, INF, INF),
+        (libc::RLIMIT_NPROC, 65536, 65536),
+        (libc::RLIMIT_NOFILE, 8192, 8192),
+        (libc::RLIMIT_MEMLOCK, 8 << 20, 8 << 20),
+        (libc::RLIMIT_AS, INF, INF),
+        (libc::RLIMIT_LOCKS, INF, INF),
+        (libc::RLIMIT_SIGPENDING, 65536, 65536),
+        (libc::RLIMIT_MSGQUEUE, 819200, 819200),
+        (libc::RLIMIT_NICE, 0, 0),
+        (libc::RLIMIT_RTPRIO, 0, 0),
+        (libc::RLIMIT_RTTIME, INF, INF),
+    ];
+    for (res, soft, hard) in limits {
+        let l = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: plain syscall on a valid struct; as root any value may be set.
+        let r = unsafe { libc::setrlimit(res, &l) };
+        assert_eq!(r, 0, "setrlimit {res}: {}", std::io::Error::last_os_error());
+    }
+}
+
 /// Merges `patch` into `target` (RFC 7386: null removes a key, objects merge, the rest
 /// replaces).
 pub fn merge(target: &mut Value, patch: &Value) {
@@ -366,6 +400,15 @@ struct Names {
 
 impl Names {
     fn text(&self, s: &str) -> String {
+        // The harness's own directory (poststop hooks of `delete` run there, as runc's do)
+        // differs between checkouts.
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let cwd = cwd.to_string_lossy();
+        let s = if cwd.len() > 1 {
+            s.replace(cwd.as_ref(), "<cwd>")
+        } else {
+            s.to_string()
+        };
         s.replace(&self.bundle, "<bundle>")
             .replace(&self.root, "<root>")
             .replace(&self.work, "<work>")
