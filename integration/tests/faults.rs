@@ -176,7 +176,7 @@ fn a_pre_existing_cgroup_with_processes_is_refused_and_left_alone() {
     let id = rt.id();
     rt.run(&b, &id)
         .expect_err()
-        .expect_msg("container's cgroup is not empty: 1 process(es)");
+        .expect_msg("invalid configuration: container's cgroup is not empty: 1 process(es)");
     // The other process is untouched, in its cgroup, which is still there.
     assert!(
         foreign.try_wait().unwrap().is_none(),
@@ -218,4 +218,42 @@ fn a_pre_existing_frozen_cgroup_does_not_hang_run() {
     for d in dirs {
         let _ = fs::remove_dir(d);
     }
+}
+
+#[test]
+fn a_created_container_killed_through_its_pidfd_reaches_stopped() {
+    if skip_for_runc("runc 1.1.5 has no --pidfd-socket") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let rt = Runtime::new();
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = rt.id();
+    let (sock, h) = fd_socket(&rt, "pidfd.sock");
+    let sock = sock.to_string_lossy().to_string();
+    rt.exec(&[
+        "create",
+        "--pidfd-socket",
+        &sock,
+        "--bundle",
+        &b.path_str(),
+        &id,
+    ])
+    .expect_ok();
+    let fd = h.join().unwrap().expect("no pidfd received");
+    // SAFETY: plain syscall on a pidfd we own.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    assert_eq!(rt.state(&id)["pid"], 0);
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, Some(b.path()));
 }

@@ -538,7 +538,11 @@ impl Runtime {
         let stopped = hook_state(&record, Status::Stopped, 0);
         let result = (|| {
             dir.write(&record)?;
-            cgroup.check_existing()?;
+            // Someone else's cgroup: the config names the wrong one.
+            cgroup.check_existing().map_err(|e| {
+                let msg = e.to_string();
+                Error::config("linux.cgroupsPath", msg.trim_start_matches("cgroup: "))
+            })?;
             undo.cgroup = Some(&cgroup);
             cgroup.create()?;
             if let Some(r) = resources
