@@ -1,6 +1,7 @@
 //! Namespaces: each kind created (a different inode from the host's) and joined by path (the
 //! same inode as a process the test started with `unshare`).
 
+use std::fs;
 use std::time::Duration;
 
 use integration::*;
@@ -460,4 +461,51 @@ fn join_several_by_path_at_once() {
             ns_link(&pid, "ipc")
         ]
     );
+}
+
+/// A sandbox pattern: a second container joins the first one's user namespace and the network
+/// namespace that user namespace owns (setns of the user namespace comes first).
+#[test]
+fn joins_a_network_namespace_owned_by_a_joined_user_namespace() {
+    let rt = Runtime::new();
+    let mut a = Bundle::new(&["sleep", "100"]);
+    a.with_userns(200000).edit(|c| {
+        set_ns(c, "network", None);
+        c["mounts"] = json!(c["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !m["destination"].as_str().unwrap().starts_with("/sys"))
+            .cloned()
+            .collect::<Vec<_>>());
+    });
+    let ida = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &a.path_str(), &ida])
+        .expect_ok();
+    let pid = rt.state(&ida)["pid"].as_i64().unwrap();
+    let mut b = Bundle::sh("cat /proc/self/uid_map; readlink /proc/self/ns/net");
+    host(
+        "chown",
+        &["-R", "200000:200000", b.rootfs().to_str().unwrap()],
+    );
+    b.edit(|c| {
+        set_ns(c, "user", Some(&format!("/proc/{pid}/ns/user")));
+        set_ns(c, "network", Some(&format!("/proc/{pid}/ns/net")));
+        c["mounts"] = json!(c["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !m["destination"].as_str().unwrap().starts_with("/sys"))
+            .cloned()
+            .collect::<Vec<_>>());
+    });
+    let out = rt.output(&b);
+    let net = fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let want = format!("0 200000 65536\n{}\n", net.display());
+    let got: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(got.join("\n") + "\n", want, "{out}");
+    rt.exec(&["delete", "--force", &ida]).expect_ok();
 }
