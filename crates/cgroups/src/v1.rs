@@ -309,6 +309,9 @@ pub(crate) fn device_rule(d: &LinuxDeviceCgroup) -> String {
 /// an error naming the field ("net_cls is not mounted").
 pub fn write(saved: &Saved, mut plan: Vec<Entry>) -> Result<()> {
     order_swap(saved, &mut plan)?;
+    // The kernel keeps rt_runtime <= rt_period and cfs_burst <= cfs_quota at every write.
+    order_bounded(saved, &mut plan, "cpu.rt_period_us", "cpu.rt_runtime_us");
+    order_bounded(saved, &mut plan, "cpu.cfs_quota_us", "cpu.cfs_burst_us");
     for e in &plan {
         let Some(dir) = saved.v1_dir(e.controller) else {
             if e.mode == Mode::IfPresent {
@@ -356,10 +359,44 @@ fn order_swap(saved: &Saved, plan: &mut [Entry]) -> Result<()> {
     Ok(())
 }
 
+/// For a `small` file the kernel keeps at or below `big` (both in the plan): `big` goes first
+/// unless its new value is below the current `small`, whatever the current values are.
+fn order_bounded(saved: &Saved, plan: &mut [Entry], big: &str, small: &str) {
+    let pos = |f: &str| plan.iter().position(|e| e.file == f);
+    let (Some(b), Some(s)) = (pos(big), pos(small)) else {
+        return;
+    };
+    let current_small = saved
+        .v1_dir(plan[s].controller)
+        .and_then(|d| std::fs::read_to_string(d.join(small)).ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    if big_first(plan[b].value.parse().unwrap_or(-1), current_small) != (b < s) {
+        plan.swap(b, s);
+    }
+}
+
+/// Whether the bound goes first: it may, unless it drops below the current bounded value (a
+/// negative bound is "no limit").
+fn big_first(new_big: i64, current_small: i64) -> bool {
+    new_big < 0 || new_big >= current_small
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources::default_device_rules;
+
+    #[test]
+    fn bounded_pairs_are_written_in_an_order_the_kernel_takes() {
+        // rt_period 500 while rt_runtime is 950: runtime first.
+        assert!(!big_first(500, 950));
+        assert!(big_first(2000, 950));
+        assert!(big_first(950, 950));
+        // cfs_quota -1 (no limit) always first; a quota below the current burst after it.
+        assert!(big_first(-1, 30000));
+        assert!(!big_first(20000, 30000));
+    }
 
     fn res(j: serde_json::Value) -> LinuxResources {
         serde_json::from_value(j).unwrap()

@@ -536,6 +536,32 @@ pub fn update_cases(all: &mut Vec<Case>) {
             .done(),
         );
     }
+    // The second update lowers the quota below the burst the first one set: written in the
+    // order the kernel takes (burst first).
+    all.push(
+        finish(
+            sleeper("update/quota-below-current-burst")
+                .patch(json!({"linux": {"resources": {"cpu": {"quota": 40000, "period": 100000}}}}))
+                .step(&[
+                    "update",
+                    "--cpu-quota",
+                    "50000",
+                    "--cpu-burst",
+                    "30000",
+                    "{id}",
+                ])
+                .step(&[
+                    "update",
+                    "--cpu-quota",
+                    "20000",
+                    "--cpu-burst",
+                    "10000",
+                    "{id}",
+                ])
+                .text(&["exec", "{id}", "sh", "-c", CG]),
+        )
+        .done(),
+    );
     all.push(
         finish(
             sleeper("update/resources-file")
