@@ -574,6 +574,29 @@ pub fn update_cases(all: &mut Vec<Case>) {
         )
         .done(),
     );
+    // Device rules in an update: the whole set replaces the old one, as runc's emulator
+    // translates it (a deny-all first, then the allows).
+    all.push(
+        finish(
+            sleeper("update/devices")
+                .file(
+                    "d.json",
+                    r#"{"devices": [{"allow": false, "access": "rwm"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+                    {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "r"}]}"#,
+                )
+                .step(&["update", "--resources", "{bundle}/d.json", "{id}"])
+                .text(&[
+                    "exec",
+                    "{id}",
+                    "sh",
+                    "-c",
+                    "sort /sys/fs/cgroup/devices/devices.list; head -c1 /dev/zero | wc -c; \
+                     head -c1 /dev/urandom | wc -c",
+                ]),
+        )
+        .done(),
+    );
     all.push(
         finish(
             sleeper("update/resources-stdin-empty")
