@@ -367,7 +367,7 @@ fn cve_2016_9962_the_init_is_not_dumpable_before_exec() {
 }
 
 /// CVE-2019-5736: code in the container with CAP_SYS_PTRACE over the host (a privileged
-/// container; here a startContainer hook, which runs before the capabilities are dropped)
+/// container: CAP_SYS_PTRACE and more; here a startContainer hook, which runs with them)
 /// opens /proc/1/exe while pid 1 is still the runtime, keeps the descriptor, and once the
 /// runtime has exited reopens it for writing to replace the runtime binary on the host.
 /// The runtime here is a copy of the binary under test, so a successful attack harms only it.
@@ -386,6 +386,19 @@ fn cve_2019_5736_the_runtime_binary_cannot_be_overwritten() {
     let mut b = Bundle::new(&["sleep", "30"]);
     b.edit(|c| {
         c["root"]["readonly"] = json!(false);
+        let caps = json!([
+            "CAP_SYS_PTRACE",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_SYS_ADMIN",
+            "CAP_CHOWN",
+            "CAP_FOWNER",
+            "CAP_KILL",
+            "CAP_SETUID",
+            "CAP_SETGID"
+        ]);
+        c["process"]["capabilities"] =
+            json!({"bounding": caps, "effective": caps, "permitted": caps});
         c["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", attack]}]});
     });
     let id = format!("cve5736-{}", std::process::id());

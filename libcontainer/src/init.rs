@@ -172,10 +172,6 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
         Err(RecvError::Errno(e)) => return Err(sync_fail(SyncCode::Recv, e)),
         Err(_) => return Err(sync_fail(SyncCode::Recv, libc::EPROTO)),
     };
-    // runc's run in the container's root with the process's environment when they have none.
-    let io = hook_io(&fds, Some(c"/"), plan.proc.env.ptrs());
-    hooks::run_prepared(Kind::StartContainer, &plan.start_container, &io)?;
-    fds.close_all();
     if tty >= 0 {
         let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
         sys::proc::setsid().map_err(|e| f(ConsoleCode::Ctty, e))?;
@@ -184,7 +180,13 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
             sys::close(tty);
         }
     }
+    // The process's user, capabilities, no_new_privs and seccomp filter first: startContainer
+    // hooks run as the process will, under the same filter, as runc's do.
     plan.proc.apply(*report)?;
+    // runc's run in the container's root with the process's environment when they have none.
+    let io = hook_io(&fds, Some(c"/"), plan.proc.env.ptrs());
+    hooks::run_prepared(Kind::StartContainer, &plan.start_container, &io)?;
+    fds.close_all();
     Err(plan.proc.exec())
 }
 

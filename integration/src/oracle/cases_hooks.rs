@@ -21,6 +21,23 @@ fn failing(how: &str) -> Value {
 }
 
 pub fn more_cases(all: &mut Vec<Case>) {
+    // startContainer hooks run as the process will: its user, capabilities, no_new_privs and
+    // seccomp filter (here one refusing mkdir), with and without no_new_privs.
+    for nnp in [true, false] {
+        let hook = "id > /tmp/hooklog; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status \
+                    >> /tmp/hooklog; mkdir /tmp/d 2>/dev/null; echo mkdir=$? >> /tmp/hooklog";
+        all.push(
+            with_users(&format!("hooks/start-container-creds-nnp-{nnp}"))
+                .sh("cat /tmp/hooklog")
+                .patch(json!({"root": {"readonly": false},
+                    "process": {"user": {"uid": 1000, "gid": 1000}, "noNewPrivileges": nnp},
+                    "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}},
+                    "hooks": {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]}}))
+                .run_text()
+                .done(),
+        );
+    }
     let annotations = json!({"b.key": "2", "a.key": "1"});
     // Each host kind's state on stdin: status, pid or not, key order, sorted annotations.
     for kind in ["prestart", "createRuntime", "poststart", "poststop"] {
