@@ -299,6 +299,34 @@ fn tty_with_console_socket() {
     done(&rt, &id, &b);
 }
 
+/// The pty of `exec -t --user N` belongs to N, as runc makes it (the process can use it).
+#[test]
+fn tty_belongs_to_the_exec_user() {
+    let rt = Runtime::new();
+    let (b, id, _) = running(&rt, |_| {});
+    let (sock, h) = fd_socket(&rt, "exec-console-user.sock");
+    exec(
+        &rt,
+        &[
+            "--tty",
+            "--detach",
+            "--user",
+            "1000:1000",
+            "--console-socket",
+            &sock.to_string_lossy(),
+            &id,
+            "sh",
+            "-c",
+            "stat -c 'owner=%u:%g' $(tty); sleep 1",
+        ],
+    )
+    .expect_ok();
+    let master = h.join().unwrap().expect("no pty master");
+    let out = read_pty(&master, "owner=1000:", Duration::from_secs(10));
+    assert!(out.contains("owner=1000:"), "{out:?}");
+    done(&rt, &id, &b);
+}
+
 #[test]
 fn stopped_and_paused_containers() {
     let rt = Runtime::new();

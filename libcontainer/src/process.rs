@@ -18,6 +18,8 @@ crate::fail::codes! {
         CwdEscape,
         /// idx: the fd.
         Fds,
+        /// idx: the fd (0-2).
+        StdioOwner,
         Bounding,
         Groups,
         Gid,
@@ -34,6 +36,28 @@ crate::fail::codes! {
         SeccompInstall,
         SeccompListener,
     }
+}
+
+/// Child side, still privileged: stdio (a pty, pipes, files; not /dev/null) is given to the
+/// process's uid, so a non-root process can use its own terminal, as runc does (its
+/// fixStdioPermissions). A file the uid cannot be given (EPERM: an owner unmapped in a user
+/// namespace; EROFS) is left as it is.
+fn own_stdio(uid: u32) -> Result<(), Fail> {
+    for fd in 0..3 {
+        let Ok(st) = sys::mount::fstat(fd) else {
+            continue;
+        };
+        let dev_null =
+            st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3);
+        if st.st_uid == uid || dev_null {
+            continue;
+        }
+        match sys::mount::fchownat(fd, c"", uid, u32::MAX, libc::AT_EMPTY_PATH) {
+            Ok(()) | Err(libc::EPERM | libc::EROFS | libc::EINVAL) => {}
+            Err(e) => return Err(Fail::new(Code::StdioOwner, fd as u32, e)),
+        }
+    }
+    Ok(())
 }
 
 crate::fail::codes! {
@@ -385,6 +409,7 @@ impl ProcPlan {
                 .map_err(|e| f(Code::Bounding, e))?;
         }
         sys::creds::set_keepcaps(true).map_err(|e| f(Code::Keepcaps, e))?;
+        own_stdio(self.uid)?;
         sys::creds::setgroups_raw(&self.groups).map_err(|e| f(Code::Groups, e))?;
         sys::creds::setresgid(self.gid).map_err(|e| f(Code::Gid, e))?;
         sys::creds::setresuid(self.uid).map_err(|e| f(Code::Uid, e))?;
@@ -475,6 +500,7 @@ impl ProcPlan {
             Code::CwdEscape => format!("cwd {cwd:?} is not inside the container's root"),
             Code::Fds => format!("preparing inherited fd {}: {e}", f.idx),
             Code::Bounding => format!("dropping the capability bounding set: {e}"),
+            Code::StdioOwner => format!("giving stdio fd {} to uid {}: {e}", f.idx, self.uid),
             Code::Groups => format!("setting additional gids {:?}: {e}", self.groups),
             Code::Gid => format!("setting gid {}: {e}", self.gid),
             Code::Uid => format!("setting uid {}: {e}", self.uid),
