@@ -156,10 +156,7 @@ fn husk(argv: &[String]) -> i32 {
 
     let logger: &'static Logger = LOGGER.get_or_init(|| logger);
     let started = Instant::now();
-    if logger.debug_enabled() {
-        logger.debug(&format!("husk {}", shell_words(argv)));
-    }
-    let result = dispatch(&g);
+    let result = dispatch(&g, argv);
     if logger.debug_enabled() {
         logger.debug(&format!("command took {:?}", started.elapsed()));
     }
@@ -211,7 +208,7 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
-fn dispatch(g: &Matches) -> Result<i32, Failure> {
+fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
     if g.is_set("criu") {
         return Err(anyhow!("--criu: checkpoint and restore are not supported by husk").into());
     }
@@ -258,6 +255,10 @@ fn dispatch(g: &Matches) -> Result<i32, Failure> {
             .any(|a| matches!(a.as_str(), "-h" | "--help" | "-help"))
     {
         libcontainer::seal_exe().map_err(anyhow::Error::from)?;
+    }
+    // After the re-execution of the sealing above, so the line is written once.
+    if let Some(l) = LOGGER.get().filter(|l| l.debug_enabled()) {
+        l.debug(&format!("husk {}", shell_words(argv)));
     }
     let Some(body) = cmd.body else {
         if matches!(
