@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn criu_is_refused() {
-        let e = dispatch(&globals(&["--criu", "/usr/sbin/criu", "list"]))
+        let e = dispatch(&globals(&["--criu", "/usr/sbin/criu", "list"]), &[])
             .err()
             .unwrap();
         assert!(matches!(e, Failure::Error(e) if e.to_string().contains("not supported")));
@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn later_commands_fail() {
         for c in ["checkpoint", "restore"] {
-            match dispatch(&globals(&[c, "x"])) {
+            match dispatch(&globals(&[c, "x"]), &[]) {
                 Err(Failure::Error(e)) => {
                     assert_eq!(e.to_string(), format!("{c}: not implemented yet"))
                 }
