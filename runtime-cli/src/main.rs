@@ -87,11 +87,14 @@ impl From<anyhow::Error> for Failure {
 static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
 
 fn main() {
-    fds::note_inherited();
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    // Only when fds are to be preserved: the listing costs every other command for nothing.
+    if argv.iter().any(|a| a.trim_start_matches('-').starts_with("preserve-fds")) {
+        fds::note_inherited();
+    }
     std::process::exit(husk(&argv));
 }
 
