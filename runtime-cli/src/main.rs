@@ -92,7 +92,10 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     // Only when fds are to be preserved: the listing costs every other command for nothing.
-    if argv.iter().any(|a| a.trim_start_matches('-').starts_with("preserve-fds")) {
+    if argv
+        .iter()
+        .any(|a| a.trim_start_matches('-').starts_with("preserve-fds"))
+    {
         fds::note_inherited();
     }
     std::process::exit(husk(&argv));
