@@ -10,6 +10,7 @@ use crate::error::Context;
 use crate::hooks::{self, Kind};
 use crate::io::{Console, Pidfd, Process};
 use crate::notice::{Handler, Notice};
+use crate::oci_spec::runtime::LinuxNamespaceType;
 use crate::plan::{Plan, PlanOptions};
 use crate::protocol::{Chan, Msg, RecvError};
 use crate::state::{self, Lock, Phase, Record, State, StateDir, Status};
@@ -360,7 +361,8 @@ impl Container {
         }
         // As runc: SIGKILL to a container that shares a pid namespace kills every process of
         // its cgroup, since the init's death takes no one else with it there.
-        let all = all || (signal == libc::SIGKILL && !own_pid_namespace(&rec.config));
+        let own_pidns = crate::rootfs::new_ns(&rec.config, LinuxNamespaceType::Pid);
+        let all = all || (signal == libc::SIGKILL && !own_pidns);
         if all {
             // Without a cgroup (manager disabled) only the init can be named.
             if let Some(saved) = rec.cgroup.as_ref().filter(|s| !s.dirs.is_empty()) {
@@ -434,9 +436,7 @@ impl Container {
         self.handler().emit(Notice::Deleted { id: &self.id });
         Ok(())
     }
-}
 
-impl Container {
     /// `delete --force` of a container whose state.json does not read: its init and cgroup
     /// come from the recovery record create wrote; no hooks run (their config is unreadable).
     fn remove_unreadable(self, dir: StateDir, why: Error) -> Result<()> {
@@ -453,13 +453,9 @@ impl Container {
                     }
                 }
             }
+            // destroy kills what the init left behind (its children in a shared pid namespace).
             if let Some(saved) = r.cgroup {
-                let cg = cgroups::Manager::from_saved(saved);
-                // What the init left behind (its children in a shared pid namespace).
-                for pid in cg.pids().unwrap_or_default() {
-                    sys::proc::kill(pid, libc::SIGKILL);
-                }
-                cg.destroy()?;
+                cgroups::Manager::from_saved(saved).destroy()?;
             }
         }
         dir.remove()?;
@@ -484,18 +480,6 @@ pub(crate) fn init_pidfd(rec: &Record) -> Result<OwnedFd> {
         return Err(Error::NotRunning);
     }
     Ok(fd)
-}
-
-/// True when the container has a pid namespace of its own (created, not joined).
-fn own_pid_namespace(spec: &crate::oci_spec::runtime::Spec) -> bool {
-    use crate::oci_spec::runtime::LinuxNamespaceType;
-    spec.linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| {
-            ns.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        })
 }
 
 fn signal_init(rec: &Record, signal: i32) -> Result<()> {

@@ -535,7 +535,12 @@ impl Runtime {
             .as_ref()
             .and_then(|h| h.poststop().clone())
             .unwrap_or_default();
-        let stopped = hook_state(&record, Status::Stopped, 0);
+        // Serialized only for a config that has poststop hooks (create's common path has none).
+        let stopped = if poststop.is_empty() {
+            Vec::new()
+        } else {
+            hook_state(&record, Status::Stopped, 0)
+        };
         let result = (|| {
             dir.write(&record)?;
             // Someone else's cgroup: the config names the wrong one.

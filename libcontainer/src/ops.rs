@@ -196,7 +196,7 @@ pub(crate) fn thaw_after_kill(rec: &Record, status: Status, signal: i32) -> Resu
 }
 
 /// The file with the cgroup's OOM-kill counter (`oom_kill N`).
-fn oom_counter_file(saved: &cgroups::Saved) -> Option<PathBuf> {
+pub(crate) fn oom_counter_file(saved: &cgroups::Saved) -> Option<PathBuf> {
     if saved.layout != cgroups::Layout::V2 {
         if let Some(d) = saved.v1_dir("memory") {
             return Some(d.join("memory.oom_control"));
@@ -205,7 +205,7 @@ fn oom_counter_file(saved: &cgroups::Saved) -> Option<PathBuf> {
     saved.unified.as_ref().map(|d| d.join("memory.events"))
 }
 
-fn oom_kills(file: &std::path::Path) -> Option<u64> {
+pub(crate) fn oom_kills(file: &std::path::Path) -> Option<u64> {
     let text = std::fs::read_to_string(file).ok()?;
     text.lines().find_map(|l| {
         let mut f = l.split_whitespace();

@@ -31,8 +31,8 @@ pub(crate) trait Placement {
     fn v1_tasks(&self) -> Result<Vec<OwnedFd>>;
     /// After the clone: every hierarchy the process is not in yet.
     fn add(&self, pid: i32, cloned_into: bool, self_joined: bool) -> Result<()>;
-    /// The memory controller's directory, to explain an init the OOM killer ended.
-    fn memory_dir(&self) -> Option<PathBuf> {
+    /// The cgroup's OOM-kill counter file, to explain an init the OOM killer ended.
+    fn oom_counter(&self) -> Option<PathBuf> {
         None
     }
 }
@@ -50,38 +50,29 @@ impl Placement for cgroups::Manager {
         Ok(cgroups::Manager::add(self, pid, cloned_into, self_joined)?)
     }
 
-    fn memory_dir(&self) -> Option<PathBuf> {
-        let saved = self.saved();
-        if saved.layout != cgroups::Layout::V2 {
-            if let Some(d) = saved.v1_dir("memory") {
-                return Some(d.to_path_buf());
-            }
-        }
-        saved.unified.clone()
+    fn oom_counter(&self) -> Option<PathBuf> {
+        crate::ops::oom_counter_file(self.saved())
     }
 }
 
 /// Why an init died of SIGKILL during set-up, when the OOM killer did it: runc reports a limit
 /// below the usage as "unable to set memory limit to N (current usage: M, ...)".
-fn oom_explained(dir: &Path) -> Option<String> {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
-    let v1 = dir.join("memory.oom_control").exists();
-    let (events, limit) = if v1 {
-        ("memory.oom_control", "memory.limit_in_bytes")
-    } else {
-        ("memory.events", "memory.max")
-    };
-    let kills: u64 = read(events)?.lines().find_map(|l| {
-        let mut f = l.split_whitespace();
-        (f.next() == Some("oom_kill")).then(|| f.next()?.parse().ok())?
-    })?;
-    if kills == 0 {
+fn oom_explained(counter: &Path) -> Option<String> {
+    if crate::ops::oom_kills(counter)? == 0 {
         return None;
     }
-    // Peak usage would only repeat the limit: the limit was set before the init came in.
-    let limit = read(limit)?.trim().to_string();
+    // The limit beside the counter (v1: memory.oom_control, v2: memory.events). Peak usage
+    // would only repeat it: the limit was set before the init came in.
+    let v1 = counter.ends_with("memory.oom_control");
+    let limit = counter.with_file_name(if v1 {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    });
+    let limit = std::fs::read_to_string(limit).ok()?;
     Some(format!(
-        "container init was OOM-killed during set-up: memory limit {limit} is below what it needs"
+        "container init was OOM-killed during set-up: memory limit {} is below what it needs",
+        limit.trim()
     ))
 }
 
@@ -269,14 +260,13 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
                 let fd = current.1.take();
                 let status = sys::proc::wait_pidfd(fd.as_raw_fd());
                 let oom = match status {
-                    Ok(137) => placement.memory_dir().and_then(|d| oom_explained(&d)),
+                    Ok(137) => placement.oom_counter().and_then(|c| oom_explained(&c)),
                     _ => None,
                 };
-                return Err(Error::setup(match status {
-                    _ if oom.is_some() => oom.unwrap_or_default(),
+                return Err(Error::setup(oom.unwrap_or_else(|| match status {
                     Ok(s) => format!("container init exited unexpectedly (status {s})"),
                     Err(_) => "container init exited unexpectedly".into(),
-                }));
+                })));
             }
             Err(RecvError::Garbled) => {
                 return Err(Error::setup(format!("garbled message from the {what}")))

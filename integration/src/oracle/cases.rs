@@ -142,6 +142,27 @@ impl B {
     }
 }
 
+/// The mounts of the default config plus `extra`.
+pub fn mounts_plus(extra: Value) -> Value {
+    let mut m = default_config(&["true"])["mounts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    m.extend(extra.as_array().unwrap().iter().cloned());
+    Value::Array(m)
+}
+
+/// One `run` case per (name, `process` patch, probe script; empty: the patched args).
+pub fn process_field_cases(all: &mut Vec<Case>, fields: &[(&str, Value, &str)]) {
+    for (name, proc_patch, probe) in fields {
+        let mut b = with_users(&format!("process/{name}")).patch(json!({ "process": proc_patch }));
+        if !probe.is_empty() {
+            b = b.sh(probe);
+        }
+        all.push(b.run_text().done());
+    }
+}
+
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:u:/home/user:/bin/sh\n\
                       nohome:x:1001:1001:n::/bin/sh\n";
 const GROUP: &str = "root:x:0:\nuser:x:1000:\nextra:x:2000:user\n";
@@ -304,13 +325,7 @@ fn process_cases(all: &mut Vec<Case>) {
             "true",
         ),
     ];
-    for (name, proc_patch, probe) in fields {
-        let mut b = with_users(&format!("process/{name}")).patch(json!({ "process": proc_patch }));
-        if !probe.is_empty() {
-            b = b.sh(probe);
-        }
-        all.push(b.run_text().done());
-    }
+    process_field_cases(all, fields);
     all.push(
         case("process/personality")
             .sh("uname -m")

@@ -4,16 +4,6 @@
 use super::cases::*;
 use super::*;
 
-/// The mounts of the default config plus `extra`.
-fn mounts_plus(extra: Value) -> Value {
-    let mut m = default_config(&["true"])["mounts"]
-        .as_array()
-        .unwrap()
-        .clone();
-    m.extend(extra.as_array().unwrap().iter().cloned());
-    Value::Array(m)
-}
-
 pub fn mount_cases(all: &mut Vec<Case>) {
     let host = "{bundle}/src";
     let file = |b: B| b.file("src/f", "data\n").file("rootfs/mnt/x/.keep", "");

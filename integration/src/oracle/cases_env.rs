@@ -325,13 +325,7 @@ fn run_cases(all: &mut Vec<Case>) {
             "true",
         ),
     ];
-    for (name, proc_patch, probe) in fields {
-        let mut b = with_users(&format!("process/{name}")).patch(json!({ "process": proc_patch }));
-        if !probe.is_empty() {
-            b = b.sh(probe);
-        }
-        all.push(b.run_text().done());
-    }
+    process_field_cases(all, fields);
     for (name, env) in [
         ("home-set-then-empty", json!([PATH, "HOME=/foo", "HOME="])),
         ("home-empty-then-set", json!([PATH, "HOME=", "HOME=/foo"])),

@@ -5,16 +5,6 @@ use super::cases::*;
 #[allow(unused_imports)]
 use super::*;
 
-/// The default mounts plus `extra`.
-fn with_mounts(extra: Value) -> Value {
-    let mut m = default_config(&["true"])["mounts"]
-        .as_array()
-        .unwrap()
-        .clone();
-    m.extend(extra.as_array().unwrap().iter().cloned());
-    Value::Array(m)
-}
-
 /// Mount point, mount options, fs type of the mounts under /proc, /sys (but /sys/fs/cgroup,
 /// which husk lays out differently on purpose) and /etc; then whether /proc/kcore reads.
 const MASKS: &str = "grep -E ' /(proc|sys|etc)' /proc/self/mountinfo | grep -v ' /sys/fs/cgroup' \
@@ -101,7 +91,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             case(&format!("mounts-bind-flags/{name}"))
                 .file("rootfs/mnt/t/.keep", "")
                 .sh(flags)
-                .patch(json!({"mounts": with_mounts(json!([
+                .patch(json!({"mounts": mounts_plus(json!([
                     {"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
                      "options": ["nosuid", "nodev", "noexec", "noatime"]},
                     {"destination": "/mnt/b", "type": "bind", "source": "{bundle}/rootfs/mnt/t",
@@ -117,7 +107,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             .file("src/f", "data\n")
             .file("rootfs/mnt/a/.keep", "")
             .sh("cat /mnt/file; stat -c %F /mnt/file")
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/a", "type": "bind", "source": "{bundle}/src", "options": ["bind"]},
                 {"destination": "/mnt/file", "type": "bind", "source": "{bundle}/rootfs/mnt/a/f",
                  "options": ["bind"]}]))}))
@@ -134,7 +124,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             .file("rootfs/mnt/plain/.keep", "")
             .sh("stat -c '%u %g' /mnt/x/f /mnt/plain/f")
             .patch(userns())
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/x", "type": "bind", "source": "{bundle}/src", "options": ["bind"],
                  "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 1}],
                  "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 1}]},
@@ -146,7 +136,7 @@ fn bind_cases(all: &mut Vec<Case>) {
     all.push(
         case("mounts/idmap-on-tmpfs")
             .sh("true")
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs",
                  "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                  "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]))}))
@@ -161,7 +151,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             .step(&["@chmod", "700", "{bundle}/priv"])
             .sh("cat /mnt/x/f")
             .patch(userns())
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/x", "type": "bind", "source": "{bundle}/priv/src",
                  "options": ["bind"]}]))}))
             .run_text()
@@ -173,7 +163,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             .file("src/f", "data\n")
             .step(&["@symlink", "/nowhere/file", "{bundle}/rootfs/mnt/flink"])
             .sh("cat /mnt/flink")
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/flink", "type": "bind", "source": "{bundle}/src/f",
                  "options": ["bind"]}]))}))
             .run_text()
@@ -188,7 +178,7 @@ fn bind_cases(all: &mut Vec<Case>) {
             case(&format!("mounts/dangling-symlink-{name}"))
                 .step(&["@symlink", to, "{bundle}/rootfs/mnt/link"])
                 .sh("grep ' /mnt\\| /nowhere\\| /escape' /proc/self/mountinfo | awk '{print $5}'")
-                .patch(json!({"mounts": with_mounts(json!([
+                .patch(json!({"mounts": mounts_plus(json!([
                     {"destination": "/mnt/link/sub", "type": "tmpfs", "source": "tmpfs"}]))}))
                 .run_text()
                 .done(),
@@ -202,7 +192,7 @@ fn tmpfs_cases(all: &mut Vec<Case>) {
     all.push(
         case("mounts/ro-tmpfs-with-submount")
             .sh("grep ' /mnt/ro' /proc/self/mountinfo | awk '{print $5,$6}'")
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/mnt/ro", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
                 {"destination": "/mnt/ro/sub", "type": "tmpfs", "source": "tmpfs"}]))}))
             .run_text()
@@ -216,7 +206,7 @@ fn tmpfs_cases(all: &mut Vec<Case>) {
             .step(&["@chmod", "711", "{bundle}/rootfs/mnt/y"])
             .sh("stat -c '%n %a' /tmp /mnt/y /mnt/z; grep ' /tmp ' /proc/self/mountinfo | \
                  awk '{for(i=7;$i!=\"-\";i++);print $(i+3)}'")
-            .patch(json!({"mounts": with_mounts(json!([
+            .patch(json!({"mounts": mounts_plus(json!([
                 {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
                 {"destination": "/mnt/y", "type": "tmpfs", "source": "tmpfs"},
                 {"destination": "/mnt/z", "type": "tmpfs", "source": "tmpfs", "options": ["mode=700"]}]))}))

@@ -42,6 +42,7 @@ pub(crate) fn options_known(name: &str) -> bool {
 }
 mod pivot;
 mod plan;
+pub(crate) use plan::new_ns;
 mod sysctl;
 #[cfg(test)]
 mod tests;

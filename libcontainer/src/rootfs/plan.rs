@@ -198,7 +198,8 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
 }
 
-fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
+/// Whether the config asks for a new namespace of type `t` (listed without a path).
+pub(crate) fn new_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
     spec.linux()
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
