@@ -54,6 +54,19 @@ pub fn capability_number(name: &str) -> Option<u32> {
         .map(|i| i as u32)
 }
 
+/// runc's warning for the capability names it ignores (sorted, each once); None without any.
+pub(crate) fn ignored_warning(mut names: Vec<String>) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    names.sort();
+    names.dedup();
+    Some(format!(
+        "ignoring unknown or unavailable capabilities: [{}]",
+        names.join(" ")
+    ))
+}
+
 /// rlimit names and their resource numbers.
 pub const RLIMITS: &[(&str, u32)] = &[
     ("RLIMIT_CPU", libc::RLIMIT_CPU),

@@ -241,14 +241,7 @@ fn overridden(rec: &Record, o: &ExecOptions, warnings: &mut Vec<String>) -> Resu
                 caps.set_ambient(a);
             }
         }
-        if !unknown.is_empty() {
-            unknown.sort();
-            unknown.dedup();
-            warnings.push(format!(
-                "ignoring unknown or unavailable capabilities: [{}]",
-                unknown.join(" ")
-            ));
-        }
+        warnings.extend(crate::caps::ignored_warning(unknown));
         p.set_capabilities(Some(caps));
     }
     if o.no_new_privs {

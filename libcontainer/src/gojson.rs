@@ -251,13 +251,7 @@ fn process_fields(p: &mut Value, warnings: &mut Vec<String>) -> Result<(), Probl
             }
         }
     }
-    if !unknown.is_empty() {
-        let list: Vec<String> = unknown.into_iter().collect();
-        warnings.push(format!(
-            "ignoring unknown or unavailable capabilities: [{}]",
-            list.join(" ")
-        ));
-    }
+    warnings.extend(crate::caps::ignored_warning(unknown.into_iter().collect()));
     if let Some(Value::Array(flags)) = p.pointer_mut("/scheduler/flags") {
         for f in flags.iter_mut() {
             let Some(s) = f.as_str() else { continue };

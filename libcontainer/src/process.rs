@@ -170,13 +170,7 @@ fn cap_sets(
         inheritable: cap_mask(c.inheritable(), last_cap, &mut unknown),
         ambient: cap_mask(c.ambient(), last_cap, &mut unknown),
     };
-    if !unknown.is_empty() {
-        unknown.sort();
-        warnings.push(format!(
-            "ignoring unknown or unavailable capabilities: [{}]",
-            unknown.join(" ")
-        ));
-    }
+    warnings.extend(caps::ignored_warning(unknown));
     let refused = sets.ambient & !(sets.permitted & sets.inheritable);
     for (n, name) in caps::CAPABILITIES.iter().enumerate() {
         if refused & (1 << n) != 0 {
