@@ -41,7 +41,7 @@ crate::fail::codes! {
 /// Child side, still privileged: stdio (a pty, pipes, files; not /dev/null) is given to the
 /// process's uid, so a non-root process can use its own terminal, as runc does (its
 /// fixStdioPermissions). A file the uid cannot be given (EPERM: an owner unmapped in a user
-/// namespace; EROFS) is left as it is.
+/// namespace; EROFS; EINVAL: the uid unmapped, where runc fails) is left as it is.
 fn own_stdio(uid: u32) -> Result<(), Fail> {
     for fd in 0..3 {
         let Ok(st) = sys::mount::fstat(fd) else {
