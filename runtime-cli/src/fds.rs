@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 static INHERITED: OnceLock<BTreeSet<u32>> = OnceLock::new();
 
-/// Notes the open fds; the first thing `main` does.
+/// Notes the open fds; the first thing `main` does when `--preserve-fds` is on its command line.
 pub(crate) fn note_inherited() {
     let listed: Vec<u32> = std::fs::read_dir("/proc/self/fd")
         .map(|d| {
