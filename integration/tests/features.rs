@@ -181,6 +181,10 @@ fn document_has_the_spec_shape() {
         std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y")
     );
+    assert_eq!(
+        enabled(&l["selinux"], "selinux"),
+        std::path::Path::new("/sys/fs/selinux/enforce").exists()
+    );
     // seccomp: every action, operator and flag (integration/tests/seccomp.rs shows each).
     assert!(enabled(&l["seccomp"], "seccomp"));
     let sc = &l["seccomp"];

@@ -381,29 +381,63 @@ fn scheduler_io_priority_personality_affinity_memory_policy() {
     );
 }
 
+/// On a host without AppArmor or SELinux (this one; the LSM guests of `scripts/vm-lane
+/// lsm-test` have them, integration/tests/lsm.rs), a profile or label is refused before
+/// anything is made: for create and for exec.
 #[test]
 fn lsm_settings_the_host_lacks_are_refused() {
     if skip_for_runc("runc ignores a profile when AppArmor is off") {
         return;
     }
+    let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
     let rt = Runtime::new();
-    for (field, value, lsm) in [
-        ("apparmorProfile", "docker-default", "AppArmor"),
+    let label = "system_u:system_r:container_t:s0";
+    for (section, field, value, lsm, host_has) in [
         (
-            "selinuxLabel",
-            "system_u:system_r:container_t:s0",
-            "SELinux",
+            "process",
+            "apparmorProfile",
+            "docker-default",
+            "AppArmor",
+            apparmor,
         ),
+        ("process", "selinuxLabel", label, "SELinux", selinux),
+        ("linux", "mountLabel", label, "SELinux", selinux),
     ] {
+        if host_has {
+            eprintln!("this host has {lsm}: {section}.{field} is applied, not refused");
+            continue;
+        }
         let mut b = Bundle::new(&["true"]);
-        b.edit(|c| c["process"][field] = json!(value));
+        b.edit(|c| c[section][field] = json!(value));
         let id = rt.id();
         rt.exec(&["create", "--bundle", &b.path_str(), &id])
             .expect_err()
-            .expect_msg(&format!("process.{field}"))
-            .expect_msg(lsm);
+            .expect_msg(&format!("{section}.{field}"))
+            .expect_msg(value)
+            .expect_msg(&format!("{lsm} is not enabled on this host"));
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
+    // exec's flags: the running container is untouched, no process added.
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
+        .expect_ok();
+    for (flag, value, lsm, host_has) in [
+        ("--apparmor", "docker-default", "AppArmor", apparmor),
+        ("--process-label", label, "SELinux", selinux),
+    ] {
+        if host_has {
+            continue;
+        }
+        rt.exec(&["exec", flag, value, &id, "true"])
+            .expect_err()
+            .expect_msg(&format!("{lsm} is not enabled on this host"));
+    }
+    let ps = rt.exec(&["ps", &id]).expect_ok();
+    assert_eq!(ps.stdout.lines().count(), 2, "only the init: {}", ps.stdout);
+    rt.exec(&["delete", "--force", &id]).expect_ok();
 }
 
 /// runc's environment: the last of duplicate names wins in its place, HOME from the

@@ -47,6 +47,7 @@ mod gojson;
 mod hooks;
 mod init;
 mod io;
+mod lsm;
 mod namespaces;
 mod notice;
 mod notify;

@@ -35,6 +35,10 @@ crate::fail::codes! {
         Affinity,
         SeccompInstall,
         SeccompListener,
+        /// lsm.rs: the AppArmor profile, the SELinux exec and keyring labels.
+        Apparmor,
+        SelinuxExec,
+        KeyLabel,
     }
 }
 
@@ -129,6 +133,8 @@ pub(crate) struct ProcPlan {
     pub warnings: Vec<String>,
     /// fds (3 or above) the child puts on 0, 1 and 2 first; -1 keeps what it inherited.
     pub stdio: [libc::c_int; 3],
+    /// AppArmor profile and SELinux labels.
+    pub lsm: crate::lsm::Lsm,
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
@@ -182,37 +188,6 @@ fn cap_sets(
     Some(sets)
 }
 
-/// AppArmor and SELinux are not applied yet: a config asking for either gets a clear error
-/// rather than a container without it (this host has neither LSM).
-fn check_lsm(p: &crate::oci_spec::runtime::Process) -> Result<()> {
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|s| s.trim() == "Y");
-        return Err(Error::unsupported(
-            "process.apparmorProfile",
-            if enabled {
-                format!("process.apparmorProfile {profile:?}: applying AppArmor profiles is not supported yet")
-            } else {
-                format!("process.apparmorProfile {profile:?}: AppArmor is not enabled on this host")
-            },
-        ));
-    }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-        return Err(Error::unsupported(
-            "process.selinuxLabel",
-            if enabled {
-                format!(
-                    "process.selinuxLabel {label:?}: applying SELinux labels is not supported yet"
-                )
-            } else {
-                format!("process.selinuxLabel {label:?}: SELinux is not enabled on this host")
-            },
-        ));
-    }
-    Ok(())
-}
-
 impl ProcPlan {
     /// Plans the process. `listen_fds` is the LISTEN_FDS count passed through (0 if none);
     /// `root`: the container's root directory as the caller sees it, for HOME from its
@@ -228,7 +203,7 @@ impl ProcPlan {
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "process is required"))?;
-        check_lsm(p)?;
+        let lsm = crate::lsm::Lsm::build(p, new_keyring)?;
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::config(
@@ -352,6 +327,7 @@ impl ProcPlan {
             seccomp: crate::seccomp::build(spec)?,
             warnings,
             stdio: [-1; 3],
+            lsm,
         })
     }
 
@@ -384,12 +360,14 @@ impl ProcPlan {
         let f = |c: Code, e| Fail::new(c, 0, e);
         self.attrs.apply()?;
         if self.new_keyring {
+            self.lsm.apply_keyring_label()?;
             // In a user namespace the keyring may be refused; runc ignores that too.
             match sys::creds::new_session_keyring() {
                 Ok(()) | Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
                 Err(e) => return Err(f(Code::Keyring, e)),
             }
         }
+        self.lsm.apply_exec()?;
         for fd in 3..3 + self.inherit_fds as i32 {
             sys::proc::set_cloexec(fd, false).map_err(|e| Fail::new(Code::Fds, fd as u32, e))?;
         }
@@ -486,6 +464,9 @@ impl ProcPlan {
             return m;
         }
         if let Some(m) = crate::seccomp::Compiled::describe(code, f.errno) {
+            return m;
+        }
+        if let Some(m) = self.lsm.describe(code, f.errno) {
             return m;
         }
         let cwd = self.cwd.to_string_lossy();

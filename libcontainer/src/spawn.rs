@@ -198,6 +198,7 @@ pub(crate) fn spawn(job: &mut dyn Job, placement: &dyn Placement) -> Result<Spaw
     child_fds.push(child_end.as_raw_fd());
     child_fds.extend(join.iter().chain(&keep).map(|f| f.as_raw_fd()));
     job.child_fds(&mut child_fds);
+    child_fds.extend(job.proc().lsm.child_fd());
     child_fds.sort_unstable();
     child_fds.dedup();
     let flags = job.clone_flags();

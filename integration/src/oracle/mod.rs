@@ -472,6 +472,10 @@ fn normalize_json(v: &mut Value) {
                 match k.as_str() {
                     "pid" if x.as_i64().is_some_and(|p| p > 0) => *x = json!(1),
                     "created" if x.is_string() => *x = json!("<time>"),
+                    // Which page sizes `events --stats` lists depends on the host, not the
+                    // runtime: whether hugetlb is a v1 hierarchy or delegated in the unified
+                    // root on a hybrid host (a test that enabled it leaves it on).
+                    "hugetlb" if x.is_object() => *x = json!({}),
                     _ => normalize_json(x),
                 }
             }

@@ -41,9 +41,12 @@ fn null_device() -> Result<RawFd, Fail> {
 }
 
 /// A fresh read-only tmpfs that can hold nothing (runc's: ro, size=4k, nr_inodes=1).
-fn empty_tmpfs() -> Result<Guard, i32> {
+fn empty_tmpfs(label: Option<&CStr>) -> Result<Guard, i32> {
     let make = |inodes: &CStr| -> Result<Guard, i32> {
         let fs = Guard(m::fsopen(c"tmpfs", m::FSOPEN_CLOEXEC)?);
+        if let Some(l) = label {
+            m::fsconfig(fs.0, m::FSCONFIG_SET_STRING, Some(c"context"), Some(l))?;
+        }
         m::fsconfig(fs.0, m::FSCONFIG_SET_STRING, Some(c"nr_blocks"), Some(c"1"))?;
         m::fsconfig(
             fs.0,
@@ -65,7 +68,7 @@ fn empty_tmpfs() -> Result<Guard, i32> {
 
 /// Masks one directory: a bind of the first masked directory's tmpfs (one superblock for
 /// all, as runc does), or a tmpfs of its own for the first one or when the bind fails.
-fn mask_dir(fd: RawFd, shared: &mut Option<Guard>) -> Result<(), i32> {
+fn mask_dir(fd: RawFd, shared: &mut Option<Guard>, label: Option<&CStr>) -> Result<(), i32> {
     if let Some(s) = shared.as_ref() {
         let bound = m::open_tree(
             s.0,
@@ -78,7 +81,7 @@ fn mask_dir(fd: RawFd, shared: &mut Option<Guard>) -> Result<(), i32> {
             return Ok(());
         }
     }
-    let tree = empty_tmpfs()?;
+    let tree = empty_tmpfs(label)?;
     m::move_mount(tree.0, c"", fd, c"", MOVE_EMPTY)?;
     if shared.is_none() {
         // The fd stays the (now attached) mount: later directories bind it.
@@ -103,7 +106,9 @@ pub(super) fn mask(plan: &Plan) -> Result<(), Fail> {
         };
         let fd = Guard(fd);
         let r = match m::fstat(fd.0) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => mask_dir(fd.0, &mut shared),
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                mask_dir(fd.0, &mut shared, plan.mount_label.as_deref())
+            }
             Ok(_) => m::open_tree(
                 null.0,
                 c"",

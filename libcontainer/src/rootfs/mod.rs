@@ -109,6 +109,8 @@ crate::fail::codes! {
         NotDir,
         /// idx: plan mount step; the late read-only remount of a tmpfs or /dev.
         RoLate,
+        /// idx: plan mount step; linux.mountLabel as the new mount's xattr (mqueue).
+        Label,
     }
 }
 
@@ -174,6 +176,13 @@ impl Rootfs {
                 _ => step(""),
             },
             Code::Setattr => step(": setting mount attributes"),
+            Code::Label => step(&format!(
+                ": labelling it {:?} (linux.mountLabel)",
+                p.mount_label
+                    .as_deref()
+                    .map(|l| l.to_string_lossy())
+                    .unwrap_or_default()
+            )),
             Code::NotDir => {
                 let fs = match p.mounts.get(i).map(|s| &s.kind) {
                     Some(plan::Kind::Fs { fstype, .. }) => fstype.to_string_lossy().into_owned(),
@@ -294,10 +303,16 @@ impl Rootfs {
             .map_err(|e| fail(Code::Ptmx, 0, e))
     }
 
-    /// Parent side, before the clone: the trees of id-mapped binds, and of bind sources the
+    /// Parent side, before the clone: bind sources relabelled (`z`/`Z`); the trees of
+    /// id-mapped binds, and of bind sources the
     /// container's root cannot reach (kept open by the returned fds until the child has
     /// inherited them).
     pub(crate) fn prepare_idmapped(&mut self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        if let Some(label) = &self.plan.mount_label {
+            for (src, shared) in &self.plan.relabel {
+                crate::lsm::relabel(src, label, *shared)?;
+            }
+        }
         let mut keep = idmap::prepare(&mut self.plan)?;
         hostsrc::prepare(&mut self.plan, &mut keep);
         Ok(keep)

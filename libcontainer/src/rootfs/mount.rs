@@ -369,6 +369,13 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
 fn mount_rest(plan: &Plan, root: RawFd) -> Result<(), Fail> {
     for (i, step) in plan.mounts.iter().enumerate() {
         one(root, i, step)?;
+        if let (Some(l), true) = (&plan.mount_label, plan.label_xattr.contains(&i)) {
+            let t = &step.target;
+            let fd = Fds([open_in(root, &t.rel, libc::O_RDONLY | libc::O_DIRECTORY)
+                .map_err(|e| fail(Code::Target, i, e))?]);
+            m::fsetxattr(fd.0[0], crate::lsm::XATTR, l.as_bytes())
+                .map_err(|e| fail(Code::Label, i, e))?;
+        }
     }
     super::devices::create(plan, root)?;
     for (i, l) in plan.links.iter().enumerate() {

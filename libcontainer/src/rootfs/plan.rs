@@ -185,6 +185,13 @@ pub(crate) struct Plan {
     /// With `no_pivot`: the host's full proc and sysfs mounts to hide before the move.
     pub exposed: Vec<CString>,
     pub userns: bool,
+    /// linux.mountLabel: `context=` of the filesystems that take it, masks' tmpfs included.
+    pub mount_label: Option<CString>,
+    /// Steps whose new mount gets the label as an xattr instead (mqueue: its superblock is
+    /// the IPC namespace's, made before any mount options could reach it).
+    pub label_xattr: Vec<usize>,
+    /// Bind sources to relabel (`z`: shared, `Z`: private) before the clone.
+    pub relabel: Vec<(PathBuf, bool)>,
     /// No mount namespace (neither new nor joined): the root is a detached clone of the
     /// rootfs that is never attached to the host's tree, entered with chroot. The host sees
     /// none of the container's mounts, and they go away with its last process.
@@ -331,6 +338,9 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             Vec::new()
         },
         userns: opts.userns,
+        mount_label: crate::lsm::mount_label(spec)?,
+        label_xattr: Vec::new(),
+        relabel: Vec::new(),
         detached: !has_ns(spec, LinuxNamespaceType::Mount),
     };
 
@@ -399,6 +409,20 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             } else {
                 bundle.join(src)
             };
+            let (z, big_z) = (
+                opts_list.iter().any(|o| o == "z"),
+                opts_list.iter().any(|o| o == "Z"),
+            );
+            if z && big_z {
+                return Err(Error::config(
+                    format!("mounts[{i}]"),
+                    format!("mounts[{i}] ({shown}): options \"z\" and \"Z\" exclude each other"),
+                ));
+            }
+            // Without a mount label there is nothing to relabel to (go-selinux's Relabel).
+            if (z || big_z) && plan.mount_label.is_some() {
+                plan.relabel.push((src.clone(), z));
+            }
             // Whether the source is a file is seen by the child: earlier mounts may make it.
             let (attr, remount) = match options::bind_attr(opts_list) {
                 Some((a, r)) => (a, Some(r)),
@@ -482,8 +506,21 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         }
         let fsmount_attr = parsed.fsmount_attr();
         let ms_flags = parsed.legacy_flags();
-        let data = cstr(parsed.data.as_bytes())?;
         let mut params = parsed.params;
+        let data = match &plan.mount_label {
+            Some(l) if crate::lsm::takes_context(typ) => {
+                params.push(Param {
+                    key: c"context".to_owned(),
+                    value: Some(l.clone()),
+                });
+                cstr(crate::lsm::context_data(&parsed.data, l).as_bytes())?
+            }
+            Some(_) if typ == "mqueue" => {
+                plan.label_xattr.push(plan.mounts.len());
+                cstr(parsed.data.as_bytes())?
+            }
+            _ => cstr(parsed.data.as_bytes())?,
+        };
         if parsed.attr.set & crate::sys::mount::MOUNT_ATTR_RDONLY != 0 {
             // As mount(2) with MS_RDONLY does: a new superblock is read-only too.
             params.insert(

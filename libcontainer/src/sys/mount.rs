@@ -40,6 +40,7 @@ pub(crate) const AT_EMPTY_PATH: u32 = libc::AT_EMPTY_PATH as u32;
 pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
 pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
 
 /// `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
 #[repr(C)]
@@ -340,6 +341,28 @@ pub(crate) fn fchmodat(dirfd: RawFd, name: &CStr, mode: u32) -> Result<(), i32> 
     // SAFETY: name is NUL-terminated.
     cvt(unsafe { libc::fchmodat(dirfd, name.as_ptr(), mode, 0) }).map(drop)
 }
+/// fsetxattr(2) on an open fd (an SELinux label: "security.selinux").
+pub(crate) fn fsetxattr(fd: RawFd, name: &CStr, value: &[u8]) -> Result<(), i32> {
+    // SAFETY: name is NUL-terminated and value is a valid buffer of value.len() bytes.
+    cvt(unsafe { libc::fsetxattr(fd, name.as_ptr(), value.as_ptr().cast(), value.len(), 0) })
+        .map(drop)
+}
+
+/// lsetxattr(2): the entry itself, a symlink not followed.
+pub(crate) fn lsetxattr(path: &CStr, name: &CStr, value: &[u8]) -> Result<(), i32> {
+    // SAFETY: path and name are NUL-terminated; value is valid for value.len() bytes.
+    cvt(unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
 
 /// Process plumbing for the rootfs tests (fork a child into new namespaces).
 #[cfg(test)]
