@@ -88,10 +88,14 @@ fn apparmor_profile_confines_the_container() {
     }
     let p = Profile::load(&profile_name("notmp"), "  deny /tmp/** w,\n");
     let rt = Runtime::new();
+    let writable = |c: &mut Value| c["root"]["readonly"] = json!(false);
     let mut b = Bundle::sh(
         "echo $(cat /proc/self/attr/current); (echo x > /tmp/x) 2>&1; echo y > /y && cat /y",
     );
-    b.edit(|c| c["process"]["apparmorProfile"] = json!(p.name));
+    b.edit(|c| {
+        writable(c);
+        c["process"]["apparmorProfile"] = json!(p.name)
+    });
     let out = rt.output(&b);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], format!("{} (enforce)", p.name), "{out}");
@@ -101,7 +105,8 @@ fn apparmor_profile_confines_the_container() {
     );
     assert_eq!(lines[2], "y", "writing / is allowed: {out}");
     // The same container without the profile writes /tmp/x and is unconfined.
-    let b = Bundle::sh("echo $(cat /proc/self/attr/current); echo x > /tmp/x && cat /tmp/x");
+    let mut b = Bundle::sh("echo $(cat /proc/self/attr/current); echo x > /tmp/x && cat /tmp/x");
+    b.edit(writable);
     let out = rt.output(&b);
     assert_eq!(
         out.lines().collect::<Vec<_>>(),

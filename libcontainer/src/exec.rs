@@ -597,6 +597,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
         terminal(chan)?;
     }
     plan.proc.prepare()?;
+    plan.proc.apply_lsm()?;
     plan.proc.apply(chan)?;
     Err(plan.proc.exec())
 }

@@ -159,6 +159,7 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
     }
     plan.rootfs.enter()?;
     plan.proc.prepare()?;
+    plan.proc.apply_lsm()?;
     send(chan, Msg::Created, &[])?;
     sys::close(chan.0);
 

@@ -354,20 +354,26 @@ impl ProcPlan {
         Err(Fail::new(ExecCode::NotFound, 0, libc::ENOENT))
     }
 
-    /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
-    /// `report` reaches the parent: a seccomp NOTIFY listener fd goes there.
-    pub(crate) fn apply(&self, report: crate::protocol::Chan) -> Result<(), Fail> {
-        let f = |c: Code, e| Fail::new(c, 0, e);
-        self.attrs.apply()?;
+    /// Child side, before `apply`: a new session keyring (with the SELinux label) and the
+    /// AppArmor profile and SELinux label execve will enter. The init does this before it
+    /// reports `Created`, so a profile that is not loaded fails `create`, as runc's does.
+    pub(crate) fn apply_lsm(&self) -> Result<(), Fail> {
         if self.new_keyring {
             self.lsm.apply_keyring_label()?;
             // In a user namespace the keyring may be refused; runc ignores that too.
             match sys::creds::new_session_keyring() {
                 Ok(()) | Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
-                Err(e) => return Err(f(Code::Keyring, e)),
+                Err(e) => return Err(Fail::new(Code::Keyring, 0, e)),
             }
         }
-        self.lsm.apply_exec()?;
+        self.lsm.apply_exec()
+    }
+
+    /// Child side, just before exec: fds, user, capabilities, no_new_privs, umask.
+    /// `report` reaches the parent: a seccomp NOTIFY listener fd goes there.
+    pub(crate) fn apply(&self, report: crate::protocol::Chan) -> Result<(), Fail> {
+        let f = |c: Code, e| Fail::new(c, 0, e);
+        self.attrs.apply()?;
         for fd in 3..3 + self.inherit_fds as i32 {
             sys::proc::set_cloexec(fd, false).map_err(|e| Fail::new(Code::Fds, fd as u32, e))?;
         }

@@ -363,7 +363,6 @@ pub(crate) fn lsetxattr(path: &CStr, name: &CStr, value: &[u8]) -> Result<(), i3
     .map(drop)
 }
 
-
 /// Process plumbing for the rootfs tests (fork a child into new namespaces).
 #[cfg(test)]
 pub(crate) mod testing {
