@@ -147,7 +147,7 @@ impl Runtime {
         if detach {
             return Ok(RunOutcome::Detached);
         }
-        let status = crate::tty::wait_forwarding(process.pidfd())?;
+        let status = crate::tty::wait_forwarding(process.pidfd(), proxy.as_ref())?;
         drop(proxy);
         if !run.keep {
             container.remove(true, true)?;
