@@ -301,3 +301,104 @@ pub(crate) fn wait_forwarding(pidfd: &crate::Pidfd, proxy: Option<&Proxy>) -> Re
     proc::restore_mask(&old);
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::term::tests::{openpty, pipe};
+    use std::time::{Duration, Instant};
+
+    /// Reads `fd` until `want` has been read or 20 s have passed (a failure bound only).
+    fn read_until(fd: RawFd, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&out).contains(want) && Instant::now() < deadline {
+            let mut fds = [term::pollfd(fd, libc::POLLIN)];
+            if term::poll(&mut fds, 100).unwrap() == 0 {
+                continue;
+            }
+            match sys::read(fd, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn modes(t: &libc::termios) -> (u32, u32, u32, u32, [u8; 32]) {
+        (t.c_iflag, t.c_oflag, t.c_lflag, t.c_cflag, t.c_cc)
+    }
+
+    #[test]
+    fn raw_mode_restored_when_a_panic_unwinds() {
+        let (_m, s) = openpty();
+        let before = term::get_termios(s.as_raw_fd()).unwrap();
+        let fd = term::dup(s.as_raw_fd()).unwrap();
+        let r = std::panic::catch_unwind(move || {
+            let _raw = RawMode::enter(fd, false).unwrap();
+            panic!("an error path");
+        });
+        assert!(r.is_err());
+        let after = term::get_termios(s.as_raw_fd()).unwrap();
+        assert_eq!(modes(&after), modes(&before));
+    }
+
+    /// The proxy copies both ways, puts the host terminal in raw mode (keeping OPOST, since
+    /// the output is a pipe), copies its size, and on drop ends both threads even though its
+    /// input never ends, then restores the host terminal.
+    #[test]
+    fn proxy_copies_resizes_and_ends() {
+        let (master, slave) = openpty();
+        let (host_m, host_s) = openpty();
+        proc::set_winsize(host_m.as_raw_fd(), 27, 91).unwrap();
+        let host_before = term::get_termios(host_s.as_raw_fd()).unwrap();
+        // The input's write end stays open and silent: a blocking read of it never returns.
+        let (in_r, in_w) = pipe();
+        let (out_r, out_w) = pipe();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (slave_fd, host_fd) = (slave.as_raw_fd(), host_s.as_raw_fd());
+        let (in_fd, out_fd) = (in_r.as_raw_fd(), out_w.as_raw_fd());
+        let host = term::dup(host_fd).unwrap();
+        let master2 = master.try_clone().unwrap();
+        // The proxy stays on the thread that made it; the test waits for that thread with a
+        // bound, so a proxy that does not end fails the test instead of hanging it.
+        let (resize_tx, resize_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let p = Proxy::start_with(&master2, in_fd, out_fd, Some(host)).unwrap();
+            tx.send("started").unwrap();
+            resize_rx.recv().unwrap();
+            p.resize();
+            tx.send("resized").unwrap();
+            resize_rx.recv().unwrap();
+            drop(p);
+            tx.send("dropped").unwrap();
+        });
+        let bound = Duration::from_secs(20);
+        assert_eq!(rx.recv_timeout(bound).unwrap(), "started");
+        assert_eq!(term::get_winsize(slave_fd).unwrap(), (27, 91));
+        let raw = term::get_termios(host_fd).unwrap();
+        assert_eq!(raw.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG), 0);
+        assert_ne!(raw.c_oflag & libc::OPOST, 0, "OPOST kept: stdout is a pipe");
+        let onlcr = term::get_termios(slave_fd).unwrap().c_oflag & libc::ONLCR;
+        assert_eq!(onlcr, 0, "ONLCR cleared: stdout is a pipe");
+
+        sys::write_all(in_w.as_raw_fd(), b"ping\n").unwrap();
+        assert_eq!(read_until(slave_fd, "\n"), "ping\n");
+        proc::set_winsize(host_m.as_raw_fd(), 40, 120).unwrap();
+        resize_tx.send(()).unwrap();
+        assert_eq!(rx.recv_timeout(bound).unwrap(), "resized");
+        assert_eq!(term::get_winsize(slave_fd).unwrap(), (40, 120));
+
+        sys::write_all(slave_fd, b"hello\n").unwrap();
+        resize_tx.send(()).unwrap();
+        assert_eq!(rx.recv_timeout(bound).unwrap(), "dropped");
+        t.join().unwrap();
+        drop(out_w);
+        // The echo of "ping" and what the "container" wrote, without "\r".
+        assert_eq!(read_until(out_r.as_raw_fd(), "\0"), "ping\nhello\n");
+        let after = term::get_termios(host_fd).unwrap();
+        assert_eq!(modes(&after), modes(&host_before));
+        drop((in_w, in_r, master, slave));
+    }
+}
