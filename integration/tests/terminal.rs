@@ -39,7 +39,10 @@ impl Pty {
         // int, TIOCGPTPEER open flags, and the new fd is ours alone.
         let slave = unsafe {
             let unlock: libc::c_int = 0;
-            assert_eq!(libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock), 0);
+            assert_eq!(
+                libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock),
+                0
+            );
             let fd = libc::ioctl(
                 master.as_raw_fd(),
                 libc::TIOCGPTPEER,
@@ -194,7 +197,10 @@ fn run_sizes_raw_mode_and_restore() {
     assert!(out.contains("41 99"), "resize not seen inside: {out:?}");
     pty.resize(20, 70);
     let out = pty.read_until("20 70");
-    assert!(out.contains("20 70"), "second resize not seen inside: {out:?}");
+    assert!(
+        out.contains("20 70"),
+        "second resize not seen inside: {out:?}"
+    );
 
     // Enter in a raw terminal is "\r"; the container's pty turns it into "\n".
     pty.type_in(b"q\r");
@@ -223,7 +229,10 @@ fn run_ctrl_c_reaches_the_container_and_kill_restores_the_terminal() {
 
     pty.type_in(b"\x03");
     let out = pty.read_until("got-int");
-    assert!(out.contains("got-int"), "^C did not reach the container: {out:?}");
+    assert!(
+        out.contains("got-int"),
+        "^C did not reach the container: {out:?}"
+    );
     assert!(husk.try_wait().unwrap().is_none(), "husk ended on ^C");
     assert_eq!(rt.status(&id), "running");
 
@@ -241,7 +250,8 @@ fn run_ctrl_c_reaches_the_container_and_kill_restores_the_terminal() {
 #[test]
 fn run_signal_to_husk_is_forwarded_and_the_terminal_restored() {
     let rt = Runtime::new();
-    let b = terminal_bundle("trap 'echo got-term; exit 3' TERM; echo ready; while :; do read l; done");
+    let b =
+        terminal_bundle("trap 'echo got-term; exit 3' TERM; echo ready; while :; do read l; done");
     let id = rt.id();
     let pty = Pty::new(25, 80);
     let before = pty.termios();
@@ -282,7 +292,10 @@ fn exec_tty_sizes_ctrl_c_and_restore() {
 
     pty.type_in(b"\x03");
     let out = pty.read_until("got-int");
-    assert!(out.contains("got-int"), "^C did not reach the exec'd shell: {out:?}");
+    assert!(
+        out.contains("got-int"),
+        "^C did not reach the exec'd shell: {out:?}"
+    );
     assert!(husk.try_wait().unwrap().is_none(), "husk exec ended on ^C");
 
     pty.type_in(b"q\r");
@@ -355,5 +368,25 @@ fn run_without_any_terminal_gets_newlines_untranslated() {
     }
     let o = o.expect_ok();
     assert_eq!(o.stdout, "a\nb\n");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+}
+
+/// Without a PID namespace a process can outlive the init and keep writing to the pty: husk
+/// still ends (it stops copying after a bounded drain) and the clean-up kills that process.
+#[test]
+fn run_ends_while_a_leftover_process_keeps_writing() {
+    let rt = Runtime::new();
+    let mut b = terminal_bundle("(while :; do echo spam; done) & echo main-done");
+    b.edit(|c| remove_ns(c, "pid"));
+    let id = rt.id();
+    let pty = Pty::new(25, 80);
+    let before = pty.termios();
+    let mut husk = pty.spawn(
+        husk(&rt, &["run", "--bundle", &b.path_str(), &id]),
+        Some(Stdio::null()),
+    );
+    let st = wait_exit(&mut husk);
+    assert_eq!(st.code(), Some(0), "{st:?}");
+    assert_eq!(modes(&pty.termios()), modes(&before));
     assert_nothing_remains(&rt, &id, Some(b.path()));
 }

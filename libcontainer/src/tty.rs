@@ -217,7 +217,7 @@ fn copy_in(input: RawFd, s: &Shared) {
 }
 
 /// master → stdout, until every slave fd is closed or, once the container has exited, the
-/// master has nothing more to read.
+/// master has nothing more to read (or 8 MiB more have been copied).
 fn copy_out(output: RawFd, s: &Shared) {
     let (master, done) = (s.master.as_raw_fd(), s.done.as_raw_fd());
     let mut buf = [0u8; 8192];
@@ -232,7 +232,9 @@ fn copy_out(output: RawFd, s: &Shared) {
         let ending = fds[1].revents != 0;
         // A read of the master first flushes what the slave wrote into the pty's buffer, so
         // once the container has exited, EAGAIN means all of its output has been copied.
-        loop {
+        // Bounded, for a process that outlives the waited one and writes without end (no
+        // PID namespace): back to poll, or at the end to the drop, instead of copying forever.
+        for _ in 0..if ending { 1024 } else { 16 } {
             match sys::read(master, &mut buf) {
                 Ok(0) => return,
                 Ok(n) => {
