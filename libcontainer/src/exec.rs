@@ -352,7 +352,15 @@ impl Container {
             return Ok(ExecOutcome::Detached(p.pid()));
         }
         let proxy = match (&p.pty, &o.console) {
-            (Some(master), Console::Proxy) => Some(crate::tty::Proxy::start(master)?),
+            // Nobody would copy its terminal: the process is killed and reaped.
+            (Some(master), Console::Proxy) => match crate::tty::Proxy::start(master) {
+                Ok(proxy) => Some(proxy),
+                Err(e) => {
+                    let _ = p.pidfd().send_signal(libc::SIGKILL);
+                    let _ = p.wait();
+                    return Err(e);
+                }
+            },
             _ => None,
         };
         let status = crate::tty::wait_forwarding(p.pidfd(), proxy.as_ref())?;
