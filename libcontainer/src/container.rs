@@ -137,7 +137,13 @@ impl Runtime {
         let created = self.create_inner(id, opts, Caller::Run { detach })?;
         let (container, process) = self.handle(id, created);
         let proxy = match (&process.pty, &opts.console) {
-            (Some(master), Console::Proxy) => Some(crate::tty::Proxy::start(master)?),
+            (Some(master), Console::Proxy) => match crate::tty::Proxy::start(master) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    let _ = self.container(id).and_then(|c| c.remove(true, true));
+                    return Err(e);
+                }
+            },
             _ => None,
         };
         if let Err(e) = container.start() {
@@ -147,7 +153,7 @@ impl Runtime {
         if detach {
             return Ok(RunOutcome::Detached);
         }
-        let status = crate::tty::wait_forwarding(process.pidfd())?;
+        let status = crate::tty::wait_forwarding(process.pidfd(), proxy.as_ref())?;
         drop(proxy);
         if !run.keep {
             container.remove(true, true)?;

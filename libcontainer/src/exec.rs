@@ -120,6 +120,9 @@ struct ExecPlan {
     cgroup_join: Vec<RawFd>,
     fork: bool,
     terminal: bool,
+    /// The calling terminal's size for the new pty (`Console::Proxy`), set before the
+    /// process runs: the proxy's own copy comes only after spawn_exec returns.
+    console_size: Option<(u16, u16)>,
     /// For a seccomp NOTIFY listener: the config and the container state for the agent.
     agent: Option<(crate::oci_spec::runtime::Spec, Vec<u8>)>,
     /// The stdio fds `proc.stdio` names, open until the clone.
@@ -349,10 +352,18 @@ impl Container {
             return Ok(ExecOutcome::Detached(p.pid()));
         }
         let proxy = match (&p.pty, &o.console) {
-            (Some(master), Console::Proxy) => Some(crate::tty::Proxy::start(master)?),
+            // Nobody would copy its terminal: the process is killed and reaped.
+            (Some(master), Console::Proxy) => match crate::tty::Proxy::start(master) {
+                Ok(proxy) => Some(proxy),
+                Err(e) => {
+                    let _ = p.pidfd().send_signal(libc::SIGKILL);
+                    let _ = p.wait();
+                    return Err(e);
+                }
+            },
             _ => None,
         };
-        let status = crate::tty::wait_forwarding(p.pidfd())?;
+        let status = crate::tty::wait_forwarding(p.pidfd(), proxy.as_ref())?;
         drop(proxy);
         Ok(ExecOutcome::Exited(status))
     }
@@ -450,6 +461,9 @@ impl Container {
         let mut plan = ExecPlan {
             agent,
             terminal: proc.terminal,
+            console_size: (proc.terminal && o.console == Console::Proxy)
+                .then(crate::tty::host_size)
+                .flatten(),
             proc,
             init_pidfd: init.as_raw_fd(),
             ns_flags: ns,
@@ -594,7 +608,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
         }
     }
     if plan.terminal {
-        terminal(chan)?;
+        terminal(chan, plan.console_size)?;
     }
     plan.proc.prepare()?;
     plan.proc.apply_lsm()?;
@@ -604,7 +618,7 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
 
 /// A pty from the container's /dev/ptmx (we are in its mount namespace now): the master goes
 /// to the parent, the slave becomes the controlling terminal and stdio.
-fn terminal(chan: Chan) -> Result<(), Fail> {
+fn terminal(chan: Chan, size: Option<(u16, u16)>) -> Result<(), Fail> {
     let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
     let master = sys::mount::openat(
         libc::AT_FDCWD,
@@ -615,6 +629,9 @@ fn terminal(chan: Chan) -> Result<(), Fail> {
     .map_err(|e| f(ConsoleCode::Ptmx, e))?;
     sys::proc::unlockpt(master).map_err(|e| f(ConsoleCode::Unlock, e))?;
     let slave = sys::proc::pty_peer(master).map_err(|e| f(ConsoleCode::Peer, e))?;
+    if let Some((rows, cols)) = size {
+        let _ = sys::proc::set_winsize(master, rows, cols);
+    }
     chan.send(Msg::Console, &[master])
         .map_err(|e| Fail::new(SyncCode::Send, 0, e))?;
     sys::close(master);

@@ -7,11 +7,13 @@
 //! - `sock`: the socketpair and SCM_RIGHTS.
 //! - `mount`: the new mount API, openat2, pivot_root and other filesystem calls.
 //! - `creds`: uid/gid switching, capabilities, rlimits, prctl.
+//! - `term`: termios, window sizes, poll and eventfd for the foreground terminal proxy.
 
 pub(crate) mod creds;
 pub(crate) mod mount;
 pub(crate) mod proc;
 pub(crate) mod sock;
+pub(crate) mod term;
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 

@@ -367,7 +367,8 @@ pub(crate) fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> Result<(), i32> {
     cvt(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) }).map(drop)
 }
 
-/// Signals `run` forwards to the container.
+/// Signals `run` forwards to the container; SIGWINCH resizes the pty instead when husk copies
+/// a terminal (tty::wait_forwarding).
 pub(crate) const FORWARDED: &[i32] = &[
     libc::SIGHUP,
     libc::SIGINT,
