@@ -273,8 +273,13 @@ fn selinux_process_label_applies() {
     }
     let (plabel, _) = labels();
     let rt = Runtime::new();
-    let mut b = Bundle::new(&["sleep", "100"]);
-    b.edit(|c| c["process"]["selinuxLabel"] = json!(plabel));
+    // The init lists its keys (its own session keyring among them) where the host can read.
+    let mut b = Bundle::sh("cat /proc/keys > /dev/shm/keys; exec sleep 100");
+    b.edit(|c| {
+        c["process"]["selinuxLabel"] = json!(plabel);
+        // runc's default config masks /proc/keys.
+        c["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    });
     let id = rt.id();
     rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
         .expect_ok();
@@ -299,12 +304,24 @@ fn selinux_process_label_applies() {
     assert_eq!(o.stdout.trim_end_matches(['\0', '\n']), other);
     // The session keyring the init joined carries the label (runc's SetKeyLabel): its id
     // from the container's /proc/keys, its label from the host (KEYCTL_GET_SECURITY).
-    let keys = rt.exec(&["exec", &id, "cat", "/proc/keys"]).expect_ok();
+    let keys_file = Path::new("/proc")
+        .join(pid.to_string())
+        .join("root/dev/shm/keys");
+    let keys = (0..100)
+        .find_map(|_| {
+            let k = fs::read_to_string(&keys_file).unwrap_or_default();
+            if k.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                None
+            } else {
+                Some(k)
+            }
+        })
+        .unwrap_or_default();
     let ses = keys
-        .stdout
         .lines()
         .find(|l| l.ends_with("_ses: empty") || l.contains(" _ses"))
-        .unwrap_or_else(|| panic!("no session keyring in {}", keys.stdout));
+        .unwrap_or_else(|| panic!("no session keyring in {keys:?}"));
     let key = i64::from_str_radix(ses.split_whitespace().next().unwrap(), 16).unwrap();
     assert_eq!(key_security(key), plabel, "{ses}");
     rt.exec(&["delete", "--force", &id]).expect_ok();
@@ -370,7 +387,7 @@ fn selinux_mount_label_on_the_container_mounts() {
         assert_eq!(ls_label(&root.join(p)), flabel, "/{p}");
     }
     // What the container's own mounts show: context= in the tmpfs's super options.
-    let mi = fs::read_to_string(root.join("proc/self/mountinfo")).unwrap();
+    let mi = fs::read_to_string(root.with_file_name("mountinfo")).unwrap();
     let scratch = mi.lines().find(|l| l.contains(" /scratch ")).unwrap();
     assert!(scratch.contains("context="), "{scratch}");
     rt.exec(&["delete", "--force", &id]).expect_ok();

@@ -190,6 +190,11 @@ impl Lsm {
                 self.label
             ),
             Code::SelinuxExec => format!("setting SELinux process label {:?}: {e}", self.label),
+            Code::KeyLabel if errno == libc::EINVAL => format!(
+                "setting SELinux keyring label {:?}: {e} (not a valid context in the loaded \
+                 policy)",
+                self.label
+            ),
             Code::KeyLabel => format!("setting SELinux keyring label {:?}: {e}", self.label),
             _ => return None,
         })
