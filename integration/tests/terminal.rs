@@ -164,6 +164,51 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     wait_bounded(child, T).expect("husk did not exit")
 }
 
+/// `husk run` of a terminal bundle running `script` on a new pty of `rows` x `cols`, with the
+/// container's first output up to "ready" (which it must print).
+struct Session {
+    b: Bundle,
+    id: String,
+    pty: Pty,
+    before: libc::termios,
+    husk: Child,
+    ready: String,
+}
+
+fn session(rt: &Runtime, script: &str, rows: u16, cols: u16) -> Session {
+    let b = terminal_bundle(script);
+    let id = rt.id();
+    let pty = Pty::new(rows, cols);
+    let before = pty.termios();
+    let husk = pty.spawn(husk(rt, &["run", "--bundle", &b.path_str(), &id]), None);
+    let ready = pty.read_until("ready");
+    assert!(ready.contains("ready"), "{ready:?}");
+    Session {
+        b,
+        id,
+        pty,
+        before,
+        husk,
+        ready,
+    }
+}
+
+impl Session {
+    /// Waits for husk's exit; asserts that the calling terminal's modes are back and that
+    /// nothing of the container remains.
+    #[track_caller]
+    fn finish(mut self, rt: &Runtime, after: &str) -> std::process::ExitStatus {
+        let st = wait_exit(&mut self.husk);
+        assert_eq!(
+            modes(&self.pty.termios()),
+            modes(&self.before),
+            "terminal not restored after {after}"
+        );
+        assert_nothing_remains(rt, &self.id, Some(self.b.path()));
+        st
+    }
+}
+
 /// A container loop that prints its terminal's size at start and on each SIGWINCH, and ends
 /// on a line "q". (busybox sh's `read` returns when a trapped signal arrives.)
 const SIZE_LOOP: &str = "stty size; trap 'stty size' WINCH; echo ready; \
@@ -172,19 +217,16 @@ const SIZE_LOOP: &str = "stty size; trap 'stty size' WINCH; echo ready; \
 #[test]
 fn run_sizes_raw_mode_and_restore() {
     let rt = Runtime::new();
-    let b = terminal_bundle(SIZE_LOOP);
-    let id = rt.id();
-    let pty = Pty::new(37, 113);
-    let before = pty.termios();
-    let mut husk = pty.spawn(husk(&rt, &["run", "--bundle", &b.path_str(), &id]), None);
-
-    let out = pty.read_until("ready");
+    let s = session(&rt, SIZE_LOOP, 37, 113);
     // runc 1.1.5 copies the size only after the container has started: a race.
     if !skip_for_runc("runc copies the terminal's size to the pty after the start") {
-        assert!(out.contains("37 113\r\nready"), "size at start: {out:?}");
+        assert!(
+            s.ready.contains("37 113\r\nready"),
+            "size at start: {:?}",
+            s.ready
+        );
     }
-    assert!(out.contains("ready"), "{out:?}");
-    let raw = pty.termios();
+    let raw = s.pty.termios();
     assert_eq!(
         raw.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG),
         0,
@@ -192,80 +234,61 @@ fn run_sizes_raw_mode_and_restore() {
     );
     assert_eq!(raw.c_iflag & (libc::ICRNL | libc::IXON), 0);
 
-    pty.resize(41, 99);
-    let out = pty.read_until("41 99");
+    s.pty.resize(41, 99);
+    let out = s.pty.read_until("41 99");
     assert!(out.contains("41 99"), "resize not seen inside: {out:?}");
-    pty.resize(20, 70);
-    let out = pty.read_until("20 70");
+    s.pty.resize(20, 70);
+    let out = s.pty.read_until("20 70");
     assert!(
         out.contains("20 70"),
         "second resize not seen inside: {out:?}"
     );
 
     // Enter in a raw terminal is "\r"; the container's pty turns it into "\n".
-    pty.type_in(b"q\r");
-    let out = pty.read_until("bye");
+    s.pty.type_in(b"q\r");
+    let out = s.pty.read_until("bye");
     assert!(out.contains("bye"), "{out:?}");
-    let st = wait_exit(&mut husk);
+    let st = s.finish(&rt, "a normal exit");
     assert_eq!(st.code(), Some(0));
-    assert_eq!(
-        modes(&pty.termios()),
-        modes(&before),
-        "terminal not restored"
-    );
-    assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
 #[test]
 fn run_ctrl_c_reaches_the_container_and_kill_restores_the_terminal() {
     let rt = Runtime::new();
-    let b = terminal_bundle("trap 'echo got-int' INT; echo ready; while :; do read l; done");
-    let id = rt.id();
-    let pty = Pty::new(25, 80);
-    let before = pty.termios();
-    let mut husk = pty.spawn(husk(&rt, &["run", "--bundle", &b.path_str(), &id]), None);
-    let out = pty.read_until("ready");
-    assert!(out.contains("ready"), "{out:?}");
-
-    pty.type_in(b"\x03");
-    let out = pty.read_until("got-int");
+    let mut s = session(
+        &rt,
+        "trap 'echo got-int' INT; echo ready; while :; do read l; done",
+        25,
+        80,
+    );
+    s.pty.type_in(b"\x03");
+    let out = s.pty.read_until("got-int");
     assert!(
         out.contains("got-int"),
         "^C did not reach the container: {out:?}"
     );
-    assert!(husk.try_wait().unwrap().is_none(), "husk ended on ^C");
-    assert_eq!(rt.status(&id), "running");
+    assert!(s.husk.try_wait().unwrap().is_none(), "husk ended on ^C");
+    assert_eq!(rt.status(&s.id), "running");
 
-    rt.exec(&["kill", &id, "KILL"]).expect_ok();
-    let st = wait_exit(&mut husk);
+    rt.exec(&["kill", &s.id, "KILL"]).expect_ok();
+    let st = s.finish(&rt, "the container was killed");
     assert_eq!(st.code(), Some(137), "{st:?}");
-    assert_eq!(
-        modes(&pty.termios()),
-        modes(&before),
-        "terminal not restored after the container was killed"
-    );
-    assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
 #[test]
 fn run_signal_to_husk_is_forwarded_and_the_terminal_restored() {
     let rt = Runtime::new();
-    let b =
-        terminal_bundle("trap 'echo got-term; exit 3' TERM; echo ready; while :; do read l; done");
-    let id = rt.id();
-    let pty = Pty::new(25, 80);
-    let before = pty.termios();
-    let mut husk = pty.spawn(husk(&rt, &["run", "--bundle", &b.path_str(), &id]), None);
-    let out = pty.read_until("ready");
-    assert!(out.contains("ready"), "{out:?}");
-
-    kill(husk.id() as i32, libc::SIGTERM);
-    let out = pty.read_until("got-term");
+    let s = session(
+        &rt,
+        "trap 'echo got-term; exit 3' TERM; echo ready; while :; do read l; done",
+        25,
+        80,
+    );
+    kill(s.husk.id() as i32, libc::SIGTERM);
+    let out = s.pty.read_until("got-term");
     assert!(out.contains("got-term"), "SIGTERM not forwarded: {out:?}");
-    let st = wait_exit(&mut husk);
+    let st = s.finish(&rt, "a forwarded SIGTERM");
     assert_eq!((st.code(), st.signal()), (Some(3), None), "{st:?}");
-    assert_eq!(modes(&pty.termios()), modes(&before));
-    assert_nothing_remains(&rt, &id, Some(b.path()));
 }
 
 #[test]

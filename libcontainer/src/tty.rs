@@ -117,7 +117,7 @@ impl Proxy {
         let done = sys::adopt(
             term::eventfd().map_err(|e| Error::errno("creating the proxy's eventfd", e))?,
         );
-        let mask = term::block_signals(proc::FORWARDED)
+        let mask = proc::block_signals(proc::FORWARDED)
             .map_err(|e| Error::errno("blocking signals", e))?;
         let mut p = Proxy {
             shared: Arc::new(Shared { master, done }),

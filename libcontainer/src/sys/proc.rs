@@ -382,32 +382,48 @@ pub(crate) const FORWARDED: &[i32] = &[
     libc::SIGALRM,
 ];
 
-/// Blocks `sigs` in the calling thread and returns a signalfd for them plus the old mask.
-pub(crate) fn signalfd_for(sigs: &[i32]) -> Result<(RawFd, libc::sigset_t), i32> {
-    // SAFETY: sigset_t values are plain data, initialised by sigemptyset before use; the
-    // pointers passed are valid for the calls.
+/// A signal set holding `sigs`.
+fn sigset_of(sigs: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before sigaddset; the
+    // pointers are valid for the calls.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for &s in sigs {
             libc::sigaddset(&mut set, s);
         }
-        let r = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        if r != 0 {
-            return Err(r);
-        }
-        match cvt(libc::signalfd(-1, &set, libc::SFD_CLOEXEC)) {
-            Ok(fd) => Ok((fd, old)),
-            Err(e) => {
-                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-                Err(e)
-            }
+        set
+    }
+}
+
+/// Blocks `sigs` in the calling thread (threads it spawns afterwards inherit the mask);
+/// returns the old mask, for `restore_mask`.
+pub(crate) fn block_signals(sigs: &[i32]) -> Result<libc::sigset_t, i32> {
+    let set = sigset_of(sigs);
+    // SAFETY: old is plain data the call fills; set is initialised.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
+    match unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) } {
+        0 => Ok(old),
+        e => Err(e),
+    }
+}
+
+/// Blocks `sigs` in the calling thread and returns a signalfd for them plus the old mask.
+pub(crate) fn signalfd_for(sigs: &[i32]) -> Result<(RawFd, libc::sigset_t), i32> {
+    let old = block_signals(sigs)?;
+    let set = sigset_of(sigs);
+    // SAFETY: set is initialised; signalfd returns a new fd or -1.
+    match cvt(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) }) {
+        Ok(fd) => Ok((fd, old)),
+        Err(e) => {
+            restore_mask(&old);
+            Err(e)
         }
     }
 }
 
-/// Restores a signal mask saved by `signalfd_for`.
+/// Restores a signal mask saved by `signalfd_for` or `block_signals`.
 pub(crate) fn restore_mask(old: &libc::sigset_t) {
     // SAFETY: old is a mask returned by pthread_sigmask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };

@@ -101,25 +101,6 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i
         .map(|n| n as usize)
 }
 
-/// Blocks `sigs` in the calling thread (threads it spawns afterwards inherit the mask);
-/// returns the old mask, for proc::restore_mask.
-pub(crate) fn block_signals(sigs: &[i32]) -> Result<libc::sigset_t, i32> {
-    // SAFETY: sigset_t values are plain data initialised by sigemptyset before use; the
-    // pointers are valid for the calls.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for &s in sigs {
-            libc::sigaddset(&mut set, s);
-        }
-        match libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) {
-            0 => Ok(old),
-            e => Err(e),
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
