@@ -6,7 +6,9 @@ use std::fs;
 #[test]
 fn lsm_lane_placeholder() {
     let Ok(lsm) = std::env::var("HUSK_LSM") else {
-        eprintln!("lsm_lane_placeholder: skipped: HUSK_LSM unset (scripts/vm-lane lsm-test sets it)");
+        eprintln!(
+            "lsm_lane_placeholder: skipped: HUSK_LSM unset (scripts/vm-lane lsm-test sets it)"
+        );
         return;
     };
     let current = fs::read_to_string("/proc/self/attr/current").unwrap_or_default();
