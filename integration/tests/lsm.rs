@@ -217,6 +217,38 @@ fn apparmor_docker_shaped_profile() {
     );
 }
 
+/// docker itself (Debian's dockerd, in the AppArmor guest: vfs storage, no networking) with
+/// husk as an added runtime: docker generates and loads its `docker-default` profile, names it
+/// in the config.json it hands husk, and the container runs under it.
+/// scripts/vm/docker-apparmor does the docker part and prints what it saw.
+#[test]
+fn apparmor_docker_runs_husk_under_docker_default() {
+    if lane("apparmor", "apparmor_docker_runs_husk_under_docker_default") {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let o = Command::new("sh")
+        .arg(root.join("scripts/vm/docker-apparmor"))
+        .args(["--guest", husk_bin().to_str().unwrap()])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("attr/current = docker-default (enforce)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("process.apparmorProfile = docker-default"),
+        "{out}"
+    );
+}
+
 #[test]
 fn apparmor_features_report_the_host() {
     if lane("apparmor", "apparmor_features_report_the_host") {
