@@ -1,9 +1,9 @@
 //! AppArmor and SELinux: `process.apparmorProfile`, `process.selinuxLabel` (and exec's
 //! `--apparmor`, `--process-label`), `linux.mountLabel`. Checked and planned in the parent;
-//! the process writes its own attributes just before exec, as runc does, through a procfs
-//! instance the parent made: the container's /proc could be anything by then (a rootfs can
-//! mount over it: CVE-2019-16884), and this one is the host pid namespace's, where every
-//! descendant has a `thread-self`.
+//! the process writes its own attributes (the init before it reports `Created`, as runc's
+//! does; the kernel applies them at execve) through a procfs instance the parent made: the
+//! container's /proc could be anything by then (a rootfs can mount over it: CVE-2019-16884),
+//! and this one is the host pid namespace's, where every descendant has a `thread-self`.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
