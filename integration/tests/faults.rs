@@ -125,6 +125,30 @@ fn preserved_fds_must_be_open() {
         .expect_ok();
     // 0-2, the two preserved, and ls's own directory fd.
     assert_eq!(o.stdout.trim(), "0 1 2 3 4 5", "{o}");
+
+    // exec: the same check; the running container gets no process.
+    let b = Bundle::new(&["sleep", "100"]);
+    let id = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
+        .expect_ok();
+    if !is_runc() {
+        rt.exec(&["exec", "--preserve-fds", "2", &id, "true"])
+            .expect_err()
+            .expect_msg("--preserve-fds 2: fd 3 is not open");
+        assert_eq!(processes_for(&id).len(), 1, "{:?}", processes_for(&id));
+    }
+    let o = rt
+        .cmd(&["exec", "--preserve-fds", "2", &id, "ls", "/proc/self/fd"])
+        .fd(a.as_raw_fd(), 3)
+        .fd(c.as_raw_fd(), 4)
+        .run()
+        .expect_ok();
+    assert_eq!(
+        o.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4", "5"],
+        "{o}"
+    );
+    rt.exec(&["delete", "--force", &id]).expect_ok();
 }
 
 #[test]

@@ -125,6 +125,7 @@ pub(crate) fn options(m: &Matches) -> anyhow::Result<ExecOptions> {
     o.pid_file = m.value("pid-file").map(std::path::absolute).transpose()?;
     if let Some(n) = m.value("preserve-fds") {
         o.preserve_fds = number("preserve-fds", n)?;
+        crate::fds::check_preserved(o.preserve_fds)?;
     }
     o.ignore_paused = m.flag("ignore-paused");
     o.cgroup = m.value("cgroup").map(Into::into);
