@@ -590,3 +590,54 @@ fn cpu_affinity_of_the_caller_not_inherited() {
     assert_eq!(list(&o.stdout), "0");
     done(&rt, &id, &b);
 }
+
+/// The init joins a session keyring named `_ses.ID` (runc's name) and exec's processes join
+/// the same one, rather than keep their caller's; in a user namespace too (where exec's
+/// process finds it through the others' search bit); with `--no-new-keyring` neither does.
+#[test]
+fn exec_joins_the_containers_session_keyring() {
+    let rt = Runtime::new();
+    for (userns, no_new) in [(false, false), (true, false), (false, true)] {
+        // The init writes its /proc/keys (unmasked here) where the host can read it.
+        let mut b = Bundle::sh("cat /proc/keys > /dev/shm/keys; exec sleep 1000");
+        b.edit(|c| c["linux"]["maskedPaths"] = json!([]));
+        if userns {
+            b.with_userns(300000);
+        }
+        let id = rt.id();
+        let mut args = vec!["run", "-d"];
+        if no_new {
+            args.push("--no-new-keyring");
+        }
+        let bundle = b.path_str();
+        args.extend(["--bundle", &bundle, &id]);
+        rt.exec(&args).expect_ok();
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let file = format!("/proc/{pid}/root/dev/shm/keys");
+        let mut init_keys = String::new();
+        for _ in 0..100 {
+            init_keys = fs::read_to_string(&file).unwrap_or_default();
+            if !init_keys.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let name = format!(" _ses.{id}: ");
+        let serial = |keys: &str| {
+            keys.lines()
+                .find(|l| l.contains(&name))
+                .map(|l| l.split_whitespace().next().unwrap().to_string())
+        };
+        let exec_keys = exec(&rt, &[&id, "cat", "/proc/keys"]).expect_ok().stdout;
+        let case = format!("userns {userns}, --no-new-keyring {no_new}");
+        if no_new {
+            assert_eq!(serial(&init_keys), None, "{case}: {init_keys}");
+            assert_eq!(serial(&exec_keys), None, "{case}: {exec_keys}");
+        } else {
+            let s = serial(&init_keys);
+            assert!(s.is_some(), "{case}: the init has no {name}: {init_keys}");
+            assert_eq!(serial(&exec_keys), s, "{case}: exec's keys: {exec_keys}");
+        }
+        done(&rt, &id, &b);
+    }
+}

@@ -498,6 +498,8 @@ impl Runtime {
                 cgroup_dirs: cgroup.saved().dirs.clone(),
             },
         )?;
+        let userns = plan.ns.userns;
+        plan.proc.session_keyring(id, true, userns)?;
         for w in parse_warnings
             .into_iter()
             .chain(std::mem::take(&mut plan.proc.warnings))
@@ -527,6 +529,7 @@ impl Runtime {
             pid: None,
             pid_start: None,
             cgroup: Some(cgroup.saved().clone()),
+            no_new_keyring: opts.no_new_keyring,
             config: spec,
         };
         let poststop = record

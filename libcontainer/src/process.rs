@@ -28,6 +28,7 @@ crate::fail::codes! {
         Nnp,
         Keepcaps,
         Keyring,
+        KeyringPerm,
         Personality,
         Ioprio,
         Sched,
@@ -123,8 +124,12 @@ pub(crate) struct ProcPlan {
     /// (resource, soft, hard), applied by the parent with prlimit.
     pub rlimits: Vec<(u32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
-    /// Join a new session keyring (unless `--no-new-keyring`).
+    /// Join the container's session keyring (unless `--no-new-keyring`).
     pub new_keyring: bool,
+    /// Its name, `_ses.ID` (runc's), set by `session_keyring`.
+    pub keyring_name: CString,
+    /// The init sets the keyring's permissions so that exec's processes can find it by name.
+    pub keyring_perm: Option<u32>,
     /// Scheduler, I/O priority, personality, CPU affinity, memory policy.
     pub attrs: crate::attrs::Attrs,
     /// linux.seccomp, compiled.
@@ -323,6 +328,8 @@ impl ProcPlan {
             rlimits,
             oom_score_adj: p.oom_score_adj(),
             new_keyring,
+            keyring_name: c"_ses".to_owned(),
+            keyring_perm: None,
             attrs: crate::attrs::Attrs::build(spec)?,
             seccomp: crate::seccomp::build(spec)?,
             warnings,
@@ -354,6 +361,19 @@ impl ProcPlan {
         Err(Fail::new(ExecCode::NotFound, 0, libc::ENOENT))
     }
 
+    /// The session keyring of container `id`: `_ses.ID`, as runc names it. The init (`init`)
+    /// makes it with its possessor's rights, view, read and link for its owner, and search for
+    /// its owner (for others in a user namespace, where exec's process is not the owner), so
+    /// that exec's processes join it by name rather than keep their caller's keyring.
+    pub(crate) fn session_keyring(&mut self, id: &str, init: bool, userns: bool) -> Result<()> {
+        // KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK, what the kernel gives a
+        // new session keyring, plus the search bit.
+        const BASE: u32 = 0x3f13_0000;
+        self.keyring_name = cstr("container id", format!("_ses.{id}").as_bytes())?;
+        self.keyring_perm = init.then_some(BASE | if userns { 0x08 } else { 0x0008_0000 });
+        Ok(())
+    }
+
     /// Child side, before `apply`: a new session keyring (with the SELinux label) and the
     /// AppArmor profile and SELinux label execve will enter. The init does this before it
     /// reports `Created`, so a profile that is not loaded fails `create`, as runc's does.
@@ -361,8 +381,14 @@ impl ProcPlan {
         if self.new_keyring {
             self.lsm.apply_keyring_label()?;
             // In a user namespace the keyring may be refused; runc ignores that too.
-            match sys::creds::new_session_keyring() {
-                Ok(()) | Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
+            match sys::creds::join_session_keyring(&self.keyring_name) {
+                Ok(serial) => {
+                    if let Some(perm) = self.keyring_perm {
+                        sys::creds::set_key_perm(serial, perm)
+                            .map_err(|e| Fail::new(Code::KeyringPerm, 0, e))?;
+                    }
+                }
+                Err(libc::ENOSYS | libc::EPERM | libc::EACCES) => {}
                 Err(e) => return Err(Fail::new(Code::Keyring, 0, e)),
             }
         }
@@ -488,7 +514,14 @@ impl ProcPlan {
             Code::Caps => format!("setting capabilities: {e}"),
             Code::Nnp => format!("setting no_new_privs: {e}"),
             Code::Keepcaps => format!("setting keepcaps: {e}"),
-            Code::Keyring => format!("joining a new session keyring: {e}"),
+            Code::Keyring => format!(
+                "joining the session keyring {:?}: {e}",
+                self.keyring_name.to_string_lossy()
+            ),
+            Code::KeyringPerm => format!(
+                "setting the permissions of the session keyring {:?}: {e}",
+                self.keyring_name.to_string_lossy()
+            ),
             _ => format!("process set-up: {e}"),
         }
     }

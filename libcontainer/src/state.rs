@@ -113,6 +113,9 @@ pub(crate) struct Record<C = Spec> {
     pub pid: Option<i32>,
     pub pid_start: Option<u64>,
     pub cgroup: Option<cgroups::Saved>,
+    /// Created with `--no-new-keyring`: exec's processes keep their caller's keyring too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
     pub config: C,
 }
 

@@ -162,15 +162,26 @@ pub(crate) fn cwd_inside_root() -> bool {
     p > 0 && buf[0] == b'/'
 }
 
-/// Joins a new anonymous session keyring, so the container does not share the caller's.
-pub(crate) fn new_session_keyring() -> Result<(), i32> {
+/// Joins the session keyring `name`, made if the caller can find none of that name (runc's
+/// `_ses.ID`, which exec's processes join too), so the container does not share the caller's.
+/// Returns its serial.
+pub(crate) fn join_session_keyring(name: &std::ffi::CStr) -> Result<i32, i32> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: a null name asks for a new anonymous keyring.
+    // SAFETY: name is NUL-terminated; the call only reads it.
+    cvt_long(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) })
+        .map(|serial| serial as i32)
+}
+
+/// Sets a key's permission mask (KEYCTL_SETPERM).
+pub(crate) fn set_key_perm(serial: i32, perm: u32) -> Result<(), i32> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: integer arguments only.
     cvt_long(unsafe {
         libc::syscall(
             libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
+            KEYCTL_SETPERM,
+            serial as libc::c_long,
+            perm as libc::c_long,
         )
     })
     .map(drop)
