@@ -192,10 +192,10 @@ fn copy_in(input: RawFd, s: &Shared) {
     let mut buf = [0u8; 4096];
     loop {
         let mut fds = [
-            term::pollfd(input, libc::POLLIN),
-            term::pollfd(done, libc::POLLIN),
+            sys::pollfd(input, libc::POLLIN),
+            sys::pollfd(done, libc::POLLIN),
         ];
-        if term::poll(&mut fds, -1).is_err()
+        if sys::poll(&mut fds, -1).is_err()
             || fds[1].revents != 0
             || fds[0].revents & libc::POLLNVAL != 0
         {
@@ -223,10 +223,10 @@ fn copy_out(output: RawFd, s: &Shared) {
     let mut buf = [0u8; 8192];
     loop {
         let mut fds = [
-            term::pollfd(master, libc::POLLIN),
-            term::pollfd(done, libc::POLLIN),
+            sys::pollfd(master, libc::POLLIN),
+            sys::pollfd(done, libc::POLLIN),
         ];
-        if term::poll(&mut fds, -1).is_err() {
+        if sys::poll(&mut fds, -1).is_err() {
             return;
         }
         let ending = fds[1].revents != 0;
@@ -257,15 +257,15 @@ fn copy_out(output: RawFd, s: &Shared) {
 /// (an error, or `done` became readable meanwhile).
 fn write_all(fd: RawFd, mut buf: &[u8], done: Option<RawFd>) -> bool {
     while !buf.is_empty() {
-        match term::write(fd, buf) {
+        match sys::write(fd, buf) {
             Ok(0) => return false,
             Ok(n) => buf = &buf[n..],
             Err(libc::EAGAIN) => {
                 let mut fds = [
-                    term::pollfd(fd, libc::POLLOUT),
-                    term::pollfd(done.unwrap_or(-1), libc::POLLIN),
+                    sys::pollfd(fd, libc::POLLOUT),
+                    sys::pollfd(done.unwrap_or(-1), libc::POLLIN),
                 ];
-                if term::poll(&mut fds, -1).is_err() || fds[1].revents != 0 {
+                if sys::poll(&mut fds, -1).is_err() || fds[1].revents != 0 {
                     return false;
                 }
             }
@@ -316,8 +316,8 @@ mod tests {
         let mut out = Vec::new();
         let mut buf = [0u8; 1024];
         while !String::from_utf8_lossy(&out).contains(want) && Instant::now() < deadline {
-            let mut fds = [term::pollfd(fd, libc::POLLIN)];
-            if term::poll(&mut fds, 100).unwrap() == 0 {
+            let mut fds = [sys::pollfd(fd, libc::POLLIN)];
+            if sys::poll(&mut fds, 100).unwrap() == 0 {
                 continue;
             }
             match sys::read(fd, &mut buf) {

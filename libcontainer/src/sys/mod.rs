@@ -7,7 +7,7 @@
 //! - `sock`: the socketpair and SCM_RIGHTS.
 //! - `mount`: the new mount API, openat2, pivot_root and other filesystem calls.
 //! - `creds`: uid/gid switching, capabilities, rlimits, prctl.
-//! - `term`: termios, window sizes, poll and eventfd for the foreground terminal proxy.
+//! - `term`: termios, window sizes and eventfd for the foreground terminal proxy.
 
 pub(crate) mod creds;
 pub(crate) mod mount;
@@ -59,18 +59,40 @@ pub(crate) fn close(fd: RawFd) {
     }
 }
 
+/// One write(2), retried on EINTR; returns how much was written.
+pub(crate) fn write(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    // SAFETY: buf is a valid slice for its length.
+    retry(|| cvt_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as _))
+        .map(|n| n as usize)
+}
+
 /// write(2) of a whole buffer.
 pub(crate) fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), i32> {
     while !buf.is_empty() {
-        // SAFETY: buf is a valid slice for its length.
-        let n =
-            retry(|| cvt_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as _))?;
+        let n = write(fd, buf)?;
         if n == 0 {
             return Err(libc::EIO);
         }
-        buf = &buf[n as usize..];
+        buf = &buf[n..];
     }
     Ok(())
+}
+
+/// A pollfd for `fd` and `events`.
+pub(crate) fn pollfd(fd: RawFd, events: i16) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// poll(2) with a timeout in milliseconds (-1: none), retried on EINTR; returns how many fds
+/// have events.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i32> {
+    // SAFETY: fds is a valid slice of pollfds for its length.
+    retry(|| cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) }))
+        .map(|n| n as usize)
 }
 
 /// renameat2(2) with RENAME_EXCHANGE: swaps two existing names atomically.

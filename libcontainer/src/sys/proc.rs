@@ -150,14 +150,7 @@ pub(crate) fn pipe() -> Result<(RawFd, RawFd), i32> {
 
 /// Polls `fd` for readability for at most `timeout_ms` (-1: forever). True if readable.
 pub(crate) fn poll_in(fd: RawFd, timeout_ms: i32) -> Result<bool, i32> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = retry(|| cvt(unsafe { libc::poll(&mut p, 1, timeout_ms) }))?;
-    Ok(n > 0)
+    super::poll(&mut [super::pollfd(fd, libc::POLLIN)], timeout_ms).map(|n| n > 0)
 }
 
 /// setns(2).
@@ -451,19 +444,10 @@ pub(crate) fn read_signal(fd: RawFd) -> Result<i32, i32> {
 /// Waits until one of two fds is readable; returns (first readable, second readable).
 pub(crate) fn poll_two(a: RawFd, b: RawFd) -> Result<(bool, bool), i32> {
     let mut p = [
-        libc::pollfd {
-            fd: a,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: b,
-            events: libc::POLLIN,
-            revents: 0,
-        },
+        super::pollfd(a, libc::POLLIN),
+        super::pollfd(b, libc::POLLIN),
     ];
-    // SAFETY: two valid pollfds.
-    retry(|| cvt(unsafe { libc::poll(p.as_mut_ptr(), 2, -1) }))?;
+    super::poll(&mut p, -1)?;
     Ok((p[0].revents != 0, p[1].revents != 0))
 }
 

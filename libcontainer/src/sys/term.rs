@@ -1,9 +1,9 @@
 //! Terminal and I/O-multiplexing calls for the foreground terminal proxy (tty.rs): termios,
-//! window sizes, poll, eventfd and the signal mask of the calling thread.
+//! window sizes, non-blocking mode, dup and eventfd.
 
 use std::os::fd::{OwnedFd, RawFd};
 
-use super::{cvt, cvt_long, retry};
+use super::{cvt, retry};
 
 /// True when `fd` is a terminal (TCGETS succeeds).
 pub(crate) fn is_terminal(fd: RawFd) -> bool {
@@ -77,30 +77,6 @@ pub(crate) fn eventfd() -> Result<RawFd, i32> {
     cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
 }
 
-/// One write(2), retried on EINTR; returns how much was written.
-pub(crate) fn write(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
-    // SAFETY: buf is a valid slice for its length.
-    retry(|| cvt_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as _))
-        .map(|n| n as usize)
-}
-
-/// A pollfd for `fd` and `events`.
-pub(crate) fn pollfd(fd: RawFd, events: i16) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }
-}
-
-/// poll(2) with a timeout in milliseconds (-1: none), retried on EINTR; returns how many fds
-/// have events.
-pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, i32> {
-    // SAFETY: fds is a valid slice of pollfds for its length.
-    retry(|| cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, timeout_ms) }))
-        .map(|n| n as usize)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -123,13 +99,10 @@ pub(crate) mod tests {
         (crate::sys::adopt(m), crate::sys::adopt(s))
     }
 
-    /// A pipe (read end, write end) for tests.
+    /// A pipe (read end, write end) for tests, owned.
     pub(crate) fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut fds = [-1; 2];
-        // SAFETY: fds is a valid array of two ints.
-        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-        assert_eq!(r, 0);
-        (crate::sys::adopt(fds[0]), crate::sys::adopt(fds[1]))
+        let (r, w) = crate::sys::proc::pipe().unwrap();
+        (crate::sys::adopt(r), crate::sys::adopt(w))
     }
 
     #[test]
