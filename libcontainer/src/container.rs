@@ -318,7 +318,7 @@ impl Container {
                             no_pivot: false,
                             preserve_fds: 0,
                             listen_fds: 0,
-                            new_keyring: false,
+                            keyring_id: None,
                             cgroup_dirs: Vec::new(),
                         },
                     ) {

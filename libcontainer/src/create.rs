@@ -252,7 +252,7 @@ impl Job for CreateJob<'_> {
     fn before_clone(&mut self, v1_tasks: Vec<RawFd>) -> Result<Vec<OwnedFd>> {
         self.plan.cgroup_join = v1_tasks;
         // Id-mapped trees need the host's privileges: made here, inherited by the child.
-        let mut keep = self.plan.rootfs.prepare_idmapped()?;
+        let mut keep = self.plan.rootfs.prepare_host()?;
         keep.append(&mut self.stdio_fds);
         Ok(keep)
     }
@@ -494,12 +494,10 @@ impl Runtime {
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 listen_fds: listen_fds(),
-                new_keyring: !opts.no_new_keyring,
+                keyring_id: (!opts.no_new_keyring).then_some(id),
                 cgroup_dirs: cgroup.saved().dirs.clone(),
             },
         )?;
-        let userns = plan.ns.userns;
-        plan.proc.session_keyring(id, true, userns)?;
         for w in parse_warnings
             .into_iter()
             .chain(std::mem::take(&mut plan.proc.warnings))

@@ -15,7 +15,7 @@ use crate::io::{Console, Pidfd, Process, Stdio, StdioSet};
 use crate::namespaces::Code as NsCode;
 use crate::notice::Notice;
 use crate::oci_spec::runtime::{Capability, Process as OciProcess};
-use crate::process::ProcPlan;
+use crate::process::{ProcPlan, SessionKeyring};
 use crate::protocol::{Chan, Fds, Msg};
 use crate::spawn::{self, Dirs, Flow, Job};
 use crate::state::{Lock, Record, Status};
@@ -428,14 +428,15 @@ impl Container {
         let pid = rec.pid.ok_or(Error::NotRunning)?;
         // HOME from the container's /etc/passwd, read through the init's root.
         let root_path = PathBuf::from(format!("/proc/{pid}/root"));
-        let keyring = !rec.no_new_keyring;
+        let ns = ns_flags(pid)?;
+        let keyring = (!rec.no_new_keyring)
+            .then(|| SessionKeyring::new(self.id(), false, ns & libc::CLONE_NEWUSER != 0))
+            .transpose()?;
         let mut proc = ProcPlan::build(&spec, o.preserve_fds, 0, keyring, Some(&root_path))?;
         warnings.append(&mut proc.warnings);
         for w in warnings {
             self.handler().warn(self.id(), &w);
         }
-        let ns = ns_flags(pid)?;
-        proc.session_keyring(self.id(), false, ns & libc::CLONE_NEWUSER != 0)?;
         // A container without a mount namespace has a detached root only its processes hold.
         let root = if ns & libc::CLONE_NEWNS == 0 {
             use std::os::unix::fs::OpenOptionsExt;

@@ -8,7 +8,7 @@ use crate::fail::{Fail, Step};
 use crate::hooks::{self, Prepared};
 use crate::namespaces::NsPlan;
 use crate::oci_spec::runtime::Spec;
-use crate::process::ProcPlan;
+use crate::process::{ProcPlan, SessionKeyring};
 use crate::rootfs::{Rootfs, RootfsOptions};
 use crate::{Error, Result};
 
@@ -33,7 +33,8 @@ pub(crate) struct PlanOptions<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub listen_fds: u32,
-    pub new_keyring: bool,
+    /// The container whose session keyring the init joins (None: `--no-new-keyring`).
+    pub keyring_id: Option<&'a str>,
     /// The container's cgroup directory in each hierarchy, for `cgroup` mounts.
     pub cgroup_dirs: Vec<std::path::PathBuf>,
 }
@@ -69,11 +70,15 @@ impl Plan {
         let ns = NsPlan::build(&spec)?;
         // The rootfs as the parent sees it: HOME comes from its /etc/passwd.
         let root = spec.root().as_ref().map(|r| o.bundle.join(r.path()));
+        let keyring = o
+            .keyring_id
+            .map(|id| SessionKeyring::new(id, true, ns.userns))
+            .transpose()?;
         let mut proc = ProcPlan::build(
             &spec,
             o.preserve_fds,
             o.listen_fds,
-            o.new_keyring,
+            keyring,
             root.as_deref(),
         )?;
         // execCPUAffinity is "not applicable to the container's init process" (runtime-spec):

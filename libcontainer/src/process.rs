@@ -124,12 +124,8 @@ pub(crate) struct ProcPlan {
     /// (resource, soft, hard), applied by the parent with prlimit.
     pub rlimits: Vec<(u32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
-    /// Join the container's session keyring (unless `--no-new-keyring`).
-    pub new_keyring: bool,
-    /// Its name, `_ses.ID` (runc's), set by `session_keyring`.
-    pub keyring_name: CString,
-    /// The init sets the keyring's permissions so that exec's processes can find it by name.
-    pub keyring_perm: Option<u32>,
+    /// The container's session keyring to join (None with `--no-new-keyring`).
+    pub keyring: Option<SessionKeyring>,
     /// Scheduler, I/O priority, personality, CPU affinity, memory policy.
     pub attrs: crate::attrs::Attrs,
     /// linux.seccomp, compiled.
@@ -140,6 +136,29 @@ pub(crate) struct ProcPlan {
     pub stdio: [libc::c_int; 3],
     /// AppArmor profile and SELinux labels.
     pub lsm: crate::lsm::Lsm,
+}
+
+/// The session keyring of a container: `_ses.ID`, as runc names it.
+pub(crate) struct SessionKeyring {
+    name: CString,
+    /// Set by the init, which makes the keyring, so that exec's processes find it by name.
+    perm: Option<u32>,
+}
+
+impl SessionKeyring {
+    /// For the init (`init`), made with its possessor's rights, view, read and link for its
+    /// owner, and search for its owner (for others in a user namespace, where exec's process
+    /// is not the owner); for exec's processes, joined by name rather than keeping their
+    /// caller's keyring.
+    pub(crate) fn new(id: &str, init: bool, userns: bool) -> Result<SessionKeyring> {
+        // KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK, what the kernel gives a
+        // new session keyring, plus the search bit.
+        const BASE: u32 = 0x3f13_0000;
+        Ok(SessionKeyring {
+            name: cstr("container id", format!("_ses.{id}").as_bytes())?,
+            perm: init.then_some(BASE | if userns { 0x08 } else { 0x0008_0000 }),
+        })
+    }
 }
 
 fn cstr(field: &str, s: &[u8]) -> Result<CString> {
@@ -201,14 +220,14 @@ impl ProcPlan {
         spec: &Spec,
         preserve_fds: u32,
         listen_fds: u32,
-        new_keyring: bool,
+        keyring: Option<SessionKeyring>,
         root: Option<&Path>,
     ) -> Result<ProcPlan> {
         let p = spec
             .process()
             .as_ref()
             .ok_or_else(|| Error::config("process", "process is required"))?;
-        let lsm = crate::lsm::Lsm::build(p, new_keyring)?;
+        let lsm = crate::lsm::Lsm::build(p, keyring.is_some())?;
         let args = p.args().clone().unwrap_or_default();
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::config(
@@ -327,9 +346,7 @@ impl ProcPlan {
             inherit_fds: preserve_fds + listen_fds,
             rlimits,
             oom_score_adj: p.oom_score_adj(),
-            new_keyring,
-            keyring_name: c"_ses".to_owned(),
-            keyring_perm: None,
+            keyring,
             attrs: crate::attrs::Attrs::build(spec)?,
             seccomp: crate::seccomp::build(spec)?,
             warnings,
@@ -361,29 +378,16 @@ impl ProcPlan {
         Err(Fail::new(ExecCode::NotFound, 0, libc::ENOENT))
     }
 
-    /// The session keyring of container `id`: `_ses.ID`, as runc names it. The init (`init`)
-    /// makes it with its possessor's rights, view, read and link for its owner, and search for
-    /// its owner (for others in a user namespace, where exec's process is not the owner), so
-    /// that exec's processes join it by name rather than keep their caller's keyring.
-    pub(crate) fn session_keyring(&mut self, id: &str, init: bool, userns: bool) -> Result<()> {
-        // KEY_POS_ALL | KEY_USR_VIEW | KEY_USR_READ | KEY_USR_LINK, what the kernel gives a
-        // new session keyring, plus the search bit.
-        const BASE: u32 = 0x3f13_0000;
-        self.keyring_name = cstr("container id", format!("_ses.{id}").as_bytes())?;
-        self.keyring_perm = init.then_some(BASE | if userns { 0x08 } else { 0x0008_0000 });
-        Ok(())
-    }
-
     /// Child side, before `apply`: a new session keyring (with the SELinux label) and the
     /// AppArmor profile and SELinux label execve will enter. The init does this before it
     /// reports `Created`, so a profile that is not loaded fails `create`, as runc's does.
     pub(crate) fn apply_lsm(&self) -> Result<(), Fail> {
-        if self.new_keyring {
+        if let Some(k) = &self.keyring {
             self.lsm.apply_keyring_label()?;
             // In a user namespace the keyring may be refused; runc ignores that too.
-            match sys::creds::join_session_keyring(&self.keyring_name) {
+            match sys::creds::join_session_keyring(&k.name) {
                 Ok(serial) => {
-                    if let Some(perm) = self.keyring_perm {
+                    if let Some(perm) = k.perm {
                         sys::creds::set_key_perm(serial, perm)
                             .map_err(|e| Fail::new(Code::KeyringPerm, 0, e))?;
                     }
@@ -502,6 +506,11 @@ impl ProcPlan {
             return m;
         }
         let cwd = self.cwd.to_string_lossy();
+        let keyring = self
+            .keyring
+            .as_ref()
+            .map(|k| k.name.to_string_lossy())
+            .unwrap_or_default();
         match code {
             Code::Cwd => format!("chdir to cwd ({cwd:?}) set in config.json failed: {e}"),
             Code::CwdEscape => format!("cwd {cwd:?} is not inside the container's root"),
@@ -514,14 +523,10 @@ impl ProcPlan {
             Code::Caps => format!("setting capabilities: {e}"),
             Code::Nnp => format!("setting no_new_privs: {e}"),
             Code::Keepcaps => format!("setting keepcaps: {e}"),
-            Code::Keyring => format!(
-                "joining the session keyring {:?}: {e}",
-                self.keyring_name.to_string_lossy()
-            ),
-            Code::KeyringPerm => format!(
-                "setting the permissions of the session keyring {:?}: {e}",
-                self.keyring_name.to_string_lossy()
-            ),
+            Code::Keyring => format!("joining the session keyring {keyring:?}: {e}"),
+            Code::KeyringPerm => {
+                format!("setting the permissions of the session keyring {keyring:?}: {e}")
+            }
             _ => format!("process set-up: {e}"),
         }
     }

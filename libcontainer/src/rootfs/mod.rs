@@ -303,11 +303,10 @@ impl Rootfs {
             .map_err(|e| fail(Code::Ptmx, 0, e))
     }
 
-    /// Parent side, before the clone: bind sources relabelled (`z`/`Z`); the trees of
-    /// id-mapped binds, and of bind sources the
-    /// container's root cannot reach (kept open by the returned fds until the child has
-    /// inherited them).
-    pub(crate) fn prepare_idmapped(&mut self) -> Result<Vec<std::os::fd::OwnedFd>> {
+    /// Parent side, before the clone, on the host: bind sources relabelled (`z`/`Z`); the
+    /// trees of id-mapped binds, and of bind sources the container's root cannot reach (kept
+    /// open by the returned fds until the child has inherited them).
+    pub(crate) fn prepare_host(&mut self) -> Result<Vec<std::os::fd::OwnedFd>> {
         if let Some(label) = &self.plan.mount_label {
             for (src, shared) in &self.plan.relabel {
                 crate::lsm::relabel(src, label, *shared)?;

@@ -341,6 +341,7 @@ pub(crate) fn fchmodat(dirfd: RawFd, name: &CStr, mode: u32) -> Result<(), i32> 
     // SAFETY: name is NUL-terminated.
     cvt(unsafe { libc::fchmodat(dirfd, name.as_ptr(), mode, 0) }).map(drop)
 }
+
 /// fsetxattr(2) on an open fd (an SELinux label: "security.selinux").
 pub(crate) fn fsetxattr(fd: RawFd, name: &CStr, value: &[u8]) -> Result<(), i32> {
     // SAFETY: name is NUL-terminated and value is a valid buffer of value.len() bytes.
