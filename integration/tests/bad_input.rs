@@ -238,3 +238,22 @@ fn terminal_without_console_socket_when_detached() {
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
 }
+
+/// A bind asking for both relabel modes (`z` shared, `Z` private) is refused, SELinux or not.
+#[test]
+fn relabel_z_and_big_z_together() {
+    let rt = Runtime::new();
+    let src = TempDir::new("relabel");
+    let mut b = Bundle::new(&["true"]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "source": src.path(),
+            "options": ["rbind", "z", "Z"]
+        }))
+    });
+    let id = rt.id();
+    // runc 1.5 refuses both as filesystem options on a bind; 1.1.5 ignores them.
+    if !skip_for_runc("runc 1.1.5 ignores z and Z") {
+        create_fails(&rt, &b, &id, "(/mnt): options").expect_msg("exclude each other");
+    }
+}
