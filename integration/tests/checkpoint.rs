@@ -47,14 +47,20 @@ fn log_file(rt: &Runtime, name: &str) -> (PathBuf, OwnedFd) {
 }
 
 /// `husk --criu C ARGS` with the container's (and husk's) stdout and stderr appended to `log`.
-fn logged(rt: &Runtime, criu: &str, log: &OwnedFd, args: &[&str]) -> Output {
+/// Its output is the log's new lines.
+fn logged(rt: &Runtime, criu: &str, log: &(PathBuf, OwnedFd), args: &[&str]) -> Output {
     let mut a = vec!["--criu", criu];
     a.extend_from_slice(args);
-    rt.cmd(&a)
-        .fd(log.as_raw_fd(), 1)
-        .fd(log.as_raw_fd(), 2)
+    let before = fs::metadata(&log.0).map(|m| m.len() as usize).unwrap_or(0);
+    let mut o = rt
+        .cmd(&a)
+        .fd(log.1.as_raw_fd(), 1)
+        .fd(log.1.as_raw_fd(), 2)
         .timeout(Duration::from_secs(120))
-        .run()
+        .run();
+    let text = fs::read(&log.0).unwrap_or_default();
+    o.stderr = String::from_utf8_lossy(&text[before.min(text.len())..]).into_owned();
+    o
 }
 
 fn husk(rt: &Runtime, criu: &str, args: &[&str]) -> Output {
@@ -64,6 +70,12 @@ fn husk(rt: &Runtime, criu: &str, args: &[&str]) -> Output {
 }
 
 const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done";
+
+/// The counter, once the process has written it.
+fn try_counter(rt: &Runtime, id: &str) -> Option<u64> {
+    let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]);
+    o.ok().then(|| o.stdout.trim().parse().ok()).flatten()
+}
 
 fn counter(rt: &Runtime, id: &str) -> u64 {
     let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]).expect_ok();
@@ -77,9 +89,9 @@ fn counter(rt: &Runtime, id: &str) -> u64 {
 fn counter_past(rt: &Runtime, id: &str, at_least: u64) -> u64 {
     let start = Instant::now();
     loop {
-        let v = counter(rt, id);
-        if v > at_least || start.elapsed() > Duration::from_secs(20) {
-            return v;
+        let v = try_counter(rt, id);
+        if v.is_some_and(|v| v > at_least) || start.elapsed() > Duration::from_secs(30) {
+            return v.unwrap_or_else(|| counter(rt, id));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -87,23 +99,26 @@ fn counter_past(rt: &Runtime, id: &str, at_least: u64) -> u64 {
 
 /// A detached counter container; returns its log.
 fn run_counter(rt: &Runtime, criu: &str, b: &Bundle, id: &str) -> (PathBuf, OwnedFd) {
-    let (p, log) = log_file(rt, &format!("{id}.log"));
+    let log = log_file(rt, &format!("{id}.log"));
     let o = logged(
         rt,
         criu,
         &log,
         &["run", "-d", "--bundle", &b.path_str(), id],
     );
-    assert!(
-        o.ok(),
-        "run -d failed: {o}\n{}",
-        fs::read_to_string(&p).unwrap_or_default()
-    );
+    assert!(o.ok(), "run -d failed: {o}");
     counter_past(rt, id, 3);
-    (p, log)
+    log
 }
 
-fn restore(rt: &Runtime, criu: &str, log: &OwnedFd, b: &Bundle, images: &Path, id: &str) -> Output {
+fn restore(
+    rt: &Runtime,
+    criu: &str,
+    log: &(PathBuf, OwnedFd),
+    b: &Bundle,
+    images: &Path,
+    id: &str,
+) -> Output {
     logged(
         rt,
         criu,
@@ -126,7 +141,7 @@ fn counter_continues_after_restore() {
     let rt = Runtime::new();
     let b = Bundle::sh(COUNTER);
     let id = rt.id();
-    let (logp, log) = run_counter(&rt, &c, &b, &id);
+    let log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
     let o = husk(
         &rt,
@@ -147,11 +162,7 @@ fn counter_continues_after_restore() {
     assert!(images.join("inventory.img").is_file());
     // The counter's value in the images: the shm file CRIU saved.
     let o = restore(&rt, &c, &log, &b, &images, &id);
-    assert!(
-        o.ok(),
-        "restore: {o}\n{}",
-        fs::read_to_string(&logp).unwrap_or_default()
-    );
+    assert!(o.ok(), "restore: {o}");
     assert_eq!(rt.status(&id), "running");
     let after = counter(&rt, &id);
     assert!(after >= 3, "the counter restarted: {after}");
@@ -177,11 +188,19 @@ fn counter_continues_after_restore() {
 fn shm_bytes_keep_their_checksum() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh(&format!(
+    let mut b = Bundle::sh(&format!(
         "head -c 268435456 /dev/urandom > /dev/shm/buf; sha256sum /dev/shm/buf > /dev/shm/sum; {COUNTER}"
     ));
+    // Room for the 256 MiB (the default /dev/shm is 64 MiB).
+    b.edit(|cfg| {
+        for m in cfg["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/shm" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "mode=1777", "size=300m"]);
+            }
+        }
+    });
     let id = rt.id();
-    let (_p, log) = run_counter(&rt, &c, &b, &id);
+    let log = run_counter(&rt, &c, &b, &id);
     let before = rt
         .exec(&["exec", &id, "cat", "/dev/shm/sum"])
         .expect_ok()
@@ -212,7 +231,7 @@ fn leave_running_then_restore_elsewhere_under_a_new_id() {
     let rt = Runtime::new();
     let b = Bundle::sh(COUNTER);
     let id = rt.id();
-    let (_p, _log) = run_counter(&rt, &c, &b, &id);
+    let _log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
     husk(
         &rt,
@@ -236,7 +255,7 @@ fn leave_running_then_restore_elsewhere_under_a_new_id() {
     // Another --root, another id: the same checkpoint.
     let other = Runtime::new();
     let id2 = other.id();
-    let (_p2, log2) = log_file(&other, "log2");
+    let log2 = log_file(&other, "log2");
     let o = restore(&other, &c, &log2, &b, &images, &id2);
     assert!(o.ok(), "restore in another root: {o}");
     assert_eq!(other.status(&id2), "running");
@@ -322,12 +341,21 @@ fn tcp_connection_survives_with_tcp_established() {
     let rt = Runtime::new();
     // A server and a client on the container's own loopback; the client ticks through the
     // connection, the server appends what it gets.
-    let b = Bundle::sh(
-        "ip link set lo up; nc -l -p 4567 > /dev/shm/recv & sleep 0.3; \
+    let mut b = Bundle::sh(
+        "ip link set lo up; sleep 100000 | nc -l -p 4567 > /dev/shm/recv & sleep 0.3; \
          (while true; do echo tick; sleep 0.05; done) | nc 127.0.0.1 4567",
     );
+    // CAP_NET_ADMIN to bring the new namespace's loopback up.
+    b.edit(|cfg| {
+        for set in ["bounding", "effective", "permitted"] {
+            cfg["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_NET_ADMIN"));
+        }
+    });
     let id = rt.id();
-    let (_p, log) = log_file(&rt, "log");
+    let log = log_file(&rt, "log");
     logged(
         &rt,
         &c,
@@ -363,7 +391,7 @@ fn tcp_connection_survives_with_tcp_established() {
         "running",
         "a failed dump must leave the container running"
     );
-    husk(
+    let o = husk(
         &rt,
         &c,
         &[
@@ -373,8 +401,19 @@ fn tcp_connection_survives_with_tcp_established() {
             images.to_str().unwrap(),
             &id,
         ],
-    )
-    .expect_ok();
+    );
+    // Kernels from 6.16 refuse SO_PASSCRED on TCP sockets, which CRIU 4.1.1 reads for every
+    // socket: then the dump fails, quoting CRIU's reason, and the container runs on. The
+    // cgroup v2 lane (Debian's 6.1) runs the whole test.
+    if !o.ok() && o.stderr.contains("Can't get 1:16 opt") && std::env::var("HUSK_LANE").is_err() {
+        eprintln!(
+            "this kernel refuses SO_PASSCRED on TCP sockets (CRIU 4.1.1 cannot dump them): {}",
+            o.stderr
+        );
+        assert_eq!(rt.status(&id), "running");
+        return;
+    }
+    assert!(o.ok(), "checkpoint --tcp-established: {o}");
     let o = logged(
         &rt,
         &c,
@@ -406,9 +445,16 @@ fn tcp_connection_survives_with_tcp_established() {
 fn held_file_lock_survives_with_file_locks() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh("flock /dev/shm/lock -c 'echo locked > /dev/shm/state; sleep 100000'");
+    // busybox has no flock: python3 from the host holds the lock.
+    let mut b = Bundle::new(&[
+        "/usr/bin/python3",
+        "-c",
+        "import fcntl,time\nf=open('/dev/shm/lock','w')\nfcntl.flock(f, fcntl.LOCK_EX)\n\
+         open('/dev/shm/state','w').write('locked')\ntime.sleep(100000)",
+    ]);
+    b.with_host_libs();
     let id = rt.id();
-    let (_p, log) = log_file(&rt, "log");
+    let log = log_file(&rt, "log");
     logged(
         &rt,
         &c,
@@ -466,8 +512,14 @@ fn held_file_lock_survives_with_file_locks() {
     );
     assert!(o.ok(), "restore: {o}");
     // The lock is held again: a second taker cannot get it.
-    let o = rt.exec(&["exec", &id, "flock", "-n", "/dev/shm/lock", "true"]);
-    assert_eq!(o.code(), 1, "the lock is free after restore: {o}");
+    let o = rt.exec(&[
+        "exec",
+        &id,
+        "/usr/bin/python3",
+        "-c",
+        "import fcntl,sys\nf=open('/dev/shm/lock','w')\ntry:\n fcntl.flock(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\nexcept OSError:\n sys.exit(7)",
+    ]);
+    assert_eq!(o.code(), 7, "the lock is free after restore: {o}");
 }
 
 #[test]
@@ -480,7 +532,7 @@ fn cgroup_limits_hold_after_restore() {
     });
     b.write();
     let id = rt.id();
-    let (_p, log) = run_counter(&rt, &c, &b, &id);
+    let log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
     husk(
         &rt,
@@ -516,7 +568,7 @@ fn pre_dump_needs_memory_tracking() {
     let rt = Runtime::new();
     let b = Bundle::sh(COUNTER);
     let id = rt.id();
-    let (_p, _log) = run_counter(&rt, &c, &b, &id);
+    let _log = run_counter(&rt, &c, &b, &id);
     let has_soft_dirty = std::process::Command::new(&c)
         .args(["check", "--feature", "mem_dirty_track"])
         .output()
@@ -557,7 +609,7 @@ fn pre_dump_needs_memory_tracking() {
         ],
     )
     .expect_ok();
-    let (_p2, log2) = log_file(&rt, "log2");
+    let log2 = log_file(&rt, "log2");
     restore(&rt, &c, &log2, &b, &images, &id).expect_ok();
     let v = counter(&rt, &id);
     assert!(counter_past(&rt, &id, v) > v);
@@ -598,7 +650,7 @@ fn restore_refuses_bad_image_dirs_and_leaves_nothing() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
     let b = Bundle::sh(COUNTER);
-    let (_p, log) = log_file(&rt, "log");
+    let log = log_file(&rt, "log");
     let missing = rt.work().join("missing");
     let empty = rt.work().join("empty");
     fs::create_dir(&empty).unwrap();
@@ -615,7 +667,7 @@ fn restore_refuses_bad_image_dirs_and_leaves_nothing() {
     // A checkpoint of another container (other args) is refused before CRIU runs.
     let src = Bundle::sh(COUNTER);
     let id = rt.id();
-    let (_p2, _l2) = run_counter(&rt, &c, &src, &id);
+    let _l2 = run_counter(&rt, &c, &src, &id);
     let images = rt.work().join("images");
     husk(
         &rt,

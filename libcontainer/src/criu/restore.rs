@@ -423,8 +423,11 @@ impl Runtime {
                     }
                 }
             }
+            // CRIU mounts the source path as given: a symlink (/lib on a merged-/usr host)
+            // must be resolved first, as create's bind resolved it.
             for (dest, src) in &binds {
-                o.ext_mnt.push(ext_mount(dest, src));
+                let src = std::fs::canonicalize(src).unwrap_or_else(|_| src.clone());
+                o.ext_mnt.push(ext_mount(dest, &src));
             }
             if !rootfs_plan.masked_paths().is_empty() {
                 o.ext_mnt
