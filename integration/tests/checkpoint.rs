@@ -179,7 +179,7 @@ fn counter_continues_after_restore() {
         "restored init outside its cgroup: {cg}"
     );
     rt.exec(&["kill", &id, "KILL"]).expect_ok();
-    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    rt.wait_status(&id, "stopped", Duration::from_secs(60));
     rt.exec(&["delete", &id]).expect_ok();
     assert_nothing_remains(&rt, &id, None);
 }
@@ -296,7 +296,7 @@ fn terminal_container_gets_a_new_pty_through_the_console_socket() {
     fs::File::from(master.try_clone().unwrap())
         .write_all(b"one\n")
         .unwrap();
-    assert!(read_pty(&master, "got-one", Duration::from_secs(10)).contains("got-one"));
+    assert!(read_pty(&master, "got-one", Duration::from_secs(60)).contains("got-one"));
     let images = rt.work().join("images");
     husk(
         &rt,
@@ -328,7 +328,7 @@ fn terminal_container_gets_a_new_pty_through_the_console_socket() {
     fs::File::from(master.try_clone().unwrap())
         .write_all(b"two\n")
         .unwrap();
-    let out = read_pty(&master, "got-two", Duration::from_secs(10));
+    let out = read_pty(&master, "got-two", Duration::from_secs(60));
     assert!(
         out.contains("got-two"),
         "restored shell does not answer on the new pty: {out:?}"
@@ -371,7 +371,7 @@ fn tcp_connection_survives_with_tcp_established() {
             .count()
     };
     let start = Instant::now();
-    while lines(&rt) < 5 && start.elapsed() < Duration::from_secs(10) {
+    while lines(&rt) < 5 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let images = rt.work().join("images");
@@ -432,7 +432,7 @@ fn tcp_connection_survives_with_tcp_established() {
     assert!(o.ok(), "restore: {o}");
     let n = lines(&rt);
     let start = Instant::now();
-    while lines(&rt) <= n + 5 && start.elapsed() < Duration::from_secs(10) {
+    while lines(&rt) <= n + 5 && start.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
@@ -470,7 +470,7 @@ fn held_file_lock_survives_with_file_locks() {
         != "locked"
     {
         assert!(
-            start.elapsed() < Duration::from_secs(10),
+            start.elapsed() < Duration::from_secs(60),
             "lock never taken"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -638,7 +638,7 @@ fn checkpoint_refuses_created_paused_and_stopped() {
     assert_eq!(rt.status(&id), "paused");
     rt.exec(&["resume", &id]).expect_ok();
     rt.exec(&["kill", &id, "KILL"]).expect_ok();
-    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    rt.wait_status(&id, "stopped", Duration::from_secs(60));
     husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
         .expect_err()
         .expect_msg("is stopped: only a running container can be checkpointed");
