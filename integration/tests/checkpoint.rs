@@ -634,7 +634,7 @@ fn pre_dump_needs_memory_tracking() {
 // --- bad input: a clear error, the container and host unchanged ---
 
 #[test]
-fn checkpoint_refuses_created_paused_and_stopped() {
+fn checkpoint_refuses_created_and_stopped_and_takes_paused() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
     let b = Bundle::sh(COUNTER);
@@ -644,21 +644,35 @@ fn checkpoint_refuses_created_paused_and_stopped() {
     rt.create(&b, &id);
     husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
         .expect_err()
-        .expect_msg("is created: only a running container can be checkpointed");
+        .expect_msg("is created: only a running or paused container can be checkpointed");
     assert_eq!(rt.status(&id), "created");
+    assert!(!images.exists(), "a refused checkpoint made the image dir");
     rt.exec(&["start", &id]).expect_ok();
+    counter_past(&rt, &id, 3);
+    // Paused, as containerd's shim leaves it before a checkpoint: dumped, and left paused.
     rt.exec(&["pause", &id]).expect_ok();
-    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
-        .expect_err()
-        .expect_msg("is paused: only a running container can be checkpointed");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--leave-running", "--image-path", img, &id],
+    )
+    .expect_ok();
     assert_eq!(rt.status(&id), "paused");
+    assert!(images.join("inventory.img").is_file());
     rt.exec(&["resume", &id]).expect_ok();
+    let v = counter(&rt, &id);
+    assert!(counter_past(&rt, &id, v) > v, "not running after resume");
     rt.exec(&["kill", &id, "KILL"]).expect_ok();
     rt.wait_status(&id, "stopped", Duration::from_secs(60));
-    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
-        .expect_err()
-        .expect_msg("is stopped: only a running container can be checkpointed");
-    assert!(!images.exists(), "a refused checkpoint made the image dir");
+    let images2 = rt.work().join("images2");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images2.to_str().unwrap(), &id],
+    )
+    .expect_err()
+    .expect_msg("is stopped: only a running or paused container can be checkpointed");
+    assert!(!images2.exists(), "a refused checkpoint made the image dir");
 }
 
 #[test]
@@ -944,4 +958,101 @@ fn a_joined_network_namespace_is_joined_again() {
     );
     let v = counter(&rt, &id);
     assert!(counter_past(&rt, &id, v) > v);
+}
+
+#[test]
+fn lazy_pages_restore_fetches_memory_on_demand() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    let images = rt.work().join("images");
+    let port = (20000 + std::process::id() % 20000 + unique() as u32 % 1000).to_string();
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the two-int array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (r, w) = (fds[0], fds[1]);
+    // The dump serves memory instead of writing it, and says so on --status-fd.
+    let (mut dump, ..) = rt
+        .cmd(&[
+            "--criu",
+            &c,
+            "checkpoint",
+            "--lazy-pages",
+            "--page-server",
+            &format!("127.0.0.1:{port}"),
+            "--status-fd",
+            "3",
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ])
+        .fd(w, 3)
+        .spawn();
+    // SAFETY: our copy of the write end; the child has its own.
+    unsafe { libc::close(w) };
+    let mut ready = [0u8; 1];
+    // SAFETY: reading one byte into a one-byte buffer from our pipe.
+    let n = unsafe { libc::read(r, ready.as_mut_ptr().cast(), 1) };
+    // SAFETY: closing our read end.
+    unsafe { libc::close(r) };
+    assert_eq!(
+        (n, ready[0]),
+        (1, 0),
+        "no \\0 on --status-fd from the lazy dump"
+    );
+    let mut lazy = std::process::Command::new(&c)
+        .args([
+            "lazy-pages",
+            "--page-server",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "-D",
+        ])
+        .arg(&images)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = images.join("lazy-pages.socket");
+    let start = Instant::now();
+    while !sock.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id2 = rt.id();
+    let o = logged(
+        &rt,
+        &c,
+        &log,
+        &[
+            "restore",
+            "-d",
+            "--lazy-pages",
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id2,
+        ],
+    );
+    assert!(o.ok(), "lazy restore: {o}");
+    let v = counter(&rt, &id2);
+    assert!(
+        counter_past(&rt, &id2, v) > v,
+        "the lazily restored counter does not advance"
+    );
+    // Once every page has moved, the dump ends and the source container is gone.
+    let st = wait_bounded(&mut dump, Duration::from_secs(60)).expect("the lazy dump did not end");
+    assert!(st.success(), "lazy dump: {st:?}");
+    let _ = wait_bounded(&mut lazy, Duration::from_secs(30));
+    let _ = lazy.kill();
+    assert!(rt
+        .exec(&["state", &id])
+        .expect_err()
+        .stderr
+        .contains("does not exist"));
 }

@@ -66,12 +66,18 @@ impl Fingerprint {
             args: p.and_then(|p| p.args().clone()).unwrap_or_default(),
             terminal: p.and_then(|p| p.terminal()).unwrap_or(false),
             namespaces,
-            mounts: spec
-                .mounts()
-                .iter()
-                .flatten()
-                .map(|m| m.destination().display().to_string())
-                .collect(),
+            // Sorted: podman rebuilds an imported container's spec with the same mounts in
+            // another order.
+            mounts: {
+                let mut m: Vec<String> = spec
+                    .mounts()
+                    .iter()
+                    .flatten()
+                    .map(|m| m.destination().display().to_string())
+                    .collect();
+                m.sort();
+                m
+            },
         }
     }
 
@@ -209,11 +215,13 @@ impl Container {
     pub fn checkpoint(&self, opts: &CheckpointOptions) -> Result<()> {
         let (dir, rec) = self.open(Lock::Exclusive)?;
         let status = rec.status();
-        if status != Status::Running {
+        // A paused one too, as runc: containerd's shim pauses a container before it
+        // checkpoints it (CRIU dumps the frozen cgroup and, left running, leaves it frozen).
+        if !matches!(status, Status::Running | Status::Paused) {
             return Err(Error::WrongState {
                 id: self.id().into(),
                 status,
-                why: "only a running container can be checkpointed",
+                why: "only a running or paused container can be checkpointed",
             });
         }
         let criu = Criu::find(opts.criu.as_deref())?;
