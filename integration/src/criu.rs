@@ -116,7 +116,7 @@ mod tests {
         let t = "ed2b90ae-3181-43f0-85ab-f4af5993901b";
         assert_eq!(parse_count(&format!("{t} 12\n")), Some((t.to_string(), 12)));
         assert_eq!(parse_count(""), None);
-        assert_eq!(parse_count(&format!("{t}")), None);
+        assert_eq!(parse_count(t), None);
         assert_eq!(parse_count(&format!("{t} x")), None);
         assert_eq!(parse_count("Error: no such container"), None);
         assert_eq!(parse_count(&format!("{t} 1 2")), None);
