@@ -230,6 +230,10 @@ impl Container {
         Ok(Pidfd::from_parts(fd, rec.pid.unwrap_or(0)))
     }
 
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub(crate) fn handler(&self) -> &Handler {
         &self.runtime.handler
     }
@@ -400,7 +404,7 @@ impl Container {
 
     /// `delete`; the poststop hooks' working directory is the bundle for `run` (`in_bundle`), the
     /// caller's for `delete`, as runc's (which changes to the bundle for `create` and `run`).
-    fn remove(self, force: bool, in_bundle: bool) -> Result<()> {
+    pub(crate) fn remove(self, force: bool, in_bundle: bool) -> Result<()> {
         let dir = StateDir::open(&self.runtime.root, &self.id, Lock::Exclusive)?;
         let rec = match dir.read() {
             Ok(Some(r)) => r,

@@ -91,7 +91,7 @@ impl CreateOptions {
 }
 
 /// Reads and parses config.json, naming the file in every error; with the parse's warnings.
-fn load_spec(bundle: &Path) -> Result<(Spec, Vec<String>)> {
+pub(crate) fn load_spec(bundle: &Path) -> Result<(Spec, Vec<String>)> {
     let path = bundle.join("config.json");
     let data = std::fs::read(&path).map_err(|e| Error::Config {
         path: path.clone(),
@@ -187,6 +187,35 @@ fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
             "linux.resources {set:?}: limits need a cgroup, and the cgroup manager is disabled"
         ),
     ))
+}
+
+/// The container's cgroup manager for `driver`, from the config's cgroupsPath and resources
+/// (the systemd driver starts its unit with them).
+pub(crate) fn cgroup_manager(
+    driver: CgroupDriver,
+    spec: &Spec,
+    id: &str,
+) -> Result<cgroups::Manager> {
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    let mut cgroup = match driver {
+        CgroupDriver::Cgroupfs => cgroups::Manager::new(cgroups_path, id)?,
+        CgroupDriver::Systemd => {
+            cgroups::Manager::new_systemd(cgroups_path.map(|p| p.to_string_lossy()).as_deref(), id)?
+        }
+        CgroupDriver::Disabled => {
+            refuse_limits(resources.as_ref())?;
+            cgroups::Manager::disabled()
+        }
+    };
+    if cgroup.is_systemd() {
+        // Applied by `add` once the unit exists (it is started with the init's pid).
+        cgroup.set_start_resources(resources);
+    }
+    Ok(cgroup)
 }
 
 /// LISTEN_FDS from the caller's environment, passed through as runc does.
@@ -467,26 +496,8 @@ impl Runtime {
                 "a container with a terminal has the pty as its stdio: leave stdin, stdout and stderr inherited",
             ));
         }
-        let cgroups_path = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_deref());
         let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-        let mut cgroup = match opts.cgroup_driver {
-            CgroupDriver::Cgroupfs => cgroups::Manager::new(cgroups_path, id)?,
-            CgroupDriver::Systemd => cgroups::Manager::new_systemd(
-                cgroups_path.map(|p| p.to_string_lossy()).as_deref(),
-                id,
-            )?,
-            CgroupDriver::Disabled => {
-                refuse_limits(resources.as_ref())?;
-                cgroups::Manager::disabled()
-            }
-        };
-        if cgroup.is_systemd() {
-            // Applied by `add` once the unit exists (it is started with the init's pid).
-            cgroup.set_start_resources(resources.clone());
-        }
+        let cgroup = cgroup_manager(opts.cgroup_driver, &spec, id)?;
         let mut plan = Plan::build(
             spec.clone(),
             &PlanOptions {

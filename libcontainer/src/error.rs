@@ -156,6 +156,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// CRIU failed to checkpoint or restore: the message quotes the line of its log that
+    /// says why.
+    #[error("{msg}")]
+    Criu {
+        /// The whole message.
+        msg: String,
+        /// CRIU's log, kept under the work path (or the image path).
+        log: Option<PathBuf>,
+    },
     /// A cgroup operation failed; [`cgroups::Error`] names the file or directory.
     #[error(transparent)]
     Cgroup(#[from] cgroups::Error),

@@ -612,6 +612,10 @@ fn child_steps(plan: &mut ExecPlan, chan: Chan) -> Result<(), Fail> {
     }
     if plan.terminal {
         terminal(chan, plan.console_size)?;
+    } else {
+        // A session of its own, as runc's: a session led from outside the container's pid
+        // namespace is one CRIU cannot dump.
+        sys::proc::setsid().map_err(|e| Fail::new(ConsoleCode::Ctty, 0, e))?;
     }
     plan.proc.prepare()?;
     plan.proc.apply_lsm()?;

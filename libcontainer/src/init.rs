@@ -173,9 +173,11 @@ fn init(plan: &mut Plan, chan: Chan, listener: RawFd, report: &mut Chan) -> Resu
         Err(RecvError::Errno(e)) => return Err(sync_fail(SyncCode::Recv, e)),
         Err(_) => return Err(sync_fail(SyncCode::Recv, libc::EPROTO)),
     };
+    // A session of its own, terminal or not, as runc's init: a session led from outside the
+    // container's pid namespace is one CRIU cannot dump.
+    sys::proc::setsid().map_err(|e| Fail::new(ConsoleCode::Ctty, 0, e))?;
     if tty >= 0 {
         let f = |c: ConsoleCode, e| Fail::new(c, 0, e);
-        sys::proc::setsid().map_err(|e| f(ConsoleCode::Ctty, e))?;
         sys::proc::set_ctty(tty).map_err(|e| f(ConsoleCode::Ctty, e))?;
         if tty > 2 {
             sys::close(tty);

@@ -89,7 +89,7 @@ fn flag(kind: LinuxNamespaceType) -> i32 {
     }
 }
 
-fn name(kind: LinuxNamespaceType) -> &'static str {
+pub(crate) fn name(kind: LinuxNamespaceType) -> &'static str {
     match kind {
         LinuxNamespaceType::Mount => "mount",
         LinuxNamespaceType::Cgroup => "cgroup",

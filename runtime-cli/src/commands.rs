@@ -18,6 +18,8 @@ pub struct Ctx {
     pub rootless: String,
     /// `--root` was given (a missing default root lists nothing; a missing given one fails).
     pub root_given: bool,
+    /// `--criu PATH` (runc 1.1); without it `criu` is looked up on $PATH (runc 1.5).
+    pub criu: Option<PathBuf>,
 }
 
 /// A relative path made absolute against the current directory (not canonicalized).
@@ -33,7 +35,7 @@ fn refuse_cgroup_options(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 /// runc's `--systemd-cgroup` or crun's `--cgroup-manager`; contradicting each other is an error.
-fn cgroup_driver(ctx: &Ctx) -> anyhow::Result<CgroupDriver> {
+pub(crate) fn cgroup_driver(ctx: &Ctx) -> anyhow::Result<CgroupDriver> {
     let d = match ctx.cgroup_manager.as_deref() {
         None | Some("cgroupfs") if ctx.systemd_cgroup => CgroupDriver::Systemd,
         None | Some("cgroupfs") => CgroupDriver::Cgroupfs,
@@ -194,6 +196,7 @@ mod tests {
             cgroup_manager: manager.map(String::from),
             rootless: "auto".into(),
             root_given: false,
+            criu: None,
         }
     }
 

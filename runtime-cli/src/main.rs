@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod criu;
 mod exec;
 mod fds;
 mod log;
@@ -47,7 +48,7 @@ const GLOBAL_FLAGS: &[Flag] = &[
         "criu",
         None,
         None,
-        "path to the criu binary used for checkpoint and restore (not supported: refused)",
+        "path to the criu binary used for checkpoint and restore (default: criu on $PATH)",
     ),
     Flag::boolean(
         "systemd-cgroup",
@@ -215,9 +216,6 @@ fn shell_words(argv: &[String]) -> String {
 }
 
 fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
-    if g.is_set("criu") {
-        return Err(anyhow!("--criu: checkpoint and restore are not supported by husk").into());
-    }
     let rootless = g.value("rootless").unwrap_or("auto");
     if !matches!(rootless, "true" | "false" | "auto") {
         return Err(
@@ -310,6 +308,12 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
         cgroup_manager: cgroup_manager.map(str::to_string),
         rootless: rootless.to_string(),
         root_given: g.value("root").is_some(),
+        criu: g
+            .value("criu")
+            .filter(|c| !c.is_empty())
+            .map(std::path::absolute)
+            .transpose()
+            .map_err(|e| anyhow!("--criu: {}", log::go_io(&e)))?,
     };
     Ok(body(&ctx, &m)?)
 }
@@ -384,25 +388,5 @@ mod tests {
         assert_eq!(lines[0], "husk version 0.1.0");
         assert!(lines[1].starts_with("commit: "));
         assert_eq!(lines[2], "spec: 1.3.0");
-    }
-
-    #[test]
-    fn criu_is_refused() {
-        let e = dispatch(&globals(&["--criu", "/usr/sbin/criu", "list"]), &[])
-            .err()
-            .unwrap();
-        assert!(matches!(e, Failure::Error(e) if e.to_string().contains("not supported")));
-    }
-
-    #[test]
-    fn later_commands_fail() {
-        for c in ["checkpoint", "restore"] {
-            match dispatch(&globals(&[c, "x"]), &[]) {
-                Err(Failure::Error(e)) => {
-                    assert_eq!(e.to_string(), format!("{c}: not implemented yet"))
-                }
-                _ => panic!("{c} did not fail"),
-            }
-        }
     }
 }

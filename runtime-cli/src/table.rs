@@ -267,26 +267,17 @@ const UPDATE_FLAGS: &[Flag] = &[
     ),
 ];
 
-const fn later(name: &'static str, usage: &'static str, summary: &'static str) -> Command {
-    Command {
-        name,
-        usage,
-        summary,
-        flags: &[],
-        nargs: (0, usize::MAX),
-        body: None,
-        // Not parsed yet; runc reorders all of them but exec.
-        reorder: false,
-    }
-}
-
 /// Every command, in runc's order.
 pub const COMMANDS: &[Command] = &[
-    later(
-        "checkpoint",
-        "<container-id>",
-        "checkpoint a running container",
-    ),
+    Command {
+        name: "checkpoint",
+        usage: "<container-id>",
+        summary: "checkpoint a running container",
+        flags: crate::criu::CHECKPOINT_FLAGS,
+        nargs: (1, 1),
+        body: Some(crate::criu::checkpoint),
+        reorder: true,
+    },
     Command {
         name: "create",
         usage: "<container-id>",
@@ -363,11 +354,15 @@ pub const COMMANDS: &[Command] = &[
         // As runc (SkipArgReorder): options after the id belong to ps.
         reorder: false,
     },
-    later(
-        "restore",
-        "<container-id>",
-        "restore a container from a previous checkpoint",
-    ),
+    Command {
+        name: "restore",
+        usage: "<container-id>",
+        summary: "restore a container from a previous checkpoint",
+        flags: crate::criu::RESTORE_FLAGS,
+        nargs: (1, 1),
+        body: Some(crate::criu::restore),
+        reorder: true,
+    },
     Command {
         name: "resume",
         usage: "<container-id>",

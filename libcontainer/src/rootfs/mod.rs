@@ -317,6 +317,41 @@ impl Rootfs {
         Ok(keep)
     }
 
+    /// Mounts of the root whose source is a host path, for CRIU's external mount map:
+    /// (destination in the container, host source). The binds of `mounts` (the v1 cgroup
+    /// hierarchies included) and, in a user namespace, the devices bound from the host.
+    pub(crate) fn host_binds(&self) -> Vec<(PathBuf, PathBuf)> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = |c: &std::ffi::CStr| PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes()));
+        let mut out: Vec<(PathBuf, PathBuf)> = self
+            .plan
+            .mounts
+            .iter()
+            .filter_map(|m| match &m.kind {
+                plan::Kind::Bind { source, .. } => {
+                    Some((PathBuf::from(m.target.display()), path(source)))
+                }
+                _ => None,
+            })
+            .collect();
+        if self.plan.userns {
+            for d in &self.plan.devices {
+                out.push((PathBuf::from(d.target.display()), path(&d.host)));
+            }
+        }
+        out
+    }
+
+    /// linux.maskedPaths, absolute in the container.
+    pub(crate) fn masked_paths(&self) -> Vec<PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        self.plan
+            .masked
+            .iter()
+            .map(|c| PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes())))
+            .collect()
+    }
+
     /// Child side: binds the pty slave onto the container's /dev/console. After `mount_all`
     /// (before or after `enter`).
     pub(crate) fn bind_console(&self, pty_slave: RawFd) -> Result<(), Fail> {

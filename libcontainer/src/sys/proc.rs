@@ -545,3 +545,10 @@ pub(crate) fn empty(fd: RawFd) -> Result<(), i32> {
     cvt(unsafe { libc::ftruncate(fd, 0) })?;
     rewind(fd)
 }
+
+/// fcntl(F_DUPFD_CLOEXEC): a close-on-exec copy of `fd` numbered `min` or above (fds moved
+/// out of the way of the numbers a child dup2s onto).
+pub(crate) fn dup_above(fd: RawFd, min: RawFd) -> Result<RawFd, i32> {
+    // SAFETY: plain fcntl on an fd of this process; the kernel checks it.
+    cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
+}

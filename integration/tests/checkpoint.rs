@@ -1,0 +1,758 @@
+//! checkpoint and restore with CRIU 4 (issue 15), observed by effect: a counter continues from
+//! its value, bytes keep their checksum, a connection and a lock survive, limits hold.
+//! CRIU comes from `HUSK_CRIU` (default: scripts/criu's cache); under CI=true its absence is a
+//! failure.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use integration::*;
+
+const CACHED: &str = "/var/tmp/husk-criu/4.1.1/bin/criu";
+
+/// The CRIU to use, or None (a skip) outside CI when there is none.
+fn criu() -> Option<String> {
+    let path = std::env::var("HUSK_CRIU").unwrap_or_else(|_| CACHED.into());
+    if Path::new(&path).is_file() {
+        return Some(path);
+    }
+    match on_missing(
+        std::env::var("CI").ok().as_deref(),
+        "criu 4 (scripts/criu)",
+        "scripts/criu",
+    ) {
+        Ok(msg) => {
+            eprintln!("{msg}");
+            None
+        }
+        Err(msg) => panic!("{msg} (looked for {path})"),
+    }
+}
+
+/// A file opened O_APPEND, as container logs are: CRIU restores such a stdio file without
+/// checking that its size is the one it had at the dump.
+fn log_file(rt: &Runtime, name: &str) -> (PathBuf, OwnedFd) {
+    let p = rt.work().join(name);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(&p)
+        .unwrap();
+    (p, f.into())
+}
+
+/// `husk --criu C ARGS` with the container's (and husk's) stdout and stderr appended to `log`.
+/// Its output is the log's new lines.
+fn logged(rt: &Runtime, criu: &str, log: &(PathBuf, OwnedFd), args: &[&str]) -> Output {
+    let mut a = vec!["--criu", criu];
+    a.extend_from_slice(args);
+    let before = fs::metadata(&log.0).map(|m| m.len() as usize).unwrap_or(0);
+    let mut o = rt
+        .cmd(&a)
+        .fd(log.1.as_raw_fd(), 1)
+        .fd(log.1.as_raw_fd(), 2)
+        .timeout(Duration::from_secs(120))
+        .run();
+    let text = fs::read(&log.0).unwrap_or_default();
+    o.stderr = String::from_utf8_lossy(&text[before.min(text.len())..]).into_owned();
+    o
+}
+
+fn husk(rt: &Runtime, criu: &str, args: &[&str]) -> Output {
+    let mut a = vec!["--criu", criu];
+    a.extend_from_slice(args);
+    rt.cmd(&a).timeout(Duration::from_secs(120)).run()
+}
+
+const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done";
+
+/// The counter, once the process has written it.
+fn try_counter(rt: &Runtime, id: &str) -> Option<u64> {
+    let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]);
+    o.ok().then(|| o.stdout.trim().parse().ok()).flatten()
+}
+
+fn counter(rt: &Runtime, id: &str) -> u64 {
+    let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]).expect_ok();
+    o.stdout
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("counter {:?}", o.stdout))
+}
+
+/// Waits until the counter passes `at_least`; returns its value.
+fn counter_past(rt: &Runtime, id: &str, at_least: u64) -> u64 {
+    let start = Instant::now();
+    loop {
+        let v = try_counter(rt, id);
+        if v.is_some_and(|v| v > at_least) || start.elapsed() > Duration::from_secs(30) {
+            return v.unwrap_or_else(|| counter(rt, id));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A detached counter container; returns its log.
+fn run_counter(rt: &Runtime, criu: &str, b: &Bundle, id: &str) -> (PathBuf, OwnedFd) {
+    let log = log_file(rt, &format!("{id}.log"));
+    let o = logged(
+        rt,
+        criu,
+        &log,
+        &["run", "-d", "--bundle", &b.path_str(), id],
+    );
+    assert!(o.ok(), "run -d failed: {o}");
+    counter_past(rt, id, 3);
+    log
+}
+
+fn restore(
+    rt: &Runtime,
+    criu: &str,
+    log: &(PathBuf, OwnedFd),
+    b: &Bundle,
+    images: &Path,
+    id: &str,
+) -> Output {
+    logged(
+        rt,
+        criu,
+        log,
+        &[
+            "restore",
+            "-d",
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            id,
+        ],
+    )
+}
+
+#[test]
+fn counter_continues_after_restore() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    let images = rt.work().join("images");
+    let o = husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    );
+    assert!(o.ok(), "checkpoint: {o}");
+    // The container is gone after a checkpoint without --leave-running, as with runc.
+    assert!(rt
+        .exec(&["state", &id])
+        .expect_err()
+        .stderr
+        .contains("does not exist"));
+    assert!(
+        cgroup_dirs_for(&id).is_empty(),
+        "cgroups left after checkpoint"
+    );
+    assert!(images.join("inventory.img").is_file());
+    // The counter's value in the images: the shm file CRIU saved.
+    let o = restore(&rt, &c, &log, &b, &images, &id);
+    assert!(o.ok(), "restore: {o}");
+    assert_eq!(rt.status(&id), "running");
+    let after = counter(&rt, &id);
+    assert!(after >= 3, "the counter restarted: {after}");
+    let later = counter_past(&rt, &id, after);
+    assert!(
+        later > after,
+        "the counter does not advance after restore: {after} -> {later}"
+    );
+    // state/kill/delete work on the restored container; its processes are in its cgroups.
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        contains_id(&cg, &id),
+        "restored init outside its cgroup: {cg}"
+    );
+    rt.exec(&["kill", &id, "KILL"]).expect_ok();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    rt.exec(&["delete", &id]).expect_ok();
+    assert_nothing_remains(&rt, &id, None);
+}
+
+#[test]
+fn shm_bytes_keep_their_checksum() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(&format!(
+        "head -c 268435456 /dev/urandom > /dev/shm/buf; sha256sum /dev/shm/buf > /dev/shm/sum; {COUNTER}"
+    ));
+    // Room for the 256 MiB (the default /dev/shm is 64 MiB).
+    b.edit(|cfg| {
+        for m in cfg["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev/shm" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "mode=1777", "size=300m"]);
+            }
+        }
+    });
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    let before = rt
+        .exec(&["exec", &id, "cat", "/dev/shm/sum"])
+        .expect_ok()
+        .stdout;
+    assert!(before.contains("/dev/shm/buf"), "{before}");
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_ok();
+    restore(&rt, &c, &log, &b, &images, &id).expect_ok();
+    let after = rt
+        .exec(&["exec", &id, "sha256sum", "/dev/shm/buf"])
+        .expect_ok()
+        .stdout;
+    assert_eq!(
+        before.trim(),
+        after.trim(),
+        "256 MiB of random bytes changed"
+    );
+}
+
+#[test]
+fn leave_running_then_restore_elsewhere_under_a_new_id() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let id = rt.id();
+    let _log = run_counter(&rt, &c, &b, &id);
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    assert_eq!(rt.status(&id), "running");
+    let at = counter(&rt, &id);
+    assert!(
+        counter_past(&rt, &id, at) > at,
+        "left running but not running"
+    );
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    // Another --root, another id: the same checkpoint.
+    let other = Runtime::new();
+    let id2 = other.id();
+    let log2 = log_file(&other, "log2");
+    let o = restore(&other, &c, &log2, &b, &images, &id2);
+    assert!(o.ok(), "restore in another root: {o}");
+    assert_eq!(other.status(&id2), "running");
+    let v = counter(&other, &id2);
+    assert!(
+        v >= at.saturating_sub(20),
+        "restored counter {v} far below {at}"
+    );
+    assert!(counter_past(&other, &id2, v) > v);
+    other.exec(&["delete", "--force", &id2]).expect_ok();
+    assert_nothing_remains(&other, &id2, None);
+}
+
+#[test]
+fn terminal_container_gets_a_new_pty_through_the_console_socket() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("while read l; do echo got-$l; done");
+    b.edit(|cfg| cfg["process"]["terminal"] = json!(true));
+    b.write();
+    let id = rt.id();
+    let (sock, h) = fd_socket(&rt, "console1.sock");
+    husk(
+        &rt,
+        &c,
+        &[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            &b.path_str(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    let master = h.join().unwrap().expect("no pty master at run");
+    fs::File::from(master.try_clone().unwrap())
+        .write_all(b"one\n")
+        .unwrap();
+    assert!(read_pty(&master, "got-one", Duration::from_secs(10)).contains("got-one"));
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_ok();
+    drop(master);
+    let (sock2, h2) = fd_socket(&rt, "console2.sock");
+    husk(
+        &rt,
+        &c,
+        &[
+            "restore",
+            "-d",
+            "--console-socket",
+            sock2.to_str().unwrap(),
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    let master = h2.join().unwrap().expect("no pty master sent at restore");
+    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
+    assert!(link.to_string_lossy().contains("ptmx"), "{link:?}");
+    fs::File::from(master.try_clone().unwrap())
+        .write_all(b"two\n")
+        .unwrap();
+    let out = read_pty(&master, "got-two", Duration::from_secs(10));
+    assert!(
+        out.contains("got-two"),
+        "restored shell does not answer on the new pty: {out:?}"
+    );
+}
+
+#[test]
+fn tcp_connection_survives_with_tcp_established() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    // A server and a client on the container's own loopback; the client ticks through the
+    // connection, the server appends what it gets.
+    let mut b = Bundle::sh(
+        "ip link set lo up; sleep 100000 | nc -l -p 4567 > /dev/shm/recv & sleep 0.3; \
+         (while true; do echo tick; sleep 0.05; done) | nc 127.0.0.1 4567",
+    );
+    // CAP_NET_ADMIN to bring the new namespace's loopback up.
+    b.edit(|cfg| {
+        for set in ["bounding", "effective", "permitted"] {
+            cfg["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_NET_ADMIN"));
+        }
+    });
+    let id = rt.id();
+    let log = log_file(&rt, "log");
+    logged(
+        &rt,
+        &c,
+        &log,
+        &["run", "-d", "--bundle", &b.path_str(), &id],
+    )
+    .expect_ok();
+    let lines = |rt: &Runtime| -> usize {
+        rt.exec(&["exec", &id, "cat", "/dev/shm/recv"])
+            .expect_ok()
+            .stdout
+            .lines()
+            .count()
+    };
+    let start = Instant::now();
+    while lines(&rt) < 5 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let images = rt.work().join("images");
+    // Without the flag CRIU refuses the established connection, and says so.
+    let o = husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_err();
+    assert!(
+        o.stderr.contains("criu dump failed") && o.stderr.contains("log:"),
+        "{o}"
+    );
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "a failed dump must leave the container running"
+    );
+    let o = husk(
+        &rt,
+        &c,
+        &[
+            "checkpoint",
+            "--tcp-established",
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    );
+    // Kernels from 6.16 refuse SO_PASSCRED on TCP sockets, which CRIU 4.1.1 reads for every
+    // socket: then the dump fails, quoting CRIU's reason, and the container runs on. The
+    // cgroup v2 lane (Debian's 6.1) runs the whole test.
+    if !o.ok() && o.stderr.contains("Can't get 1:16 opt") && std::env::var("HUSK_LANE").is_err() {
+        eprintln!(
+            "this kernel refuses SO_PASSCRED on TCP sockets (CRIU 4.1.1 cannot dump them): {}",
+            o.stderr
+        );
+        assert_eq!(rt.status(&id), "running");
+        return;
+    }
+    assert!(o.ok(), "checkpoint --tcp-established: {o}");
+    let o = logged(
+        &rt,
+        &c,
+        &log,
+        &[
+            "restore",
+            "-d",
+            "--tcp-established",
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert!(o.ok(), "restore: {o}");
+    let n = lines(&rt);
+    let start = Instant::now();
+    while lines(&rt) <= n + 5 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lines(&rt) > n + 5,
+        "no data through the restored connection ({n} lines)"
+    );
+}
+
+#[test]
+fn held_file_lock_survives_with_file_locks() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    // busybox has no flock: python3 from the host holds the lock.
+    let mut b = Bundle::new(&[
+        "/usr/bin/python3",
+        "-c",
+        "import fcntl,time\nf=open('/dev/shm/lock','w')\nfcntl.flock(f, fcntl.LOCK_EX)\n\
+         open('/dev/shm/state','w').write('locked')\ntime.sleep(100000)",
+    ]);
+    b.with_host_libs();
+    let id = rt.id();
+    let log = log_file(&rt, "log");
+    logged(
+        &rt,
+        &c,
+        &log,
+        &["run", "-d", "--bundle", &b.path_str(), &id],
+    )
+    .expect_ok();
+    let start = Instant::now();
+    while rt
+        .exec(&["exec", &id, "cat", "/dev/shm/state"])
+        .stdout
+        .trim()
+        != "locked"
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "lock never taken"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let images = rt.work().join("images");
+    let o = husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_err();
+    assert!(o.stderr.contains("criu dump failed"), "{o}");
+    husk(
+        &rt,
+        &c,
+        &[
+            "checkpoint",
+            "--file-locks",
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    let o = logged(
+        &rt,
+        &c,
+        &log,
+        &[
+            "restore",
+            "-d",
+            "--file-locks",
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    );
+    assert!(o.ok(), "restore: {o}");
+    // The lock is held again: a second taker cannot get it.
+    let o = rt.exec(&[
+        "exec",
+        &id,
+        "/usr/bin/python3",
+        "-c",
+        "import fcntl,sys\nf=open('/dev/shm/lock','w')\ntry:\n fcntl.flock(f, fcntl.LOCK_EX|fcntl.LOCK_NB)\nexcept OSError:\n sys.exit(7)",
+    ]);
+    assert_eq!(o.code(), 7, "the lock is free after restore: {o}");
+}
+
+#[test]
+fn cgroup_limits_hold_after_restore() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(COUNTER);
+    b.edit(|cfg| {
+        cfg["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+    });
+    b.write();
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_ok();
+    restore(&rt, &c, &log, &b, &images, &id).expect_ok();
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for (ctrl, file, want) in [
+        ("memory", "memory.limit_in_bytes", "67108864"),
+        ("pids", "pids.max", "20"),
+    ] {
+        let line = cg
+            .lines()
+            .find(|l| {
+                l.split(':')
+                    .nth(1)
+                    .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+            })
+            .unwrap_or_else(|| panic!("no {ctrl} line in {cg}"));
+        let rel = line.splitn(3, ':').nth(2).unwrap();
+        assert!(contains_id(rel, &id), "{ctrl}: {rel}");
+        let got = fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}{rel}/{file}")).unwrap();
+        assert_eq!(got.trim(), want, "{ctrl} limit after restore");
+    }
+}
+
+#[test]
+fn pre_dump_needs_memory_tracking() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let id = rt.id();
+    let _log = run_counter(&rt, &c, &b, &id);
+    let has_soft_dirty = std::process::Command::new(&c)
+        .args(["check", "--feature", "mem_dirty_track"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let parent = rt.work().join("pre");
+    let o = husk(
+        &rt,
+        &c,
+        &[
+            "checkpoint",
+            "--pre-dump",
+            "--image-path",
+            parent.to_str().unwrap(),
+            &id,
+        ],
+    );
+    if !has_soft_dirty {
+        // This kernel has no soft-dirty bits: a clear refusal, the container untouched.
+        eprintln!("no soft-dirty tracking on this kernel: checking the refusal instead");
+        o.expect_err()
+            .expect_msg("memory tracking (soft-dirty bits)");
+        assert_eq!(rt.status(&id), "running");
+        return;
+    }
+    o.expect_ok();
+    assert_eq!(rt.status(&id), "running");
+    let images = rt.work().join("final");
+    husk(
+        &rt,
+        &c,
+        &[
+            "checkpoint",
+            "--parent-path",
+            "../pre",
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    let log2 = log_file(&rt, "log2");
+    restore(&rt, &c, &log2, &b, &images, &id).expect_ok();
+    let v = counter(&rt, &id);
+    assert!(counter_past(&rt, &id, v) > v);
+}
+
+// --- bad input: a clear error, the container and host unchanged ---
+
+#[test]
+fn checkpoint_refuses_created_paused_and_stopped() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let images = rt.work().join("images");
+    let img = images.to_str().unwrap();
+    let id = rt.id();
+    rt.create(&b, &id);
+    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
+        .expect_err()
+        .expect_msg("is created: only a running container can be checkpointed");
+    assert_eq!(rt.status(&id), "created");
+    rt.exec(&["start", &id]).expect_ok();
+    rt.exec(&["pause", &id]).expect_ok();
+    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
+        .expect_err()
+        .expect_msg("is paused: only a running container can be checkpointed");
+    assert_eq!(rt.status(&id), "paused");
+    rt.exec(&["resume", &id]).expect_ok();
+    rt.exec(&["kill", &id, "KILL"]).expect_ok();
+    rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
+        .expect_err()
+        .expect_msg("is stopped: only a running container can be checkpointed");
+    assert!(!images.exists(), "a refused checkpoint made the image dir");
+}
+
+#[test]
+fn restore_refuses_bad_image_dirs_and_leaves_nothing() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let log = log_file(&rt, "log");
+    let missing = rt.work().join("missing");
+    let empty = rt.work().join("empty");
+    fs::create_dir(&empty).unwrap();
+    for (dir, want) in [
+        (&missing, "does not exist"),
+        (&empty, "holds no checkpoint (no inventory.img)"),
+    ] {
+        let id = rt.id();
+        let o = restore(&rt, &c, &log, &b, dir, &id).expect_err();
+        let text = fs::read_to_string(rt.work().join("log")).unwrap();
+        assert!(text.contains(want), "{o}\n{text}");
+        assert_nothing_remains(&rt, &id, None);
+    }
+    // A checkpoint of another container (other args) is refused before CRIU runs.
+    let src = Bundle::sh(COUNTER);
+    let id = rt.id();
+    let _l2 = run_counter(&rt, &c, &src, &id);
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_ok();
+    let other = Bundle::sh("sleep 1000");
+    let id2 = rt.id();
+    restore(&rt, &c, &log, &other, &images, &id2).expect_err();
+    let text = fs::read_to_string(rt.work().join("log")).unwrap();
+    assert!(
+        text.contains("whose config differs from the bundle's"),
+        "{text}"
+    );
+    assert_nothing_remains(&rt, &id2, None);
+    // Corrupted images: CRIU fails, its log line is quoted, nothing is left.
+    let corrupt = rt.work().join("corrupt");
+    fs::create_dir(&corrupt).unwrap();
+    for e in fs::read_dir(&images).unwrap().flatten() {
+        fs::copy(e.path(), corrupt.join(e.file_name())).unwrap();
+    }
+    let core = fs::read_dir(&corrupt)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("core-")
+        })
+        .expect("a core image");
+    fs::write(&core, b"garbage").unwrap();
+    let id3 = rt.id();
+    restore(&rt, &c, &log, &src, &corrupt, &id3).expect_err();
+    let text = fs::read_to_string(rt.work().join("log")).unwrap();
+    assert!(
+        text.contains("criu restore failed") && text.contains("restore.log"),
+        "{text}"
+    );
+    assert!(
+        corrupt.join("restore.log").is_file(),
+        "CRIU's log was not kept"
+    );
+    assert_nothing_remains(&rt, &id3, None);
+    // Restore onto an existing id.
+    restore(&rt, &c, &log, &src, &images, &id).expect_ok();
+    restore(&rt, &c, &log, &src, &images, &id).expect_err();
+    let text = fs::read_to_string(rt.work().join("log")).unwrap();
+    assert!(
+        text.contains(&format!("container with id {id} already exists")),
+        "{text}"
+    );
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "the existing container was disturbed"
+    );
+}
+
+#[test]
+fn missing_or_old_criu_is_named() {
+    let rt = Runtime::new();
+    let b = Bundle::sh(COUNTER);
+    let id = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
+        .expect_ok();
+    let img = rt.work().join("images");
+    rt.exec(&[
+        "--criu",
+        "/nonexistent/criu",
+        "checkpoint",
+        "--image-path",
+        img.to_str().unwrap(),
+        &id,
+    ])
+    .expect_err()
+    .expect_msg("CRIU binary /nonexistent/criu does not exist");
+    // Without --criu, $PATH is searched.
+    rt.cmd(&["checkpoint", "--image-path", img.to_str().unwrap(), &id])
+        .env("PATH", "/nonexistent")
+        .run()
+        .expect_err()
+        .expect_msg("criu not found on $PATH");
+    assert_eq!(rt.status(&id), "running");
+    assert!(!img.exists());
+}
