@@ -64,10 +64,10 @@ fn tool_works(bin: &Path) -> bool {
 }
 
 /// A counter whose state is in the shell's memory: a token drawn once at start and a count,
-/// written to /tmp/cnt ten times a second. After a restore the token is the same and the
-/// count carries on; a fresh start would draw a new token and count from 1.
+/// written to /tmp/cnt and to stdout ten times a second. After a restore the token is the
+/// same and the count carries on; a fresh start would draw a new token and count from 1.
 pub const COUNTER: &str = "t=$(cat /proc/sys/kernel/random/uuid); i=0; \
-     while :; do i=$((i+1)); echo \"$t $i\" > /tmp/cnt; sleep 0.1; done";
+     while :; do i=$((i+1)); echo \"$t $i\" > /tmp/cnt; echo \"$t $i\"; sleep 0.1; done";
 
 /// The token and count of a /tmp/cnt line, if it is one (the file is truncated before
 /// each write, so a read can catch it empty).

@@ -138,7 +138,16 @@ fn podman_checkpoint_then_restore_continues_the_counter() {
         "running true husk"
     );
     assert!(default_state(&id).join("state.json").exists() || is_runc());
-    continues(podman_count(&p, "ck"), &token, v0);
+    let v = continues(podman_count(&p, "ck"), &token, v0);
+    // Its stdout is conmon's pipe again (handed to CRIU for the dumped one): the log goes on.
+    let (t, _) = count_above(
+        || {
+            let o = p.run(&["logs", "ck"]);
+            o.stdout.lines().last().unwrap_or_default().to_string()
+        },
+        v,
+    );
+    assert_eq!(t, token);
     // The restored container is an ordinary one: exec, stop and remove work.
     let o = p.run(&["exec", "ck", "cat", "/proc/1/cmdline"]).expect_ok();
     assert!(o.stdout.starts_with("sh\0-c\0"), "{o}");
