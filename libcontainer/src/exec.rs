@@ -437,8 +437,11 @@ impl Container {
         for w in warnings {
             self.handler().warn(self.id(), &w);
         }
-        // A container without a mount namespace has a detached root only its processes hold.
-        let root = if ns & libc::CLONE_NEWNS == 0 {
+        // The init's root, entered after the setns: joining a mount namespace sets the root
+        // to the namespace's bottom mount, which is the container's root only after a
+        // pivot_root. A --no-pivot container (its root moved over / of an initramfs) and one
+        // without a mount namespace (a detached root only its processes hold) need this.
+        let root = {
             use std::os::unix::fs::OpenOptionsExt;
             let path = format!("/proc/{pid}/root");
             let f = std::fs::OpenOptions::new()
@@ -447,8 +450,6 @@ impl Container {
                 .open(&path)
                 .map_err(|e| Error::io(format!("opening {path}"), e))?;
             Some(OwnedFd::from(f))
-        } else {
-            None
         };
         let dirs = match &rec.cgroup {
             Some(s) => cgroup_dirs(s, o.cgroup.as_deref())?,

@@ -42,7 +42,17 @@ pub fn features() -> Value {
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": false},
         },
-        "annotations": {"io.github.husk.version": env!("CARGO_PKG_VERSION")},
+        "annotations": {
+            "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+            // checkpoint/restore through CRIU's RPC, and the oldest CRIU accepted.
+            "io.github.husk.checkpoint": "criu-rpc",
+            "io.github.husk.criu.minVersion": format!(
+                "{}.{}.{}",
+                crate::MIN_CRIU_VERSION / 10000,
+                crate::MIN_CRIU_VERSION / 100 % 100,
+                crate::MIN_CRIU_VERSION % 100
+            ),
+        },
     })
 }
 

@@ -108,10 +108,28 @@ fn wrong_argument_count() {
 }
 
 #[test]
-fn later_commands_are_refused() {
-    let out = husk(&["checkpoint", "id"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("checkpoint: not implemented yet"));
+fn checkpoint_and_restore_take_runcs_flags() {
+    let out = husk(&["checkpoint", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for f in [
+        "--image-path",
+        "--leave-running",
+        "--pre-dump",
+        "--manage-cgroups-mode",
+        "--empty-ns",
+    ] {
+        assert!(text(&out.stdout).contains(f), "checkpoint --help lacks {f}");
+    }
+    let out = husk(&["restore", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    for f in [
+        "--bundle value, -b value",
+        "--detach, -d",
+        "--console-socket",
+        "--lsm-mount-context",
+    ] {
+        assert!(text(&out.stdout).contains(f), "restore --help lacks {f}");
+    }
 }
 
 #[test]
