@@ -193,7 +193,8 @@ fn podman_export_then_import_into_a_new_container() {
 }
 
 /// With -t, conmon's restore adds `--console-socket /tmp/conmon-term.XXXXXX`; `-R` adds
-/// `--leave-running` (podman 4.3 passes it twice).
+/// `--leave-running` (podman 4.3 passes it twice); `--tcp-established` and `--file-locks` go
+/// to the runtime as they are, on checkpoint and on restore.
 #[test]
 fn podman_tty_container_leave_running_then_restore_with_a_console() {
     let Some(p) = podman() else { return };
@@ -214,9 +215,13 @@ fn podman_tty_container_leave_running_then_restore_with_a_console() {
         "no inventory.img in {images}"
     );
     let v1 = continues(podman_count(&p, "tty"), &token, v0);
-    p.run(&["container", "checkpoint", "tty"]).expect_ok();
+    // The flags podman passes through to both commands.
+    let flags = ["--tcp-established", "--file-locks"];
+    p.run(&[&["container", "checkpoint"][..], &flags, &["tty"]].concat())
+        .expect_ok();
     assert_eq!(inspect(&p, "tty", "{{.State.Status}}"), "exited");
-    p.run(&["container", "restore", "tty"]).expect_ok();
+    p.run(&[&["container", "restore"][..], &flags, &["tty"]].concat())
+        .expect_ok();
     assert_eq!(inspect(&p, "tty", "{{.State.Status}}"), "running");
     continues(podman_count(&p, "tty"), &token, v1);
     // pid 1's stdio is a terminal again: the new pty conmon got through the console socket.
@@ -363,6 +368,7 @@ fn containerd_checkpoint_then_live_restore_continues_the_counter() {
     kill_and_delete(&c, &id);
     c.ctr(&["images", "remove", "--sync", &image]).expect_ok();
     c.assert_clean();
+    assert_becomes_empty(|| mounts_naming(&id));
 }
 
 /// `ctr tasks checkpoint --exit`: `pause`, `checkpoint --image-path /tmp/ctd-checkpointN
@@ -395,4 +401,5 @@ fn containerd_task_checkpoint_exit_stops_the_task() {
     c.ctr(&["containers", "delete", &id]).expect_ok();
     c.ctr(&["images", "remove", "--sync", &image]).expect_ok();
     c.assert_clean();
+    assert_becomes_empty(|| mounts_naming(&id));
 }
