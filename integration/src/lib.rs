@@ -150,6 +150,7 @@ pub use containerd::*;
 mod docker;
 pub use docker::*;
 pub mod conformance;
+pub mod criu;
 pub mod oracle;
 
 #[cfg(test)]
