@@ -968,6 +968,43 @@ fn lazy_pages_restore_fetches_memory_on_demand() {
     let id = rt.id();
     let log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
+    // CRIU grows its page pipes beyond fs.pipe-max-size, which needs CAP_SYS_RESOURCE: this
+    // host's root lacks it (CapBnd), the VM lane's has it.
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    let max: u64 = fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if eff & (1 << 24) == 0 && max < 819 * 4096 {
+        eprintln!(
+            "no CAP_SYS_RESOURCE here: checking the refusal (the v2 lane runs the lazy restore)"
+        );
+        husk(
+            &rt,
+            &c,
+            &[
+                "checkpoint",
+                "--lazy-pages",
+                "--image-path",
+                images.to_str().unwrap(),
+                &id,
+            ],
+        )
+        .expect_err()
+        .expect_msg("needs CAP_SYS_RESOURCE");
+        assert_eq!(rt.status(&id), "running");
+        assert!(
+            std::env::var("HUSK_LANE").is_err(),
+            "the lane's root should have CAP_SYS_RESOURCE"
+        );
+        return;
+    }
     let port = (20000 + std::process::id() % 20000 + unique() as u32 % 1000).to_string();
     let mut fds = [0; 2];
     // SAFETY: pipe(2) fills the two-int array.

@@ -297,3 +297,92 @@ fn default_path_is_system_slice_husk_id() {
     sd(&rt, &["delete", "--force", &id]).expect_ok();
     gone(&rt, &id, &b);
 }
+
+/// Checkpoint and restore under the systemd driver: the restored container gets a new scope
+/// with its limits, and its processes are in it.
+#[test]
+fn checkpoint_and_restore_into_a_new_scope() {
+    if systemd_only("checkpoint_and_restore_into_a_new_scope") {
+        return;
+    }
+    // scripts/vm-lane systemd-test passes scripts/criu's CRIU.
+    let criu = std::env::var("HUSK_CRIU").expect("HUSK_CRIU (scripts/vm-lane passes it)");
+    let rt = Runtime::new();
+    let id = rt.id();
+    let mut b = bundle(
+        &id,
+        "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done",
+        json!({"memory": {"limit": 67108864}}),
+    );
+    b.edit(|c| c["root"]["readonly"] = json!(true));
+    let count = |rt: &Runtime, id: &str| -> u64 {
+        let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]);
+        o.stdout.trim().parse().unwrap_or(0)
+    };
+    let log = rt.work().join("log");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let run = |args: &[&str]| {
+        let mut a = vec!["--criu", &criu, "--systemd-cgroup"];
+        a.extend_from_slice(args);
+        rt.cmd(&a).fd(fd, 1).fd(fd, 2).run()
+    };
+    let o = run(&["run", "-d", "--bundle", &b.path_str(), &id]);
+    assert!(
+        o.ok(),
+        "run: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count(&rt, &id) < 3 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let img = rt.work().join("images");
+    let o = run(&["checkpoint", "--image-path", img.to_str().unwrap(), &id]);
+    assert!(
+        o.ok(),
+        "checkpoint: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while show(&unit(&id), "LoadState") != "not-found" && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        show(&unit(&id), "LoadState"),
+        "not-found",
+        "scope left after checkpoint"
+    );
+    let o = run(&[
+        "restore",
+        "-d",
+        "--bundle",
+        &b.path_str(),
+        "--image-path",
+        img.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(
+        o.ok(),
+        "restore: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(show(&unit(&id), "ActiveState"), "active");
+    let pid = rt.state(&id)["pid"].as_i64().unwrap().to_string();
+    let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert_eq!(cg.trim(), format!("0::/system.slice/{}", unit(&id)));
+    assert_eq!(read(&id, "memory.max"), "67108864");
+    let v = count(&rt, &id);
+    assert!(v >= 3, "counter restarted: {v}");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count(&rt, &id) <= v && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(count(&rt, &id) > v, "restored counter does not advance");
+    sd(&rt, &["delete", "--force", &id]).expect_ok();
+    gone(&rt, &id, &b);
+}

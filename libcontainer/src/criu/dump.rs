@@ -238,6 +238,9 @@ impl Container {
         if opts.lazy_pages {
             want.set_lazy_pages(true);
         }
+        if opts.lazy_pages {
+            lazy_pages_possible()?;
+        }
         if want.has_mem_track() || want.has_lazy_pages() {
             let missing = criu.missing(&want)?;
             if !missing.is_empty() {
@@ -376,6 +379,36 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// CRIU serves lazy pages through pipes it grows to 819 pages (3.3 MB); beyond
+/// fs.pipe-max-size that needs CAP_SYS_RESOURCE. Without it CRIU fails only once a restore
+/// asks for pages (`splice: Bad file descriptor`), leaving that restore waiting: refused here.
+fn lazy_pages_possible() -> Result<()> {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    const CRIU_PIPE_BYTES: u64 = 819 * 4096;
+    let max: u64 = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let eff = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    if max < CRIU_PIPE_BYTES && eff & (1 << CAP_SYS_RESOURCE) == 0 {
+        return Err(Error::unsupported(
+            "criu",
+            format!(
+                "--lazy-pages: CRIU grows its page pipes to {CRIU_PIPE_BYTES} bytes, beyond \
+                 fs.pipe-max-size ({max}), which needs CAP_SYS_RESOURCE, and this process lacks it"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_status_fd(fd: i32) -> Result<()> {
