@@ -149,6 +149,7 @@ mod containerd;
 pub use containerd::*;
 mod docker;
 pub use docker::*;
+pub mod ckpt;
 pub mod conformance;
 pub mod criu;
 pub mod oracle;

@@ -1,145 +1,23 @@
 //! checkpoint and restore with CRIU 4 (issue 15), observed by effect: a counter continues from
-//! its value, bytes keep their checksum, a connection and a lock survive, limits hold.
+//! its value, bytes keep their checksum, a connection and a lock survive, limits hold. The
+//! v2 lane runs these too (scripts/vm-lane criu-test); bad input is in checkpoint_errors.rs.
 //! CRIU comes from `HUSK_CRIU` (default: scripts/criu's cache); under CI=true its absence is a
 //! failure.
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use integration::ckpt::*;
 use integration::*;
-
-const CACHED: &str = "/var/tmp/husk-criu/4.1.1/bin/criu";
-
-/// The CRIU to use, or None (a skip) outside CI when there is none.
-fn criu() -> Option<String> {
-    let path = std::env::var("HUSK_CRIU").unwrap_or_else(|_| CACHED.into());
-    if Path::new(&path).is_file() {
-        return Some(path);
-    }
-    match on_missing(
-        std::env::var("CI").ok().as_deref(),
-        "criu 4 (scripts/criu)",
-        "scripts/criu",
-    ) {
-        Ok(msg) => {
-            eprintln!("{msg}");
-            None
-        }
-        Err(msg) => panic!("{msg} (looked for {path})"),
-    }
-}
-
-/// A file opened O_APPEND, as container logs are: CRIU restores such a stdio file without
-/// checking that its size is the one it had at the dump.
-fn log_file(rt: &Runtime, name: &str) -> (PathBuf, OwnedFd) {
-    let p = rt.work().join(name);
-    let f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .open(&p)
-        .unwrap();
-    (p, f.into())
-}
-
-/// `husk --criu C ARGS` with the container's (and husk's) stdout and stderr appended to `log`.
-/// Its output is the log's new lines.
-fn logged(rt: &Runtime, criu: &str, log: &(PathBuf, OwnedFd), args: &[&str]) -> Output {
-    let mut a = vec!["--criu", criu];
-    a.extend_from_slice(args);
-    let before = fs::metadata(&log.0).map(|m| m.len() as usize).unwrap_or(0);
-    let mut o = rt
-        .cmd(&a)
-        .fd(log.1.as_raw_fd(), 1)
-        .fd(log.1.as_raw_fd(), 2)
-        .timeout(Duration::from_secs(120))
-        .run();
-    let text = fs::read(&log.0).unwrap_or_default();
-    o.stderr = String::from_utf8_lossy(&text[before.min(text.len())..]).into_owned();
-    o
-}
-
-fn husk(rt: &Runtime, criu: &str, args: &[&str]) -> Output {
-    let mut a = vec!["--criu", criu];
-    a.extend_from_slice(args);
-    rt.cmd(&a).timeout(Duration::from_secs(120)).run()
-}
-
-const COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done";
-
-/// The counter, once the process has written it.
-fn try_counter(rt: &Runtime, id: &str) -> Option<u64> {
-    let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]);
-    o.ok().then(|| o.stdout.trim().parse().ok()).flatten()
-}
-
-fn counter(rt: &Runtime, id: &str) -> u64 {
-    let o = rt.exec(&["exec", id, "cat", "/dev/shm/cnt"]).expect_ok();
-    o.stdout
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("counter {:?}", o.stdout))
-}
-
-/// Waits until the counter passes `at_least`; returns its value.
-fn counter_past(rt: &Runtime, id: &str, at_least: u64) -> u64 {
-    let start = Instant::now();
-    loop {
-        let v = try_counter(rt, id);
-        if v.is_some_and(|v| v > at_least) || start.elapsed() > Duration::from_secs(30) {
-            return v.unwrap_or_else(|| counter(rt, id));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A detached counter container; returns its log.
-fn run_counter(rt: &Runtime, criu: &str, b: &Bundle, id: &str) -> (PathBuf, OwnedFd) {
-    let log = log_file(rt, &format!("{id}.log"));
-    let o = logged(
-        rt,
-        criu,
-        &log,
-        &["run", "-d", "--bundle", &b.path_str(), id],
-    );
-    assert!(o.ok(), "run -d failed: {o}");
-    counter_past(rt, id, 3);
-    log
-}
-
-fn restore(
-    rt: &Runtime,
-    criu: &str,
-    log: &(PathBuf, OwnedFd),
-    b: &Bundle,
-    images: &Path,
-    id: &str,
-) -> Output {
-    logged(
-        rt,
-        criu,
-        log,
-        &[
-            "restore",
-            "-d",
-            "--bundle",
-            &b.path_str(),
-            "--image-path",
-            images.to_str().unwrap(),
-            id,
-        ],
-    )
-}
 
 #[test]
 fn counter_continues_after_restore() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
+    let b = Bundle::sh(SHM_COUNTER);
     let id = rt.id();
     let log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
@@ -164,9 +42,9 @@ fn counter_continues_after_restore() {
     let o = restore(&rt, &c, &log, &b, &images, &id);
     assert!(o.ok(), "restore: {o}");
     assert_eq!(rt.status(&id), "running");
-    let after = counter(&rt, &id);
+    let after = shm_count(&rt, &id);
     assert!(after >= 3, "the counter restarted: {after}");
-    let later = counter_past(&rt, &id, after);
+    let later = shm_count_past(&rt, &id, after);
     assert!(
         later > after,
         "the counter does not advance after restore: {after} -> {later}"
@@ -189,7 +67,7 @@ fn shm_bytes_keep_their_checksum() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
     let mut b = Bundle::sh(&format!(
-        "head -c 268435456 /dev/urandom > /dev/shm/buf; sha256sum /dev/shm/buf > /dev/shm/sum; {COUNTER}"
+        "head -c 268435456 /dev/urandom > /dev/shm/buf; sha256sum /dev/shm/buf > /dev/shm/sum; {SHM_COUNTER}"
     ));
     // Room for the 256 MiB (the default /dev/shm is 64 MiB).
     b.edit(|cfg| {
@@ -229,7 +107,7 @@ fn shm_bytes_keep_their_checksum() {
 fn leave_running_then_restore_elsewhere_under_a_new_id() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
+    let b = Bundle::sh(SHM_COUNTER);
     let id = rt.id();
     let _log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
@@ -246,9 +124,9 @@ fn leave_running_then_restore_elsewhere_under_a_new_id() {
     )
     .expect_ok();
     assert_eq!(rt.status(&id), "running");
-    let at = counter(&rt, &id);
+    let at = shm_count(&rt, &id);
     assert!(
-        counter_past(&rt, &id, at) > at,
+        shm_count_past(&rt, &id, at) > at,
         "left running but not running"
     );
     rt.exec(&["delete", "--force", &id]).expect_ok();
@@ -259,12 +137,12 @@ fn leave_running_then_restore_elsewhere_under_a_new_id() {
     let o = restore(&other, &c, &log2, &b, &images, &id2);
     assert!(o.ok(), "restore in another root: {o}");
     assert_eq!(other.status(&id2), "running");
-    let v = counter(&other, &id2);
+    let v = shm_count(&other, &id2);
     assert!(
         v >= at.saturating_sub(20),
         "restored counter {v} far below {at}"
     );
-    assert!(counter_past(&other, &id2, v) > v);
+    assert!(shm_count_past(&other, &id2, v) > v);
     other.exec(&["delete", "--force", &id2]).expect_ok();
     assert_nothing_remains(&other, &id2, None);
 }
@@ -526,7 +404,7 @@ fn held_file_lock_survives_with_file_locks() {
 fn cgroup_limits_hold_after_restore() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let mut b = Bundle::sh(COUNTER);
+    let mut b = Bundle::sh(SHM_COUNTER);
     b.edit(|cfg| {
         cfg["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
     });
@@ -582,7 +460,7 @@ fn cgroup_limits_hold_after_restore() {
 fn pre_dump_needs_memory_tracking() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
+    let b = Bundle::sh(SHM_COUNTER);
     let id = rt.id();
     let _log = run_counter(&rt, &c, &b, &id);
     let has_soft_dirty = std::process::Command::new(&c)
@@ -627,191 +505,8 @@ fn pre_dump_needs_memory_tracking() {
     .expect_ok();
     let log2 = log_file(&rt, "log2");
     restore(&rt, &c, &log2, &b, &images, &id).expect_ok();
-    let v = counter(&rt, &id);
-    assert!(counter_past(&rt, &id, v) > v);
-}
-
-// --- bad input: a clear error, the container and host unchanged ---
-
-#[test]
-fn checkpoint_refuses_created_and_stopped_and_takes_paused() {
-    let Some(c) = criu() else { return };
-    let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
-    let images = rt.work().join("images");
-    let img = images.to_str().unwrap();
-    let id = rt.id();
-    rt.create(&b, &id);
-    husk(&rt, &c, &["checkpoint", "--image-path", img, &id])
-        .expect_err()
-        .expect_msg("is created: only a running or paused container can be checkpointed");
-    assert_eq!(rt.status(&id), "created");
-    assert!(!images.exists(), "a refused checkpoint made the image dir");
-    rt.exec(&["start", &id]).expect_ok();
-    counter_past(&rt, &id, 3);
-    // Paused, as containerd's shim leaves it before a checkpoint: dumped, and left paused.
-    rt.exec(&["pause", &id]).expect_ok();
-    husk(
-        &rt,
-        &c,
-        &["checkpoint", "--leave-running", "--image-path", img, &id],
-    )
-    .expect_ok();
-    assert_eq!(rt.status(&id), "paused");
-    assert!(images.join("inventory.img").is_file());
-    rt.exec(&["resume", &id]).expect_ok();
-    let v = counter(&rt, &id);
-    assert!(counter_past(&rt, &id, v) > v, "not running after resume");
-    rt.exec(&["kill", &id, "KILL"]).expect_ok();
-    rt.wait_status(&id, "stopped", Duration::from_secs(60));
-    let images2 = rt.work().join("images2");
-    husk(
-        &rt,
-        &c,
-        &["checkpoint", "--image-path", images2.to_str().unwrap(), &id],
-    )
-    .expect_err()
-    .expect_msg("is stopped: only a running or paused container can be checkpointed");
-    assert!(!images2.exists(), "a refused checkpoint made the image dir");
-}
-
-#[test]
-fn restore_refuses_bad_image_dirs_and_leaves_nothing() {
-    let Some(c) = criu() else { return };
-    let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
-    let log = log_file(&rt, "log");
-    let missing = rt.work().join("missing");
-    let empty = rt.work().join("empty");
-    fs::create_dir(&empty).unwrap();
-    for (dir, want) in [
-        (&missing, "does not exist"),
-        (&empty, "holds no checkpoint (no inventory.img)"),
-    ] {
-        let id = rt.id();
-        let o = restore(&rt, &c, &log, &b, dir, &id).expect_err();
-        let text = fs::read_to_string(rt.work().join("log")).unwrap();
-        assert!(text.contains(want), "{o}\n{text}");
-        assert_nothing_remains(&rt, &id, None);
-    }
-    // A checkpoint of another container (other args) is refused before CRIU runs.
-    let src = Bundle::sh(COUNTER);
-    let id = rt.id();
-    let _l2 = run_counter(&rt, &c, &src, &id);
-    let images = rt.work().join("images");
-    husk(
-        &rt,
-        &c,
-        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
-    )
-    .expect_ok();
-    let other = Bundle::sh("sleep 1000");
-    let id2 = rt.id();
-    restore(&rt, &c, &log, &other, &images, &id2).expect_err();
-    let text = fs::read_to_string(rt.work().join("log")).unwrap();
-    assert!(
-        text.contains("whose config differs from the bundle's"),
-        "{text}"
-    );
-    assert_nothing_remains(&rt, &id2, None);
-    // Corrupted images: CRIU fails, its log line is quoted, nothing is left.
-    let corrupt = rt.work().join("corrupt");
-    fs::create_dir(&corrupt).unwrap();
-    for e in fs::read_dir(&images).unwrap().flatten() {
-        fs::copy(e.path(), corrupt.join(e.file_name())).unwrap();
-    }
-    let core = fs::read_dir(&corrupt)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("core-")
-        })
-        .expect("a core image");
-    fs::write(&core, b"garbage").unwrap();
-    let id3 = rt.id();
-    restore(&rt, &c, &log, &src, &corrupt, &id3).expect_err();
-    let text = fs::read_to_string(rt.work().join("log")).unwrap();
-    assert!(
-        text.contains("criu restore failed") && text.contains("restore.log"),
-        "{text}"
-    );
-    assert!(
-        corrupt.join("restore.log").is_file(),
-        "CRIU's log was not kept"
-    );
-    assert_nothing_remains(&rt, &id3, None);
-    // Restore onto an existing id.
-    restore(&rt, &c, &log, &src, &images, &id).expect_ok();
-    restore(&rt, &c, &log, &src, &images, &id).expect_err();
-    let text = fs::read_to_string(rt.work().join("log")).unwrap();
-    assert!(
-        text.contains(&format!("container with id {id} already exists")),
-        "{text}"
-    );
-    assert_eq!(
-        rt.status(&id),
-        "running",
-        "the existing container was disturbed"
-    );
-}
-
-#[test]
-fn missing_or_old_criu_is_named() {
-    let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
-    let id = rt.id();
-    rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
-        .expect_ok();
-    let img = rt.work().join("images");
-    rt.exec(&[
-        "--criu",
-        "/nonexistent/criu",
-        "checkpoint",
-        "--image-path",
-        img.to_str().unwrap(),
-        &id,
-    ])
-    .expect_err()
-    .expect_msg("CRIU binary /nonexistent/criu does not exist");
-    // Without --criu, $PATH is searched.
-    rt.cmd(&["checkpoint", "--image-path", img.to_str().unwrap(), &id])
-        .env("PATH", "/nonexistent")
-        .run()
-        .expect_err()
-        .expect_msg("criu not found on $PATH");
-    // Debian 12's CRIU 3.17 (scripts/criu old): its version is named and refused.
-    let old = std::env::var("HUSK_OLD_CRIU")
-        .ok()
-        .or_else(|| {
-            let cached = "/var/tmp/husk-criu/debian12/usr/sbin/criu";
-            Path::new(cached).is_file().then(|| cached.to_string())
-        })
-        .ok_or(());
-    match old {
-        Ok(old) => {
-            rt.exec(&[
-                "--criu",
-                &old,
-                "checkpoint",
-                "--image-path",
-                img.to_str().unwrap(),
-                &id,
-            ])
-            .expect_err()
-            .expect_msg("CRIU 3.17")
-            .expect_msg("husk needs CRIU 4.0 or newer");
-        }
-        Err(()) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("no old CRIU under CI=true (scripts/setup unpacks it: scripts/criu old)")
-        }
-        Err(()) => eprintln!("no old CRIU (scripts/criu old): its refusal is not checked"),
-    }
-    assert_eq!(rt.status(&id), "running");
-    assert!(!img.exists());
+    let v = shm_count(&rt, &id);
+    assert!(shm_count_past(&rt, &id, v) > v);
 }
 
 #[test]
@@ -880,7 +575,7 @@ fn process_memory_keeps_its_checksum() {
 fn restore_runs_prestart_and_create_runtime_hooks_with_the_restored_pid() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let mut b = Bundle::sh(COUNTER);
+    let mut b = Bundle::sh(SHM_COUNTER);
     let out = rt.work().join("hooks");
     fs::create_dir(&out).unwrap();
     let hook = |kind: &str| {
@@ -934,7 +629,7 @@ fn a_joined_network_namespace_is_joined_again() {
     let rt = Runtime::new();
     let holder = unshare_sleep(&["--net"], "net");
     let path = format!("/proc/{}/ns/net", holder.pid());
-    let mut b = Bundle::sh(COUNTER);
+    let mut b = Bundle::sh(SHM_COUNTER);
     b.edit(|cfg| set_ns(cfg, "network", Some(&path)));
     let id = rt.id();
     let log = run_counter(&rt, &c, &b, &id);
@@ -963,15 +658,15 @@ fn a_joined_network_namespace_is_joined_again() {
         got, want,
         "the restored container is not in the namespace its config names"
     );
-    let v = counter(&rt, &id);
-    assert!(counter_past(&rt, &id, v) > v);
+    let v = shm_count(&rt, &id);
+    assert!(shm_count_past(&rt, &id, v) > v);
 }
 
 #[test]
 fn lazy_pages_restore_fetches_memory_on_demand() {
     let Some(c) = criu() else { return };
     let rt = Runtime::new();
-    let b = Bundle::sh(COUNTER);
+    let b = Bundle::sh(SHM_COUNTER);
     let id = rt.id();
     let log = run_counter(&rt, &c, &b, &id);
     let images = rt.work().join("images");
@@ -1084,9 +779,9 @@ fn lazy_pages_restore_fetches_memory_on_demand() {
         ],
     );
     assert!(o.ok(), "lazy restore: {o}");
-    let v = counter(&rt, &id2);
+    let v = shm_count(&rt, &id2);
     assert!(
-        counter_past(&rt, &id2, v) > v,
+        shm_count_past(&rt, &id2, v) > v,
         "the lazily restored counter does not advance"
     );
     // Once every page has moved, the dump ends and the source container is gone.
