@@ -188,3 +188,65 @@ fn missing_or_old_criu_is_named() {
     assert_eq!(rt.status(&id), "running");
     assert!(!img.exists());
 }
+
+#[test]
+fn restore_killed_midway_is_cleaned_by_delete_force() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(SHM_COUNTER);
+    // A prestart hook that waits: it runs while CRIU restores (setup-namespaces), so the
+    // restore is killed there, its rootfs bound and its cgroups made.
+    let flag = rt.work().join("hook-ran");
+    b.edit(|cfg| {
+        cfg["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("[ -e {0} ] || {{ touch {0}; exit 0; }}; touch {0}.2; sleep 60", flag.display())]}]});
+    });
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    let images = rt.work().join("images");
+    husk(
+        &rt,
+        &c,
+        &["checkpoint", "--image-path", images.to_str().unwrap(), &id],
+    )
+    .expect_ok();
+    let (mut child, ..) = rt
+        .cmd(&[
+            "--criu",
+            &c,
+            "restore",
+            "-d",
+            "--bundle",
+            &b.path_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id,
+        ])
+        .fd(std::os::fd::AsRawFd::as_raw_fd(&log.1), 1)
+        .spawn();
+    let second = rt.work().join("hook-ran.2");
+    let start = std::time::Instant::now();
+    while !second.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the restore's hook never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mounts.contains("criu-root"),
+        "the killed restore had its rootfs bound"
+    );
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    let start = std::time::Instant::now();
+    while !processes_for(&id).is_empty() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains("criu-root"));
+    assert_nothing_remains(&rt, &id, None);
+}

@@ -336,8 +336,15 @@ impl StateDir {
         serde_json::from_slice(&data).ok()
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it: first the rootfs bind a restore killed
+    /// midway left on `criu-root` (`delete --force` then cleans up).
     pub(crate) fn remove(self) -> Result<()> {
+        let root = self.path.join("criu-root");
+        if root.exists() {
+            if let Ok(c) = std::ffi::CString::new(root.as_os_str().as_bytes()) {
+                let _ = crate::sys::mount::umount2(&c, libc::MNT_DETACH);
+            }
+        }
         std::fs::remove_dir_all(&self.path).ctx(|| format!("removing {}", self.path.display()))
     }
 }

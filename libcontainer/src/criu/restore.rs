@@ -28,9 +28,10 @@ use crate::{CreateOptions, Error, Result, RunOutcome, Runtime};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
-    /// The bundle, console, stdio, pid file and cgroup driver, as for `create`
-    /// (`preserve_fds`, `pidfd_socket` and `no_new_keyring` do not apply: CRIU restores the
-    /// fds and keyrings the processes had).
+    /// The bundle, console, stdio, pid file, pidfd socket and cgroup driver, as for
+    /// `create`; `no_new_keyring` is recorded for later `exec`s. `preserve_fds` is refused:
+    /// CRIU restores the fds the processes had. `no_pivot` has no effect: CRIU sets up the
+    /// restored root itself (accepted, as runc accepts `restore --no-pivot`).
     pub create: CreateOptions,
     /// The CRIU binary; `None`: `criu` found on `$PATH`.
     pub criu: Option<PathBuf>,
@@ -290,6 +291,12 @@ impl Runtime {
             }
             _ => {}
         }
+        if c.preserve_fds != 0 {
+            return Err(Error::InvalidArgument(
+                "preserve_fds does not apply to a restore: CRIU restores the fds the processes had"
+                    .into(),
+            ));
+        }
         if let Some(p) = ns_path(&spec, LinuxNamespaceType::Cgroup) {
             return Err(Error::unsupported(
                 "criu",
@@ -504,6 +511,9 @@ impl Runtime {
             }
             if let (Console::Socket(sock), Some(m)) = (&c.console, &pty) {
                 send_console(sock, m.as_fd())?;
+            }
+            if let Some(sock) = &c.pidfd_socket {
+                crate::create::send_pidfd(sock, pidfd.as_fd())?;
             }
             if let Some(p) = &c.pid_file {
                 write_pid_file(p, restored)?;
