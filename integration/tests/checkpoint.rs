@@ -795,3 +795,54 @@ fn lazy_pages_restore_fetches_memory_on_demand() {
         .stderr
         .contains("does not exist"));
 }
+
+#[test]
+fn empty_ns_network_restores_an_empty_network_namespace() {
+    let Some(c) = criu() else { return };
+    let rt = Runtime::new();
+    // Loopback brought up: a property of the network namespace CRIU restores, unless asked
+    // to leave the namespace empty.
+    let mut b = Bundle::sh(&format!("ip link set lo up; {SHM_COUNTER}"));
+    b.edit(|cfg| {
+        for set in ["bounding", "effective", "permitted"] {
+            cfg["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_NET_ADMIN"));
+        }
+    });
+    let lo_up = |rt: &Runtime, id: &str| -> bool {
+        let o = rt
+            .exec(&["exec", id, "cat", "/sys/class/net/lo/flags"])
+            .expect_ok();
+        u32::from_str_radix(o.stdout.trim().trim_start_matches("0x"), 16).unwrap() & 1 == 1
+    };
+    let id = rt.id();
+    let log = run_counter(&rt, &c, &b, &id);
+    assert!(lo_up(&rt, &id));
+    for (empty, want_up) in [(false, true), (true, false)] {
+        let images = rt.work().join(format!("images-{empty}"));
+        let img = images.to_str().unwrap().to_string();
+        let mut a = vec!["checkpoint", "--image-path", &img];
+        if empty {
+            a.extend(["--empty-ns", "network"]);
+        }
+        a.push(&id);
+        husk(&rt, &c, &a).expect_ok();
+        let mut r = vec!["restore", "-d", "--image-path", &img];
+        if empty {
+            r.extend(["--empty-ns", "network"]);
+        }
+        let bp = b.path_str();
+        r.extend(["--bundle", &bp, &id]);
+        let o = logged(&rt, &c, &log, &r);
+        assert!(o.ok(), "restore (empty-ns {empty}): {o}");
+        assert_eq!(
+            lo_up(&rt, &id),
+            want_up,
+            "loopback after restore, --empty-ns {empty}"
+        );
+        let v = shm_count(&rt, &id);
+        assert!(shm_count_past(&rt, &id, v) > v);
+    }
+}
