@@ -344,6 +344,18 @@ impl StateDir {
             if let Ok(c) = std::ffi::CString::new(root.as_os_str().as_bytes()) {
                 let _ = crate::sys::mount::umount2(&c, libc::MNT_DETACH);
             }
+            // Never walk into a rootfs still bound there: remove_dir_all would empty the
+            // bundle's root filesystem.
+            let shown = root.to_string_lossy().replace(' ', "\\040");
+            let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(shown.as_str())))
+                .unwrap_or(true);
+            if mounted {
+                return Err(Error::io(
+                    format!("removing {}: a rootfs is still mounted on it", self.path.display()),
+                    std::io::Error::from_raw_os_error(libc::EBUSY),
+                ));
+            }
         }
         std::fs::remove_dir_all(&self.path).ctx(|| format!("removing {}", self.path.display()))
     }
