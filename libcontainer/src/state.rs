@@ -348,11 +348,17 @@ impl StateDir {
             // bundle's root filesystem.
             let shown = root.to_string_lossy().replace(' ', "\\040");
             let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-                .map(|m| m.lines().any(|l| l.split(' ').nth(4) == Some(shown.as_str())))
+                .map(|m| {
+                    m.lines()
+                        .any(|l| l.split(' ').nth(4) == Some(shown.as_str()))
+                })
                 .unwrap_or(true);
             if mounted {
                 return Err(Error::io(
-                    format!("removing {}: a rootfs is still mounted on it", self.path.display()),
+                    format!(
+                        "removing {}: a rootfs is still mounted on it",
+                        self.path.display()
+                    ),
                     std::io::Error::from_raw_os_error(libc::EBUSY),
                 ));
             }
