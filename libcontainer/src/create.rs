@@ -515,11 +515,6 @@ impl Runtime {
         {
             self.handler.warn(id, &w);
         }
-        let root_path = spec
-            .root()
-            .as_ref()
-            .map(|r| r.path().clone())
-            .unwrap_or_default();
         let dir = match early.dir.take() {
             Some(d) => d,
             None => StateDir::create(self.root(), id)?,
@@ -528,19 +523,7 @@ impl Runtime {
             dir: None,
             cgroup: None,
         };
-        let record = Record {
-            id: id.into(),
-            bundle: bundle.clone(),
-            rootfs: bundle.join(root_path),
-            created: state::rfc3339_now(),
-            owner: state::owner_name(),
-            phase: Phase::Creating,
-            pid: None,
-            pid_start: None,
-            cgroup: Some(cgroup.saved().clone()),
-            no_new_keyring: opts.no_new_keyring,
-            config: spec,
-        };
+        let record = Record::creating(id, &bundle, spec, cgroup.saved(), opts.no_new_keyring);
         let poststop = record
             .config
             .hooks()

@@ -143,6 +143,36 @@ impl Annotated for Summary {
     }
 }
 
+impl Record {
+    /// The record of a container being made (`create`, `restore`): no process yet.
+    pub(crate) fn creating(
+        id: &str,
+        bundle: &Path,
+        spec: Spec,
+        cgroup: &cgroups::Saved,
+        no_new_keyring: bool,
+    ) -> Record {
+        let root = spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default();
+        Record {
+            id: id.into(),
+            bundle: bundle.to_path_buf(),
+            rootfs: bundle.join(root),
+            created: rfc3339_now(),
+            owner: owner_name(),
+            phase: Phase::Creating,
+            pid: None,
+            pid_start: None,
+            cgroup: Some(cgroup.clone()),
+            no_new_keyring,
+            config: spec,
+        }
+    }
+}
+
 impl<C: Annotated> Record<C> {
     /// The live status: the recorded phase checked against the process itself.
     pub(crate) fn status(&self) -> Status {

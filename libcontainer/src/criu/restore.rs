@@ -310,30 +310,13 @@ impl Runtime {
         let empty_ns = empty_ns_flags(&opts.empty_ns)?;
         let cgroup = crate::create::cgroup_manager(c.cgroup_driver, &spec, id)?;
         let rootfs_plan = rootfs_of(&spec, &bundle, cgroup.saved().dirs.clone())?;
-        let root_path = spec
-            .root()
-            .as_ref()
-            .map(|r| r.path().clone())
-            .unwrap_or_default();
         let dir = StateDir::create(self.root(), id)?;
         let mut undo = Undo {
             dir: None,
             cgroup: None,
             root: None,
         };
-        let mut record = Record {
-            id: id.into(),
-            bundle: bundle.clone(),
-            rootfs: bundle.join(root_path),
-            created: state::rfc3339_now(),
-            owner: state::owner_name(),
-            phase: Phase::Creating,
-            pid: None,
-            pid_start: None,
-            cgroup: Some(cgroup.saved().clone()),
-            no_new_keyring: c.no_new_keyring,
-            config: spec,
-        };
+        let mut record = Record::creating(id, &bundle, spec, cgroup.saved(), c.no_new_keyring);
         let mut pty: Option<OwnedFd> = None;
         let result = (|| -> Result<(i32, OwnedFd, [Option<std::fs::File>; 3])> {
             dir.write(&record)?;
