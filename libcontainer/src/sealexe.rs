@@ -6,6 +6,9 @@
 //! capabilities are dropped). `seal_exe` closes it for everyone without copying the binary:
 //! the program re-executes itself from a detached, read-only bind of its own file, so every
 //! path to it through /proc ends on a read-only mount (EROFS). Already sealed: nothing to do.
+//! Unprivileged (rootless) it cannot mount: a binary owned by root and writable by no one else
+//! needs nothing (no container of an unprivileged user maps the host's root); any other is
+//! re-executed from a sealed memfd copy, as runc does.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -45,14 +48,21 @@ pub fn seal_exe() -> Result<()> {
         return Ok(());
     }
     // The same file just checked, not /proc/self/exe looked up again.
-    let tree = sys::adopt(
-        m::open_tree(
-            exe.as_raw_fd(),
-            c"",
-            m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
-        )
-        .map_err(|e| Error::errno("cloning a mount of /proc/self/exe (open_tree)", e))?,
-    );
+    let tree = match m::open_tree(
+        exe.as_raw_fd(),
+        c"",
+        m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_EMPTY_PATH,
+    ) {
+        Ok(fd) => sys::adopt(fd),
+        // Unprivileged (rootless): no mounts can be made here.
+        Err(libc::EPERM) => return seal_unprivileged(&exe),
+        Err(e) => {
+            return Err(Error::errno(
+                "cloning a mount of /proc/self/exe (open_tree)",
+                e,
+            ))
+        }
+    };
     let attr = m::MountAttr {
         attr_set: m::MOUNT_ATTR_RDONLY,
         attr_clr: 0,
@@ -61,6 +71,49 @@ pub fn seal_exe() -> Result<()> {
     };
     m::mount_setattr(tree.as_raw_fd(), c"", m::AT_EMPTY_PATH, &attr)
         .map_err(|e| Error::errno("making the binary's mount read-only (mount_setattr)", e))?;
+    Err(reexec(
+        &tree,
+        "re-executing from the read-only bind of the binary (execveat)",
+    ))
+}
+
+/// Without the privilege to mount: nothing to do when the binary is root's and writable by
+/// no one else (a container of an unprivileged user cannot map the host's root, so no process
+/// in it can open the file for writing); otherwise re-execute from a sealed memfd copy (as
+/// runc does rootless), unless this already is one.
+fn seal_unprivileged(exe: &std::os::fd::OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let st = m::fstat(exe.as_raw_fd()).map_err(|e| Error::errno("stat of /proc/self/exe", e))?;
+    if st.st_uid == 0 && sys::geteuid() != 0 && st.st_mode & 0o022 == 0 {
+        return Ok(());
+    }
+    let file = sys::adopt(
+        m::openat2(
+            libc::AT_FDCWD,
+            c"/proc/self/exe",
+            libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
+            0,
+        )
+        .map_err(|e| Error::errno("opening /proc/self/exe for reading", e))?,
+    );
+    let write_sealed = libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    if sys::proc::seals(file.as_raw_fd()).is_ok_and(|s| s & write_sealed == write_sealed) {
+        return Ok(());
+    }
+    let copy = sys::adopt(
+        sys::proc::sealed_copy(c"husk-exe", file.as_raw_fd())
+            .map_err(|e| Error::errno("copying the binary into a sealed memfd", e))?,
+    );
+    Err(reexec(
+        &copy,
+        "re-executing from a sealed copy of the binary (execveat)",
+    ))
+}
+
+/// execveat of `fd` with this process's arguments and environment; returns the error.
+fn reexec(fd: &std::os::fd::OwnedFd, what: &str) -> Error {
+    use std::os::fd::AsRawFd;
     let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).unwrap_or_default();
     let args: Vec<CString> = std::env::args_os().map(|a| to_c(&a)).collect();
     let env: Vec<CString> = std::env::vars_os()
@@ -77,9 +130,6 @@ pub fn seal_exe() -> Result<()> {
             .chain(std::iter::once(std::ptr::null()))
             .collect::<Vec<_>>()
     };
-    let e = sys::proc::execveat_fd(tree.as_raw_fd(), &ptrs(&args), &ptrs(&env));
-    Err(Error::errno(
-        "re-executing from the read-only bind of the binary (execveat)",
-        e,
-    ))
+    let e = sys::proc::execveat_fd(fd.as_raw_fd(), &ptrs(&args), &ptrs(&env));
+    Error::errno(what, e)
 }

@@ -241,6 +241,34 @@ pub(crate) fn memfd_with(name: &CStr, data: &[u8]) -> Result<RawFd, i32> {
     Ok(fd)
 }
 
+/// A sealed memfd copy of the file `from` (read from its offset to the end): no write, grow,
+/// shrink or further seal is possible on it, so executing it gives a /proc/self/exe nothing can
+/// modify. Close-on-exec.
+pub(crate) fn sealed_copy(name: &CStr, from: RawFd) -> Result<RawFd, i32> {
+    // SAFETY: name is a valid C string.
+    let fd = cvt(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
+    let fill = || -> Result<(), i32> {
+        while super::mount::sendfile(fd, from, 1 << 30)? > 0 {}
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: plain fcntl on an fd this function owns.
+        cvt(unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) }).map(drop)
+    };
+    if let Err(e) = fill() {
+        super::close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}
+
+/// The seals of a memfd (F_GET_SEALS); EINVAL for a file that is not one.
+pub(crate) fn seals(fd: RawFd) -> Result<i32, i32> {
+    // SAFETY: plain fcntl.
+    cvt(unsafe { libc::fcntl(fd, libc::F_GET_SEALS) })
+}
+
 /// lseek(fd, 0, SEEK_SET).
 pub(crate) fn rewind(fd: RawFd) -> Result<(), i32> {
     // SAFETY: plain syscall.
