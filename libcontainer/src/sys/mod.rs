@@ -171,12 +171,21 @@ pub(crate) fn geteuid() -> u32 {
 
 /// Whether this process may write `path` (access(2) with the effective IDs).
 pub(crate) fn writable(path: &std::path::Path) -> bool {
+    access(path, libc::W_OK)
+}
+
+/// Whether this process may read and search the directory `path` (access(2), effective IDs).
+pub(crate) fn searchable(path: &std::path::Path) -> bool {
+    access(path, libc::R_OK | libc::X_OK)
+}
+
+fn access(path: &std::path::Path, mode: i32) -> bool {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
     // SAFETY: c is a NUL-terminated path.
-    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), mode, libc::AT_EACCESS) == 0 }
 }
 
 /// The effective gid.
