@@ -517,3 +517,23 @@ fn the_library_from_an_unprivileged_program() {
     let _ = USER;
     assert_eq!(rl.state_entries(), Vec::<String>::new());
 }
+
+#[test]
+fn without_xdg_runtime_dir_the_error_says_what_to_do() {
+    let Some(rl) = Rootless::new() else { return };
+    let b = rl.bundle(&["true"]);
+    let id = rl.id();
+    // The default root is then root's (/run/husk, /run/runc), which the user cannot write.
+    let o = rl
+        .cmd(&["run", "--bundle", &b.path_str(), &id])
+        .env("XDG_RUNTIME_DIR", "")
+        .run()
+        .expect_err()
+        .expect_msg("permission denied");
+    if !is_runc() {
+        o.expect_msg(
+            "/run/husk is root's: an unprivileged user sets XDG_RUNTIME_DIR or gives --root",
+        );
+    }
+    assert!(!std::path::Path::new("/run/husk").join(&id).exists());
+}
