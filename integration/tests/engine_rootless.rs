@@ -9,6 +9,7 @@
 
 use integration::rootless_podman::{RlPodman, RL_IMAGE};
 use integration::*;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 /// A line of `text` split into fields equals `want`'s fields (uid_map lines are padded).
 fn has_line(text: &str, want: &str) -> bool {
@@ -211,5 +212,35 @@ fn the_runtime_under_test_ran_as_root_in_podmans_user_namespace() {
         );
         assert!(!call.contains("--root"), "{call}");
     }
+    p.assert_clean();
+}
+
+#[test]
+fn uidmap_nests_a_user_namespace_inside_podmans() {
+    let Some(p) = RlPodman::new() else { return };
+    let shared = p.rl.dir().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    // Container root is podman's uid 1, not the directory's owner.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let v = format!("{}:/shared", shared.display());
+    let o = p
+        .run_image(
+            &["--uidmap", "0:1:1000", "--gidmap", "0:1:1000", "-v", &v],
+            &[
+                "sh",
+                "-c",
+                "cat /proc/self/uid_map /proc/self/gid_map; touch /shared/f && id -u",
+            ],
+        )
+        .expect_ok();
+    // The maps are relative to podman's namespace: its 1 is the first subordinate ID.
+    assert_eq!(
+        o.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "1000", "0", "1", "1000", "0"],
+        "{o}"
+    );
+    let m = std::fs::metadata(shared.join("f")).unwrap();
+    let u = &p.rl.user;
+    assert_eq!((m.uid(), m.gid()), (u.subuid.0, u.subgid.0));
     p.assert_clean();
 }
