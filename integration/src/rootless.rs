@@ -7,6 +7,13 @@ use std::os::unix::fs::{chown, MetadataExt};
 
 use super::*;
 
+/// A line of `text` split into fields equals `want`'s fields (uid_map lines are padded).
+pub fn has_line(text: &str, want: &str) -> bool {
+    let want: Vec<&str> = want.split_whitespace().collect();
+    text.lines()
+        .any(|l| l.split_whitespace().collect::<Vec<_>>() == want)
+}
+
 /// The test user's name (scripts/setup).
 pub const USER: &str = "huskrl";
 

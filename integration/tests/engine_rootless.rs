@@ -7,16 +7,10 @@
 //! in podman's user namespace. The same file runs against runc (HUSK_BIN=/usr/sbin/runc in
 //! scripts/test).
 
+use integration::rootless::has_line;
 use integration::rootless_podman::{RlPodman, RL_IMAGE};
 use integration::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
-/// A line of `text` split into fields equals `want`'s fields (uid_map lines are padded).
-fn has_line(text: &str, want: &str) -> bool {
-    let want: Vec<&str> = want.split_whitespace().collect();
-    text.lines()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>() == want)
-}
 
 #[test]
 fn run_rm_output_exit_code_and_podmans_user_namespace() {

@@ -2,16 +2,9 @@
 //! under its own XDG_RUNTIME_DIR. The same file runs against runc (HUSK_BIN=runc in
 //! scripts/test): where runc behaves otherwise on purpose the test says so and skips for it.
 
-use integration::rootless::{Rootless, USER};
+use integration::rootless::{has_line, Rootless, USER};
 use integration::*;
 use std::os::unix::fs::PermissionsExt;
-
-/// A line of `text` split into fields equals `want`'s fields (uid_map lines are padded).
-fn has_line(text: &str, want: &str) -> bool {
-    let want: Vec<&str> = want.split_whitespace().collect();
-    text.lines()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>() == want)
-}
 
 #[test]
 fn run_with_a_single_id_mapping_needs_no_newuidmap() {
@@ -556,7 +549,11 @@ fn rootless_false_makes_a_missing_cgroup_an_error() {
         o.expect_msg("cgroup /sys/fs/cgroup/");
     }
     assert_eq!(rl.state_entries(), Vec::<String>::new());
-    assert!(cgroup_dirs_for(&id).is_empty(), "{:?}", cgroup_dirs_for(&id));
+    assert!(
+        cgroup_dirs_for(&id).is_empty(),
+        "{:?}",
+        cgroup_dirs_for(&id)
+    );
 }
 
 #[test]
@@ -582,11 +579,15 @@ fn a_binary_the_user_owns_runs_from_a_sealed_copy() {
     let pid = st["pid"].as_i64().unwrap();
     // The init still runs husk's image (it waits for `start`).
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:husk-exe"), "{exe:?}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:husk-exe"),
+        "{exe:?}"
+    );
     rl.exec(&["delete", "--force", &id]).expect_ok();
     // The root-owned binary under test needs no copy.
     let id = rl.id();
-    rl.exec(&["create", "--bundle", &b.path_str(), &id]).expect_ok();
+    rl.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_ok();
     let st: Value = serde_json::from_str(&rl.exec(&["state", &id]).expect_ok().stdout).unwrap();
     let exe = std::fs::read_link(format!("/proc/{}/exe", st["pid"])).unwrap();
     assert_eq!(exe, husk_bin().canonicalize().unwrap());
