@@ -551,6 +551,15 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Tells the peer at once that we are gone, even while a forked child still holds a
+        // copy of the fd: without it, systemd 252 left calls on the next fresh connection to
+        // a user manager's private socket unanswered (seen in the systemd lane).
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

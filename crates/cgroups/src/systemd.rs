@@ -210,14 +210,16 @@ fn connect(user: Option<u32>) -> Result<Conn> {
         return connect_system();
     };
     let (mut conn, socket) = crate::systemd_user::open(uid, TIMEOUT)?;
+    // On its private socket systemd sends every peer its signals unasked (and systemd 252
+    // left a Subscribe there unanswered); on a bus, only to subscribers that asked for them.
     if matches!(socket, crate::systemd_user::Socket::Bus(_)) {
         add_match(&mut conn)
             .map_err(dbus_err("asking the user bus for systemd's signals".into()))?;
+        conn.call(DEST, PATH, MANAGER, "Subscribe", &[])
+            .map_err(dbus_err(
+                "subscribing to the user systemd instance's signals".into(),
+            ))?;
     }
-    conn.call(DEST, PATH, MANAGER, "Subscribe", &[])
-        .map_err(dbus_err(
-            "subscribing to the user systemd instance's signals".into(),
-        ))?;
     Ok(conn)
 }
 
