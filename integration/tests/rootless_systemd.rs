@@ -85,7 +85,8 @@ impl Drop for Cleanup<'_> {
 
 /// (a) `run -d` as the user: the scope exists in the user manager with the limits as its
 /// properties and in its cgroup files, the init is in it, the container reads its own limits
-/// through its cgroup namespace; after kill and `delete`, scope and cgroup are gone.
+/// through its cgroup namespace; `update` changes property and file, `pause`/`resume` freeze
+/// and thaw; after kill and `delete`, scope and cgroup are gone.
 fn direct(runtime: &Path) {
     let id = format!("rl{}-{}", std::process::id(), unique());
     let root = user_root();
@@ -133,6 +134,22 @@ fn direct(runtime: &Path) {
         format!("{MEM}\n32"),
         "what the container reads from its own cgroup"
     );
+    // update: the user manager's property and the file (SetUnitProperties on the user bus).
+    rt(
+        runtime,
+        root.path(),
+        &["update", "--memory", "33554432", &id],
+    )
+    .expect_ok();
+    assert_eq!(user_unit_prop(&unit, "MemoryMax"), "33554432");
+    assert_eq!(read(&dir.join("memory.max")), "33554432");
+    // pause and resume: the delegated cgroup's freezer.
+    rt(runtime, root.path(), &["pause", &id]).expect_ok();
+    assert_eq!(read(&dir.join("cgroup.freeze")), "1");
+    let o = rt(runtime, root.path(), &["state", &id]).expect_ok();
+    assert!(o.stdout.contains("\"paused\""), "{o}");
+    rt(runtime, root.path(), &["resume", &id]).expect_ok();
+    assert_eq!(read(&dir.join("cgroup.freeze")), "0");
     rt(runtime, root.path(), &["kill", &id, "KILL"]).expect_ok();
     let end = Instant::now() + Duration::from_secs(30);
     loop {
