@@ -7,12 +7,13 @@ use super::*;
 /// Runs `cmd` to completion with its output in files (a detached container may keep pipes
 /// open), killing it after `timeout`: an engine that hangs fails the test, not CI.
 pub fn bounded(cmd: Command, timeout: Duration) -> Output {
-    bounded_stdin(cmd, timeout, false)
+    bounded_stdin(cmd, timeout, None)
 }
 
 /// [`bounded`], with stdin a pipe held open (never written) until the command exits, or
 /// /dev/null.
-fn bounded_stdin(mut cmd: Command, timeout: Duration, open_stdin: bool) -> Output {
+/// `input`: stdin is a pipe that gets it and stays open until the command exits.
+fn bounded_stdin(mut cmd: Command, timeout: Duration, input: Option<&str>) -> Output {
     let argv: Vec<String> = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|s| s.to_string_lossy().into_owned())
@@ -26,14 +27,18 @@ fn bounded_stdin(mut cmd: Command, timeout: Duration, open_stdin: bool) -> Outpu
     let mut child = cmd
         .stdout(fs::File::create(&out).unwrap())
         .stderr(fs::File::create(&err).unwrap())
-        .stdin(if open_stdin {
+        .stdin(if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
         })
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
-    let _stdin = child.stdin.take();
+    let mut _stdin = child.stdin.take();
+    if let (Some(w), Some(i)) = (_stdin.as_mut(), input) {
+        use std::io::Write;
+        let _ = w.write_all(i.as_bytes());
+    }
     let Some(status) = wait_bounded(&mut child, timeout) else {
         panic!(
             "{argv:?} did not finish within {timeout:?}; stderr: {}",
@@ -353,6 +358,11 @@ pub fn cgroup_children(rel: &str) -> Vec<PathBuf> {
 /// Runs `cmd` under `script(1)`, so that its stdin and stdout are a terminal (`-t` of the
 /// engines' CLIs needs one).
 pub fn in_pty(cmd: &Command) -> Output {
+    in_pty_input(cmd, "")
+}
+
+/// [`in_pty`], typing `input` on the terminal.
+pub fn in_pty_input(cmd: &Command, input: &str) -> Output {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let mut line: Vec<String> = cmd
         .get_envs()
@@ -370,5 +380,5 @@ pub fn in_pty(cmd: &Command) -> Output {
         &line.join(" "),
         "/dev/null",
     ]);
-    bounded_stdin(s, Duration::from_secs(120), true)
+    bounded_stdin(s, Duration::from_secs(120), Some(input))
 }

@@ -153,6 +153,7 @@ pub mod ckpt;
 pub mod conformance;
 pub mod criu;
 pub mod oracle;
+pub mod rootless;
 pub mod rootless_vm;
 
 #[cfg(test)]

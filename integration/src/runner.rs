@@ -93,6 +93,26 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// A command line for `prog` (the runtime, or what runs it), whose output files go to
+    /// `work`; LISTEN_* are not passed on.
+    pub fn program(prog: &str, work: &Path) -> Cmd {
+        let n = unique();
+        let mut cmd = Command::new(prog);
+        cmd.env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDNAMES");
+        Cmd {
+            cmd,
+            argv: vec![prog.to_string()],
+            timeout: Duration::from_secs(60),
+            out: work.join(format!(".out-{n}")),
+            err: work.join(format!(".err-{n}")),
+            fds: Vec::new(),
+            stdin: None,
+            keep_out: false,
+        }
+    }
+
     pub fn arg(mut self, a: impl AsRef<str>) -> Self {
         self.argv.push(a.as_ref().to_string());
         self.cmd.arg(a.as_ref());
@@ -265,22 +285,7 @@ impl Runtime {
 
     /// A command line without the `--root` flag.
     pub fn cmd_noroot<S: AsRef<str>>(&self, args: &[S]) -> Cmd {
-        let n = unique();
-        let mut cmd = Command::new(husk_bin());
-        cmd.env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("LISTEN_FDNAMES");
-        Cmd {
-            cmd,
-            argv: vec![husk_bin().to_string_lossy().to_string()],
-            timeout: Duration::from_secs(60),
-            out: self.work().join(format!(".out-{n}")),
-            err: self.work().join(format!(".err-{n}")),
-            fds: Vec::new(),
-            stdin: None,
-            keep_out: false,
-        }
-        .args(args)
+        Cmd::program(&husk_bin().to_string_lossy(), self.work()).args(args)
     }
 
     pub fn root_str(&self) -> String {

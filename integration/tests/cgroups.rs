@@ -348,7 +348,7 @@ fn cgroup_manager_disabled() {
     );
     rt.exec(&["pause", &id])
         .expect_err()
-        .expect_msg("has no cgroup (it was created with --cgroup-manager disabled)");
+        .expect_msg("has no cgroup (it was created with --cgroup-manager disabled");
     rt.exec(&["start", &id]).expect_ok();
     rt.exec(&["kill", "--all", &id, "KILL"]).expect_ok();
     rt.wait_status(&id, "stopped", std::time::Duration::from_secs(10));

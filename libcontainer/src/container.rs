@@ -374,7 +374,15 @@ impl Container {
         let own_pidns = crate::rootfs::new_ns(&rec.config, LinuxNamespaceType::Pid);
         let all = all || (signal == libc::SIGKILL && !own_pidns);
         if all {
-            // Without a cgroup (manager disabled) only the init can be named.
+            // Without a cgroup: the processes of the init's own pid namespace (rootless).
+            if let Some(pids) = crate::ops::cgroupless_pids(&rec)? {
+                for pid in pids {
+                    sys::proc::kill(pid, signal);
+                }
+                self.signaled(signal, true);
+                return Ok(());
+            }
+            // Without a cgroup and a pid namespace only the init can be named.
             if let Some(saved) = rec.cgroup.as_ref().filter(|s| !s.dirs.is_empty()) {
                 let cg = cgroups::Manager::from_saved(saved.clone());
                 for pid in cg.pids()? {

@@ -58,6 +58,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Who manages the container's cgroup.
     pub cgroup_driver: CgroupDriver,
+    /// Whether cgroups the caller may not create are done without (`--rootless`).
+    pub rootless: crate::Rootless,
 }
 
 impl CreateOptions {
@@ -162,22 +164,26 @@ fn parse_at<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// With no cgroup (`--cgroup-manager disabled`), limits cannot take effect: refused rather than
-/// ignored. The device list alone is accepted, as engines send their defaults always.
-fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
-    let Some(r) = r else { return Ok(()) };
+/// The `linux.resources` fields that are set, devices aside (the fields a cgroup would apply).
+fn limit_fields(r: Option<&oci_spec::runtime::LinuxResources>) -> Vec<String> {
+    let Some(r) = r else { return Vec::new() };
     let mut only_devices = r.clone();
     only_devices.set_devices(None);
     let json = serde_json::to_value(&only_devices).unwrap_or_default();
-    let set: Vec<&String> = json
-        .as_object()
+    json.as_object()
         .map(|o| {
             o.iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k)
+                .map(|(k, _)| k.clone())
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// With no cgroup (`--cgroup-manager disabled`), limits cannot take effect: refused rather than
+/// ignored (devices alone are fine: the device rules are the mount plan's too).
+fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
+    let set = limit_fields(r);
     if set.is_empty() {
         return Ok(());
     }
@@ -189,20 +195,42 @@ fn refuse_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> Result<()> {
     ))
 }
 
-/// The container's cgroup manager for `driver`, from the config's cgroupsPath and resources
-/// (the systemd driver starts its unit with them).
+/// The container's cgroup manager for `driver`, from the config's cgroupsPath and resources,
+/// with the warning to give when rootless leaves the container without one.
 pub(crate) fn cgroup_manager(
     driver: CgroupDriver,
+    rootless: crate::Rootless,
     spec: &Spec,
     id: &str,
-) -> Result<cgroups::Manager> {
+) -> Result<(cgroups::Manager, Option<String>)> {
     let cgroups_path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
     let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
+    let mut warning = None;
     let mut cgroup = match driver {
-        CgroupDriver::Cgroupfs => cgroups::Manager::new(cgroups_path, id)?,
+        CgroupDriver::Cgroupfs => {
+            let m = cgroups::Manager::new(cgroups_path, id)?;
+            match rootless
+                .enabled()
+                .then(|| crate::rootless::not_permitted(m.saved()))
+                .flatten()
+            {
+                Some(dir) => {
+                    let set = limit_fields(resources.as_ref());
+                    if !set.is_empty() {
+                        warning = Some(format!(
+                            "rootless: no permission to create the cgroup {}, so the container \
+                             runs without one: linux.resources {set:?} not applied",
+                            dir.display()
+                        ));
+                    }
+                    cgroups::Manager::disabled()
+                }
+                None => m,
+            }
+        }
         CgroupDriver::Systemd => {
             cgroups::Manager::new_systemd(cgroups_path.map(|p| p.to_string_lossy()).as_deref(), id)?
         }
@@ -215,7 +243,7 @@ pub(crate) fn cgroup_manager(
         // Applied by `add` once the unit exists (it is started with the init's pid).
         cgroup.set_start_resources(resources);
     }
-    Ok(cgroup)
+    Ok((cgroup, warning))
 }
 
 /// LISTEN_FDS from the caller's environment, passed through as runc does.
@@ -497,7 +525,9 @@ impl Runtime {
             ));
         }
         let resources = spec.linux().as_ref().and_then(|l| l.resources().clone());
-        let cgroup = cgroup_manager(opts.cgroup_driver, &spec, id)?;
+        let (cgroup, cgroup_warning) =
+            cgroup_manager(opts.cgroup_driver, opts.rootless, &spec, id)?;
+        crate::rootless::check(&spec)?;
         let mut plan = Plan::build(
             spec.clone(),
             &PlanOptions {
@@ -511,6 +541,7 @@ impl Runtime {
         )?;
         for w in parse_warnings
             .into_iter()
+            .chain(cgroup_warning)
             .chain(std::mem::take(&mut plan.proc.warnings))
         {
             self.handler.warn(id, &w);

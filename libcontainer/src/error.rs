@@ -165,6 +165,14 @@ pub enum Error {
         /// CRIU's log, kept under the work path (or the image path).
         log: Option<PathBuf>,
     },
+    /// The user namespace's ID mappings could not be written: an unprivileged caller mapped
+    /// more than its own ID without newuidmap/newgidmap, or they refused the mapping (outside
+    /// the caller's /etc/subuid or /etc/subgid ranges).
+    #[error("{msg}")]
+    IdMapping {
+        /// The whole message, naming the map and the tool.
+        msg: String,
+    },
     /// A cgroup operation failed; [`cgroups::Error`] names the file or directory.
     #[error(transparent)]
     Cgroup(#[from] cgroups::Error),

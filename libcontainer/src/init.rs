@@ -108,7 +108,9 @@ fn first_child_steps(
     // /proc/PID/exe (the host binary) or its fds. While it holds every capability the kernel's
     // capability check already refuses less privileged processes; this also covers the
     // moment between dropping capabilities and exec (execve makes it dumpable again).
-    sys::proc::set_dumpable(false).map_err(|e| sync_fail(SyncCode::Dumpable, e))?;
+    if !plan.ns.unprivileged_maps {
+        sys::proc::set_dumpable(false).map_err(|e| sync_fail(SyncCode::Dumpable, e))?;
+    }
     join_cgroups(&plan.cgroup_join)?;
     connect_stdio(&plan.proc.stdio)?;
     // The parent puts us in the rest of our cgroups (and writes maps for a user ns made by
@@ -120,6 +122,10 @@ fn first_child_steps(
             send(chan, Msg::WriteIdMaps, &[])?;
             wait_proceed(chan)?;
         }
+    }
+    if plan.ns.unprivileged_maps {
+        // The maps are written (nothing of the container could reach this process before).
+        sys::proc::set_dumpable(false).map_err(|e| sync_fail(SyncCode::Dumpable, e))?;
     }
     plan.ns.become_root()?;
     if plan.ns.fork_init {

@@ -55,6 +55,10 @@ pub(crate) struct NsPlan {
     pub new_user: bool,
     /// A new or joined user namespace.
     pub userns: bool,
+    /// The maps of a new user namespace are written by an unprivileged parent: the child
+    /// stays dumpable until then (its /proc/PID files must stay the caller's, for the parent
+    /// and for newuidmap, which checks the owner).
+    pub unprivileged_maps: bool,
     pub new_time: bool,
     pub uid_map: String,
     pub gid_map: String,
@@ -237,6 +241,7 @@ impl NsPlan {
                     || joined(LinuxNamespaceType::Time)),
             new_user,
             userns: new_user || joined(LinuxNamespaceType::User),
+            unprivileged_maps: new_user && crate::sys::geteuid() != 0,
             new_time,
             uid_map: map_lines(&uid_maps),
             gid_map: map_lines(&gid_maps),
@@ -270,8 +275,7 @@ impl NsPlan {
             w("timens_offsets", &self.time_offsets)?;
         }
         if self.new_user {
-            w("uid_map", &self.uid_map)?;
-            w("gid_map", &self.gid_map)?;
+            crate::rootless::write_id_maps(pid, &self.uid_map, &self.gid_map)?;
         }
         Ok(())
     }

@@ -27,7 +27,8 @@ fn manager(rec: &Record) -> Result<cgroups::Manager> {
         Some(s) if s.dirs.is_empty() => Err(Error::unsupported(
             "cgroup",
             format!(
-                "container {} has no cgroup (it was created with --cgroup-manager disabled)",
+                "container {} has no cgroup (it was created with --cgroup-manager disabled, or \
+                 rootless without permission to create one)",
                 rec.id
             ),
         )),
@@ -37,6 +38,39 @@ fn manager(rec: &Record) -> Result<cgroups::Manager> {
             format!("container {} has no cgroup", rec.id),
         )),
     }
+}
+
+/// For a container without a cgroup whose init has its own pid namespace: every process in
+/// that namespace (those in namespaces nested in it are not seen). `None` when the container
+/// has a cgroup or shares a pid namespace; empty once the init is gone.
+pub(crate) fn cgroupless_pids(rec: &Record) -> Result<Option<Vec<i32>>> {
+    use std::os::unix::fs::MetadataExt;
+    let no_cgroup = rec.cgroup.as_ref().map_or(true, |s| s.dirs.is_empty());
+    let own_pidns = crate::rootfs::new_ns(
+        &rec.config,
+        crate::oci_spec::runtime::LinuxNamespaceType::Pid,
+    );
+    if !no_cgroup || !own_pidns {
+        return Ok(None);
+    }
+    let (Some(init), Some(start)) = (rec.pid, rec.pid_start) else {
+        return Ok(Some(Vec::new()));
+    };
+    let ns_of = |pid: i32| std::fs::metadata(format!("/proc/{pid}/ns/pid")).map(|m| m.ino());
+    let Ok(ns) = ns_of(init) else {
+        return Ok(Some(Vec::new()));
+    };
+    // The pid may have been recycled between the two reads.
+    if !crate::state::process_alive(init, start) {
+        return Ok(Some(Vec::new()));
+    }
+    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
+        .map_err(|e| Error::io("listing /proc", e))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| ns_of(pid).is_ok_and(|i| i == ns))
+        .collect();
+    pids.sort_unstable();
+    Ok(Some(pids))
 }
 
 impl Container {
@@ -70,9 +104,14 @@ impl Container {
     /// Pids (in husk's pid namespace) of every process in the container's cgroups, sorted.
     /// A stopped container's cgroup may still hold processes its init left behind (no pid
     /// namespace); they are listed too, as runc does.
+    /// Without a cgroup (rootless, or the manager disabled), the processes in the init's pid
+    /// namespace, when it has its own.
     pub fn processes(&self) -> Result<Vec<i32>> {
         let (_dir, rec) = self.open(Lock::None)?;
-        Ok(manager(&rec)?.pids()?)
+        match cgroupless_pids(&rec)? {
+            Some(pids) => Ok(pids),
+            None => Ok(manager(&rec)?.pids()?),
+        }
     }
 
     /// Resource usage of the container's cgroups.

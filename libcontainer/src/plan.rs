@@ -90,7 +90,9 @@ impl Plan {
             o.bundle,
             &RootfsOptions {
                 no_pivot: o.no_pivot,
-                userns: ns.userns,
+                // husk itself in a user namespace (under rootless podman, which runs the
+                // runtime in its own): no mknod either, so devices are bound too.
+                userns: ns.userns || crate::rootless::in_user_namespace(),
                 cgroup_dirs: o.cgroup_dirs.clone(),
                 cwd: None,
             },

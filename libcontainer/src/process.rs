@@ -418,7 +418,12 @@ impl ProcPlan {
         }
         sys::creds::set_keepcaps(true).map_err(|e| f(Code::Keepcaps, e))?;
         own_stdio(self.uid)?;
-        sys::creds::setgroups_raw(&self.groups).map_err(|e| f(Code::Groups, e))?;
+        match sys::creds::setgroups_raw(&self.groups) {
+            // setgroups denied (a rootless user namespace mapping only the caller's gid): with
+            // none asked for, the inherited groups stay, as with runc.
+            Err(libc::EPERM) if self.groups.is_empty() => {}
+            r => r.map_err(|e| f(Code::Groups, e))?,
+        }
         sys::creds::setresgid(self.gid).map_err(|e| f(Code::Gid, e))?;
         sys::creds::setresuid(self.uid).map_err(|e| f(Code::Uid, e))?;
         sys::creds::set_keepcaps(false).map_err(|e| f(Code::Keepcaps, e))?;

@@ -27,11 +27,13 @@ fn absolute(p: &str) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving path {p:?}"))
 }
 
-fn refuse_cgroup_options(ctx: &Ctx) -> anyhow::Result<()> {
-    if ctx.rootless == "true" {
-        bail!("--rootless true is not supported yet: use auto or false");
+/// runc's `--rootless`: true, false or auto (checked when the arguments are parsed).
+pub(crate) fn rootless(ctx: &Ctx) -> libcontainer::Rootless {
+    match ctx.rootless.as_str() {
+        "true" => libcontainer::Rootless::Yes,
+        "false" => libcontainer::Rootless::No,
+        _ => libcontainer::Rootless::Auto,
     }
-    Ok(())
 }
 
 /// runc's `--systemd-cgroup` or crun's `--cgroup-manager`; contradicting each other is an error.
@@ -54,6 +56,7 @@ pub(crate) fn cgroup_driver(ctx: &Ctx) -> anyhow::Result<CgroupDriver> {
 fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
     opts.cgroup_driver = cgroup_driver(ctx)?;
+    opts.rootless = rootless(ctx);
     // No socket: runc copies the pty to its own stdio while `run` waits (refused by `create`
     // and `run -d`, with runc's message). stdio is the CLI's own: `Stdio::Inherit`.
     opts.console = match m.value("console-socket") {
@@ -74,14 +77,12 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
 }
 
 pub(crate) fn create(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
-    refuse_cgroup_options(ctx)?;
     let opts = create_options(ctx, m)?;
     ctx.runtime.create(&m.args[0], &opts)?;
     Ok(0)
 }
 
 pub(crate) fn run(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
-    refuse_cgroup_options(ctx)?;
     let opts = create_options(ctx, m)?;
     let run = RunOptions {
         detach: m.flag("detach"),

@@ -308,7 +308,11 @@ impl Runtime {
         }
         let criu = Criu::find(opts.criu.as_deref())?;
         let empty_ns = empty_ns_flags(&opts.empty_ns)?;
-        let cgroup = crate::create::cgroup_manager(c.cgroup_driver, &spec, id)?;
+        let (cgroup, warning) =
+            crate::create::cgroup_manager(c.cgroup_driver, c.rootless, &spec, id)?;
+        if let Some(w) = warning {
+            self.handler.warn(id, &w);
+        }
         let rootfs_plan = rootfs_of(&spec, &bundle, cgroup.saved().dirs.clone())?;
         let dir = StateDir::create(self.root(), id)?;
         let mut undo = Undo {

@@ -285,6 +285,19 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
             format!("root.path {}: not a directory", root_path.display()),
         ));
     }
+    // An unprivileged caller's container root is the caller: what it cannot read, the
+    // container cannot either (root passes the check whatever the mode).
+    if !crate::sys::searchable(&root_path) {
+        return Err(Error::config(
+            "root.path",
+            format!(
+                "root.path {}: permission denied: the rootfs must be readable and searchable by \
+                 the user running the runtime (uid {})",
+                root_path.display(),
+                crate::sys::geteuid()
+            ),
+        ));
+    }
     let root_path = root_path
         .canonicalize()
         .map_err(|e| io_err(format!("rootfs {}", root_path.display()), e))?;

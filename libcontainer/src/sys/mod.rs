@@ -169,6 +169,31 @@ pub(crate) fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Whether this process may write `path` (access(2) with the effective IDs).
+pub(crate) fn writable(path: &std::path::Path) -> bool {
+    access(path, libc::W_OK)
+}
+
+/// Whether this process may read and search the directory `path` (access(2), effective IDs).
+pub(crate) fn searchable(path: &std::path::Path) -> bool {
+    access(path, libc::R_OK | libc::X_OK)
+}
+
+fn access(path: &std::path::Path, mode: i32) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: c is a NUL-terminated path.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), mode, libc::AT_EACCESS) == 0 }
+}
+
+/// The effective gid.
+pub(crate) fn getegid() -> u32 {
+    // SAFETY: getegid always succeeds.
+    unsafe { libc::getegid() }
+}
+
 /// Opens `path` for reading below `dir` as if `dir` were the root (symlinks and ".." cannot
 /// leave it; no magic links), without blocking on a FIFO: for files of a container's root.
 pub(crate) fn open_in_root(
