@@ -154,6 +154,7 @@ pub mod conformance;
 pub mod criu;
 pub mod oracle;
 pub mod rootless;
+pub mod rootless_podman;
 pub mod rootless_vm;
 
 #[cfg(test)]

@@ -368,6 +368,13 @@ fn no_mount_ns_roots_the_container_in_a_detached_tree() {
     );
     let proc_mounts = std::fs::read_to_string(format!("/proc/{pid}/root/proc/self/mountinfo"));
     assert!(proc_mounts.is_ok(), "the container's /proc is not mounted");
+    // The init's own `cat` may not have run yet on a loaded machine.
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty()
+        && t0.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     rt.exec(&["kill", &id, "KILL"]).expect_ok();
     rt.wait_status(&id, "stopped", Duration::from_secs(10));
     rt.exec(&["delete", &id]).expect_ok();

@@ -517,3 +517,79 @@ fn the_library_from_an_unprivileged_program() {
     let _ = USER;
     assert_eq!(rl.state_entries(), Vec::<String>::new());
 }
+
+#[test]
+fn without_xdg_runtime_dir_the_error_says_what_to_do() {
+    let Some(rl) = Rootless::new() else { return };
+    let b = rl.bundle(&["true"]);
+    let id = rl.id();
+    // The default root is then root's (/run/husk, /run/runc), which the user cannot write.
+    let o = rl
+        .cmd(&["run", "--bundle", &b.path_str(), &id])
+        .env("XDG_RUNTIME_DIR", "")
+        .run()
+        .expect_err()
+        .expect_msg("permission denied");
+    if !is_runc() {
+        o.expect_msg(
+            "/run/husk is root's: an unprivileged user sets XDG_RUNTIME_DIR or gives --root",
+        );
+    }
+    assert!(!std::path::Path::new("/run/husk").join(&id).exists());
+}
+
+#[test]
+fn rootless_false_makes_a_missing_cgroup_an_error() {
+    let Some(rl) = Rootless::new() else { return };
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists() {
+        eprintln!("skipped: a cgroup v2 host; the systemd lane covers delegation");
+        return;
+    }
+    let mut b = rl.bundle(&["true"]);
+    b.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 50}}));
+    let id = rl.id();
+    let o = rl
+        .exec(&["--rootless", "false", "run", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg("permission denied");
+    if !is_runc() {
+        o.expect_msg("cgroup /sys/fs/cgroup/");
+    }
+    assert_eq!(rl.state_entries(), Vec::<String>::new());
+    assert!(cgroup_dirs_for(&id).is_empty(), "{:?}", cgroup_dirs_for(&id));
+}
+
+#[test]
+fn a_binary_the_user_owns_runs_from_a_sealed_copy() {
+    let Some(rl) = Rootless::new() else { return };
+    if skip_for_runc("husk's own sealing") {
+        return;
+    }
+    // The user's own copy of the binary: a container of the user could write it, so husk
+    // re-executes from a sealed memfd (it cannot mount a read-only bind unprivileged).
+    let own = rl.dir().join("husk-copy");
+    std::fs::copy(husk_bin(), &own).unwrap();
+    rl.give(&own);
+    let b = rl.bundle(&["true"]);
+    let id = rl.id();
+    rl.cmd_as(
+        &own.to_string_lossy(),
+        &["create", "--bundle", &b.path_str(), &id],
+    )
+    .run()
+    .expect_ok();
+    let st: Value = serde_json::from_str(&rl.exec(&["state", &id]).expect_ok().stdout).unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    // The init still runs husk's image (it waits for `start`).
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:husk-exe"), "{exe:?}");
+    rl.exec(&["delete", "--force", &id]).expect_ok();
+    // The root-owned binary under test needs no copy.
+    let id = rl.id();
+    rl.exec(&["create", "--bundle", &b.path_str(), &id]).expect_ok();
+    let st: Value = serde_json::from_str(&rl.exec(&["state", &id]).expect_ok().stdout).unwrap();
+    let exe = std::fs::read_link(format!("/proc/{}/exe", st["pid"])).unwrap();
+    assert_eq!(exe, husk_bin().canonicalize().unwrap());
+    rl.exec(&["delete", "--force", &id]).expect_ok();
+    assert_eq!(rl.state_entries(), Vec::<String>::new());
+}

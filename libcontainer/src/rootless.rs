@@ -11,7 +11,18 @@ use crate::{Error, Result};
 
 /// Whether the cgroup manager runs rootless: given (`--rootless true/false`), or decided as
 /// runc's `auto` does for cgroupfs: an unprivileged caller, or root inside a user namespace
-/// (it cannot know whether the cgroup it is in was delegated to it).
+/// (it cannot know whether the cgroup it is in was delegated to it). Rootless, a cgroup the
+/// caller may not create is done without (a warning names the limits not applied).
+///
+/// ```
+/// use libcontainer::{CreateOptions, Rootless};
+/// let mut opts = CreateOptions::new("/home/me/bundle");
+/// assert_eq!(opts.rootless, Rootless::Auto);
+/// // A caller that must have its limits, even unprivileged: no cgroup is then an error.
+/// opts.rootless = Rootless::No;
+/// assert!(!opts.rootless.enabled());
+/// assert!(Rootless::Yes.enabled());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Rootless {
     /// An unprivileged caller, or euid 0 in a user namespace other than the host's.

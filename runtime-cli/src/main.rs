@@ -315,7 +315,29 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
             .transpose()
             .map_err(|e| anyhow!("--criu: {}", log::go_io(&e)))?,
     };
-    Ok(body(&ctx, &m)?)
+    let unprivileged_default = ctx.runtime.root() == Path::new(DEFAULT_ROOT) && !ctx.root_given;
+    body(&ctx, &m).map_err(|e| {
+        // As runc, an unprivileged user without XDG_RUNTIME_DIR gets /run/husk, which it
+        // cannot use: say what to do instead.
+        let denied = e.chain().any(|c| {
+            c.downcast_ref::<libcontainer::Error>()
+                .and_then(|l| l.raw_os_error())
+                .is_some_and(|n| n == libc::EACCES)
+        });
+        if unprivileged_default && denied && !honor_xdg_runtime_dir_is_root() {
+            Failure::Error(anyhow!(
+                "{e:#} ({DEFAULT_ROOT} is root's: an unprivileged user sets XDG_RUNTIME_DIR or \
+                 gives --root)"
+            ))
+        } else {
+            Failure::Error(e)
+        }
+    })
+}
+
+/// Real root (euid 0 outside any user namespace), for whom /run/husk is right.
+fn honor_xdg_runtime_dir_is_root() -> bool {
+    !honor_xdg_runtime_dir()
 }
 
 /// Like runc: `$XDG_RUNTIME_DIR/husk` for an unprivileged user (or for "root" in a user
