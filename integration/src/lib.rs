@@ -155,6 +155,7 @@ pub mod criu;
 pub mod oracle;
 pub mod rootless;
 pub mod rootless_podman;
+pub mod rootless_vm;
 
 #[cfg(test)]
 mod tests {

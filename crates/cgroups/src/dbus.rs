@@ -393,6 +393,28 @@ fn message_len(head: &[u8; 16]) -> usize {
     (16 + fields).div_ceil(8) * 8 + body
 }
 
+/// The caller's real uid as the parent user namespace sees it (`/proc/self/uid_map`): the uid
+/// a bus or systemd sees on our socket. Outside any user namespace, the uid itself.
+pub fn host_uid() -> u32 {
+    let uid = crate::sys::getuid();
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|m| outside_uid(&m, uid))
+        .unwrap_or(uid)
+}
+
+/// `uid` mapped through a `uid_map` text (`inside outside count` lines).
+pub fn outside_uid(map: &str, uid: u32) -> Option<u32> {
+    map.lines().find_map(|l| {
+        let mut f = l.split_whitespace().map(|x| x.parse::<u64>().ok());
+        let (inside, outside, count) = (f.next()??, f.next()??, f.next()??);
+        let uid = u64::from(uid);
+        (inside <= uid && uid < inside + count)
+            .then(|| u32::try_from(outside + (uid - inside)).ok())
+            .flatten()
+    })
+}
+
 /// A connection to a bus or to a peer (systemd's private socket).
 pub struct Conn {
     stream: BufReader<UnixStream>,
@@ -411,7 +433,10 @@ impl Conn {
         s.set_read_timeout(Some(timeout)).map_err(ctx)?;
         s.set_write_timeout(Some(timeout)).map_err(ctx)?;
         let mut stream = BufReader::new(s);
-        let uid = crate::sys::getuid();
+        // The bus checks the claimed uid against the socket's peer credentials, which it sees
+        // in its own (the initial) user namespace: inside a rootless engine's namespace, where
+        // we are uid 0, that is the user's own uid.
+        let uid = host_uid();
         let hex: String = uid
             .to_string()
             .bytes()
@@ -526,6 +551,15 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Tells the peer at once that we are gone, even while a forked child still holds a
+        // copy of the fd: without it, systemd 252 left calls on the next fresh connection to
+        // a user manager's private socket unanswered (seen in the systemd lane).
+        let _ = self.stream.get_ref().shutdown(std::net::Shutdown::Both);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +632,22 @@ mod tests {
         assert_eq!(m.serial, 7);
         assert_eq!(m.member.as_deref(), Some("StartTransientUnit"));
         assert_eq!(m.body, args);
+    }
+
+    #[test]
+    fn uids_map_to_the_parent_namespace() {
+        // No namespace: the identity map of the initial namespace.
+        assert_eq!(
+            outside_uid("         0          0 4294967295\n", 1001),
+            Some(1001)
+        );
+        // A rootless engine's namespace: root is the user, the rest its subordinate range.
+        let map = "0 1001 1\n1 100000 65536\n";
+        assert_eq!(outside_uid(map, 0), Some(1001));
+        assert_eq!(outside_uid(map, 1), Some(100000));
+        assert_eq!(outside_uid(map, 65536), Some(165535));
+        assert_eq!(outside_uid(map, 65537), None);
+        assert_eq!(outside_uid("", 0), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod resources;
 pub mod stats;
 mod sys;
 pub mod systemd;
+pub mod systemd_user;
 pub mod v1;
 pub mod v2;
 
@@ -142,6 +143,18 @@ impl Manager {
     /// prefix `husk`, name `default_name`). Refused unless systemd runs on a pure v2 host.
     pub fn new_systemd(cgroups_path: Option<&str>, default_name: &str) -> Result<Manager> {
         systemd::resolve(cgroups_path, default_name).map(Manager::from_saved)
+    }
+
+    /// The systemd driver with the calling user's own systemd instance (`systemd --user`,
+    /// `user@UID.service`), for rootless containers: `cgroups_path` as for
+    /// [`Manager::new_systemd`], but the slice defaults to `user.slice` (podman passes
+    /// `user.slice:libpod:<id>`). The manager is reached on `$DBUS_SESSION_BUS_ADDRESS`,
+    /// `$XDG_RUNTIME_DIR/bus` or `$XDG_RUNTIME_DIR/systemd/private`, and asked where its cgroup
+    /// is: the unit's lies below it. Refused (naming the cause) when no user instance answers
+    /// or the host is not pure v2. Later commands reach the same manager (the saved unit
+    /// records the uid).
+    pub fn new_systemd_user(cgroups_path: Option<&str>, default_name: &str) -> Result<Manager> {
+        systemd::resolve_user(cgroups_path, default_name).map(Manager::from_saved)
     }
 
     /// No cgroup at all (`--cgroup-manager disabled`): every method is a no-op, and

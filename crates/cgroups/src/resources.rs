@@ -122,7 +122,16 @@ impl Manager {
                 let dir = unified(saved.unified.as_deref())?;
                 v2::write(dir, &v2::plan_v2(r)?)?;
                 if let Some(rules) = device_rules(r) {
-                    crate::bpf::apply_devices(dir, &rules)?;
+                    match crate::bpf::apply_devices(dir, &rules) {
+                        // Unprivileged (rootless, a user's delegated cgroup): the kernel loads
+                        // no device program for us. The container cannot reach devices the
+                        // user cannot anyway (no mknod in a user namespace), so go without,
+                        // as runc does.
+                        Err(Error::Io { source, .. })
+                            if source.raw_os_error() == Some(libc::EPERM)
+                                && crate::dbus::host_uid() != 0 => {}
+                        r => r?,
+                    }
                 }
                 Ok(())
             }

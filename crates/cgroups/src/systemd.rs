@@ -13,6 +13,10 @@
 //! - `delete` kills what is left, stops the unit, waits for the job and resets it if it failed.
 //!
 //! Only the unified (v2) hierarchy is supported: the systemd lane runs pure cgroup v2.
+//!
+//! Rootless ([`resolve_user`]): the same, through the user's own systemd instance
+//! (`crate::systemd_user`); the default slice is `user.slice` and the cgroup lies below the
+//! user manager's own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,9 +26,9 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 use crate::dbus::{Conn, DbusError, Value};
 use crate::{hierarchy, Error, Layout, Result, Saved};
 
-const DEST: &str = "org.freedesktop.systemd1";
-const PATH: &str = "/org/freedesktop/systemd1";
-const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+pub(crate) const DEST: &str = "org.freedesktop.systemd1";
+pub(crate) const PATH: &str = "/org/freedesktop/systemd1";
+pub(crate) const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const PRIVATE: &str = "/run/systemd/private";
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
 /// How long to wait for systemd to answer or finish a job (runc waits 30 s too).
@@ -37,8 +41,12 @@ const DEFAULT_PREFIX: &str = "husk";
 pub struct Unit {
     /// `prefix-name.scope`.
     pub name: String,
-    /// The slice it is in, `system.slice` by default.
+    /// The slice it is in, `system.slice` by default (`user.slice` for a user unit).
     pub slice: String,
+    /// A unit of a user's own systemd instance (rootless): that user's uid, as the initial
+    /// user namespace sees it; later commands reach the same manager. None: the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u32>,
 }
 
 fn invalid(path: &str, why: &str) -> Error {
@@ -55,6 +63,17 @@ fn valid_unit_part(s: &str) -> bool {
 
 /// `slice:prefix:name` (or nothing, meaning `system.slice:husk:<id>`) to a [`Unit`].
 pub fn parse_path(path: Option<&str>, id: &str) -> Result<Unit> {
+    parse_in(path, id, "system.slice")
+}
+
+/// [`parse_path`] for a user unit of `uid`: the slice defaults to `user.slice`.
+pub fn parse_user_path(path: Option<&str>, id: &str, uid: u32) -> Result<Unit> {
+    let mut unit = parse_in(path, id, "user.slice")?;
+    unit.user = Some(uid);
+    Ok(unit)
+}
+
+fn parse_in(path: Option<&str>, id: &str, default_slice: &str) -> Result<Unit> {
     let path = path.unwrap_or("");
     let (slice, prefix, name) = if path.is_empty() {
         ("", DEFAULT_PREFIX, id)
@@ -66,7 +85,7 @@ pub fn parse_path(path: Option<&str>, id: &str) -> Result<Unit> {
         (slice, prefix, name)
     };
     let slice = if slice.is_empty() {
-        "system.slice"
+        default_slice
     } else {
         slice
     };
@@ -96,6 +115,7 @@ pub fn parse_path(path: Option<&str>, id: &str) -> Result<Unit> {
     Ok(Unit {
         name,
         slice: slice.into(),
+        user: None,
     })
 }
 
@@ -133,6 +153,39 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Saved> {
                 .into(),
         ));
     }
+    let dir = unified_root()?
+        .join(expand_slice(&unit.slice)?)
+        .join(&unit.name);
+    Ok(saved_of(unit, dir))
+}
+
+/// [`resolve`] for a unit of the caller's own systemd instance (rootless, `user@UID.service`):
+/// the manager must be reachable (see `crate::systemd_user`), and tells where its cgroup is.
+pub fn resolve_user(cgroups_path: Option<&str>, id: &str) -> Result<Saved> {
+    let uid = crate::dbus::host_uid();
+    let unit = parse_user_path(cgroups_path, id, uid)?;
+    let root = unified_root()?;
+    let (mut conn, _) = crate::systemd_user::open(uid, TIMEOUT)?;
+    let own = crate::systemd_user::manager_cgroup(&mut conn)?;
+    let dir = root
+        .join(own.trim_start_matches('/'))
+        .join(expand_slice(&unit.slice)?)
+        .join(&unit.name);
+    Ok(saved_of(unit, dir))
+}
+
+fn saved_of(unit: Unit, dir: PathBuf) -> Saved {
+    Saved {
+        layout: Layout::V2,
+        dirs: vec![dir.clone()],
+        unified: Some(dir),
+        v1: Vec::new(),
+        systemd: Some(unit),
+    }
+}
+
+/// The mount point of the unified hierarchy; an error unless the host is pure v2.
+fn unified_root() -> Result<PathBuf> {
     let hs = hierarchy::detect()?;
     let unified = match (hs.layout, hs.unified) {
         (Layout::V2, Some(h)) => h,
@@ -143,27 +196,51 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Saved> {
             )))
         }
     };
-    let dir = unified
-        .mount_point
-        .join(expand_slice(&unit.slice)?)
-        .join(&unit.name);
-    Ok(Saved {
-        layout: Layout::V2,
-        dirs: vec![dir.clone()],
-        unified: Some(dir),
-        v1: Vec::new(),
-        systemd: Some(unit),
-    })
+    Ok(unified.mount_point)
 }
 
 fn dbus_err(what: String) -> impl FnOnce(DbusError) -> Error {
     move |source| Error::Systemd { what, source }
 }
 
+/// A connection to the unit's manager, subscribed to its signals: the system's, or with
+/// `user` that user's own instance.
+fn connect(user: Option<u32>) -> Result<Conn> {
+    let Some(uid) = user else {
+        return connect_system();
+    };
+    let (mut conn, socket) = crate::systemd_user::open(uid, TIMEOUT)?;
+    // On its private socket systemd sends every peer its signals unasked (and systemd 252
+    // left a Subscribe there unanswered); on a bus, only to subscribers that asked for them.
+    if matches!(socket, crate::systemd_user::Socket::Bus(_)) {
+        add_match(&mut conn)
+            .map_err(dbus_err("asking the user bus for systemd's signals".into()))?;
+        conn.call(DEST, PATH, MANAGER, "Subscribe", &[])
+            .map_err(dbus_err(
+                "subscribing to the user systemd instance's signals".into(),
+            ))?;
+    }
+    Ok(conn)
+}
+
+/// Asks the bus to route the manager's JobRemoved signals to us.
+fn add_match(c: &mut Conn) -> std::result::Result<(), DbusError> {
+    c.call(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "AddMatch",
+        &[Value::Str(format!(
+            "type='signal',sender='{DEST}',path='{PATH}',interface='{MANAGER}',member='JobRemoved'"
+        ))],
+    )
+    .map(drop)
+}
+
 /// A connection to systemd over the system bus (as runc does); systemd's private socket only
 /// where there is no bus. (On the private socket, systemd 252 left every other Subscribe of a
 /// fresh connection unanswered in the systemd lane; the bus has no such trouble.)
-fn connect() -> Result<Conn> {
+fn connect_system() -> Result<Conn> {
     let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
         .ok()
         .and_then(|a| {
@@ -175,15 +252,7 @@ fn connect() -> Result<Conn> {
         Conn::connect(Path::new(PRIVATE), false, TIMEOUT)
     } else {
         Conn::connect(Path::new(&bus), true, TIMEOUT).and_then(|mut c| {
-            c.call(
-                "org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "AddMatch",
-                &[Value::Str(format!(
-                    "type='signal',sender='{DEST}',path='{PATH}',interface='{MANAGER}',member='JobRemoved'"
-                ))],
-            )?;
+            add_match(&mut c)?;
             Ok(c)
         })
     }
@@ -258,8 +327,8 @@ pub fn start(saved: &Saved, pid: i32, r: Option<&LinuxResources>) -> Result<()> 
         ]
     };
     let what = format!("starting systemd unit {}", unit.name);
-    let mut conn = connect()?;
-    match run_job(&mut conn, &what, "StartTransientUnit", &args(&props)) {
+    let mut conn = connect(unit.user)?;
+    let started = match run_job(&mut conn, &what, "StartTransientUnit", &args(&props)) {
         // A failed unit of the same name from an earlier container: reset it and retry once.
         Err(e) if is_reply(&e, "org.freedesktop.systemd1.UnitExists") => {
             let _ = conn.call(
@@ -272,14 +341,35 @@ pub fn start(saved: &Saved, pid: i32, r: Option<&LinuxResources>) -> Result<()> 
             run_job(&mut conn, &what, "StartTransientUnit", &args(&props))
         }
         r => r,
+    };
+    started?;
+    if unit.user.is_some() {
+        check_user_cgroup(&mut conn, unit, saved)?;
     }
+    Ok(())
+}
+
+/// The user unit's cgroup, as systemd made it, must be the directory `resolve_user` saved
+/// (computed from the manager's own cgroup before the unit existed): every later command
+/// writes, reads and removes that one.
+fn check_user_cgroup(conn: &mut Conn, unit: &Unit, saved: &Saved) -> Result<()> {
+    let cg = crate::systemd_user::unit_cgroup(conn, &unit.name)?;
+    let want = saved.unified.as_deref().unwrap_or(Path::new(""));
+    if cg.is_empty() || !want.ends_with(cg.trim_start_matches('/')) {
+        return Err(Error::Invalid(format!(
+            "systemd put user unit {} in cgroup {cg:?}, not at {}",
+            unit.name,
+            want.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Stops the unit (its processes must be gone already: `Manager::destroy` kills them first),
 /// waits for the job and resets a failed state, so nothing of the unit remains.
 pub fn stop(saved: &Saved) -> Result<()> {
     let unit = unit_of(saved)?;
-    let mut conn = connect()?;
+    let mut conn = connect(unit.user)?;
     let what = format!("stopping systemd unit {}", unit.name);
     let args = [Value::Str(unit.name.clone()), Value::Str("replace".into())];
     match run_job(&mut conn, &what, "StopUnit", &args) {
@@ -308,7 +398,7 @@ pub fn set_properties(saved: &Saved, r: &LinuxResources) -> Result<()> {
     if props.is_empty() {
         return Ok(());
     }
-    connect()?
+    connect(unit.user)?
         .call(
             DEST,
             PATH,
