@@ -186,6 +186,91 @@ fn runc_run_in_a_user_scope() {
     direct(&runc_bin());
 }
 
+/// The cgroupfs driver in the delegated subtree: the runtime, started by the user inside its
+/// own manager's subtree (`systemd-run --user --scope`, so that moving the init stays within
+/// what was delegated), makes the cgroup at an absolute cgroupsPath below user@UID.service,
+/// applies the limit there, and removes it at delete.
+fn cgroupfs_delegated(runtime: &Path) {
+    let id = format!("rlfs{}-{}", std::process::id(), unique());
+    let root = user_root();
+    let rel = format!("user.slice/user-{UID}.slice/user@{UID}.service/{id}");
+    let mut b = rootless_bundle(
+        &id,
+        "cat /sys/fs/cgroup/memory.max > /seen; exec sleep 1000",
+        16,
+    );
+    let rel2 = rel.clone();
+    b.edit(move |c| c["linux"]["cgroupsPath"] = json!(format!("/{rel2}")));
+    chown_user(b.path());
+    let _c = CleanupFs(runtime, root.path(), id.clone());
+    let (rts, roots) = (runtime.to_string_lossy(), root.path().to_string_lossy());
+    as_user(
+        "systemd-run",
+        &[
+            "--user",
+            "--scope",
+            "--quiet",
+            &rts,
+            "--root",
+            &roots,
+            "run",
+            "-d",
+            "--bundle",
+            &b.path_str(),
+            &id,
+        ],
+    )
+    .expect_ok();
+    let dir = Path::new("/sys/fs/cgroup").join(&rel);
+    assert_eq!(read(&dir.join("memory.max")), MEM);
+    assert_eq!(read(&dir.join("pids.max")), "16");
+    assert_eq!(
+        wait_file(&b.rootfs().join("seen")),
+        MEM,
+        "what the container reads"
+    );
+    let st: Value = serde_json::from_str(
+        &as_user(&rts, &["--root", &roots, "state", &id])
+            .expect_ok()
+            .stdout,
+    )
+    .unwrap();
+    let pid = st["pid"].as_i64().unwrap();
+    let own = read(Path::new(&format!("/proc/{pid}/cgroup")));
+    assert_eq!(own, format!("0::/{rel}"), "the init's cgroup");
+    as_user(&rts, &["--root", &roots, "delete", "--force", &id]).expect_ok();
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert!(!root.path().join(&id).exists(), "state of {id} left");
+}
+
+/// Deletes a cgroupfs container (as the user) when a test fails half-way.
+struct CleanupFs<'a>(&'a Path, &'a Path, String);
+
+impl Drop for CleanupFs<'_> {
+    fn drop(&mut self) {
+        let (rts, roots) = (self.0.to_string_lossy(), self.1.to_string_lossy());
+        let _ = as_user(&rts, &["--root", &roots, "delete", "--force", &self.2]);
+    }
+}
+
+#[test]
+fn husk_cgroupfs_in_the_delegated_subtree() {
+    if rootless_lane("husk_cgroupfs_in_the_delegated_subtree") {
+        return;
+    }
+    cgroupfs_delegated(&husk_bin());
+}
+
+#[test]
+fn runc_cgroupfs_in_the_delegated_subtree() {
+    if rootless_lane("runc_cgroupfs_in_the_delegated_subtree")
+        || missing_tool(&runc_bin().to_string_lossy(), "runc")
+    {
+        return;
+    }
+    cgroupfs_delegated(&runc_bin());
+}
+
 /// (b), (c) rootless podman with `runtime`: `run --rm` with limits reads its own memory.max
 /// and pids.max; a detached container runs in `libpod-<id>.scope` of the user manager with
 /// the limit set, under the runtime given (its state in its default rootless root), takes

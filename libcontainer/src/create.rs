@@ -231,6 +231,13 @@ pub(crate) fn cgroup_manager(
                 None => m,
             }
         }
+        // Rootless: the caller's own systemd instance (user@UID.service), whose subtree is
+        // delegated to it; root in a user namespace mapped to the host's root stays on the
+        // system instance.
+        CgroupDriver::Systemd if rootless.enabled() && cgroups::dbus::host_uid() != 0 => {
+            let path = cgroups_path.map(|p| p.to_string_lossy());
+            cgroups::Manager::new_systemd_user(path.as_deref(), id)?
+        }
         CgroupDriver::Systemd => {
             cgroups::Manager::new_systemd(cgroups_path.map(|p| p.to_string_lossy()).as_deref(), id)?
         }
