@@ -35,6 +35,24 @@ pub fn make_rootfs(rootfs: &Path) {
     fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
+/// The busybox rootfs (made in `dir/rootfs`) as a tar at `dir/img.tar`, for `podman import`.
+pub fn rootfs_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    make_rootfs(&rootfs);
+    let tar = dir.join("img.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "tar of the rootfs");
+    tar
+}
+
 /// The default config.json, as `runc spec` writes it (terminal off), with `args`.
 pub fn default_config(args: &[&str]) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);

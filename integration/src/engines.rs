@@ -65,18 +65,7 @@ impl Podman {
         )
         .unwrap();
         let p = Podman { dir };
-        crate::make_rootfs(&p.dir.join("rootfs"));
-        let tar = p.dir.join("img.tar");
-        let ok = Command::new("tar")
-            .arg("-C")
-            .arg(p.dir.join("rootfs"))
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tar of the rootfs");
+        let tar = crate::rootfs_tar(&p.dir);
         p.run(&["import", &tar.to_string_lossy(), IMAGE])
             .expect_ok();
         Some(p)

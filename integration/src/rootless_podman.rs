@@ -109,20 +109,8 @@ impl RlPodman {
             ),
         )
         .unwrap();
-        let rootfs = dir.join("image-rootfs");
-        make_rootfs(&rootfs);
-        let tar = dir.join("image.tar");
-        host(
-            "tar",
-            &[
-                "-C",
-                &rootfs.to_string_lossy(),
-                "-cf",
-                &tar.to_string_lossy(),
-                ".",
-            ],
-        );
-        let _ = fs::remove_dir_all(&rootfs);
+        let tar = rootfs_tar(&dir);
+        let _ = fs::remove_dir_all(dir.join("rootfs"));
         rl.give_tree(&dir);
         let p = RlPodman {
             rl,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{bounded, is_pure_v2, make_rootfs, unique, Output, TempDir};
+use crate::{bounded, is_pure_v2, unique, Output, TempDir};
 
 /// The lane's unprivileged user, its uid, and its runtime dir (`$XDG_RUNTIME_DIR`).
 pub const USER: &str = "huskrl";
@@ -173,18 +173,7 @@ impl UserPodman {
             ),
         )
         .unwrap();
-        make_rootfs(&dir.path().join("rootfs"));
-        let tar = dir.path().join("img.tar");
-        let ok = Command::new("tar")
-            .arg("-C")
-            .arg(dir.path().join("rootfs"))
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tar of the rootfs");
+        let tar = crate::rootfs_tar(dir.path());
         chown_user(dir.path());
         let p = UserPodman {
             dir,
