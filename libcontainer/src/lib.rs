@@ -38,6 +38,7 @@ mod attrs;
 mod caps;
 mod container;
 mod create;
+mod cowfs;
 mod criu;
 mod env;
 mod error;

@@ -1,0 +1,279 @@
+//! Copy-on-write root filesystems made by husk (issue 17, work in progress on the `cowfs`
+//! branch): an overlay of read-only layers with a writable upper, made at create before the
+//! mount plan (so pivot_root goes over it) and removed at delete. What will be made is
+//! recorded in the state directory *before* it is made, so `delete --force` after a SIGKILL
+//! at any point finds and removes it.
+//!
+//! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, the CLI's annotations,
+//! the wiring into create/delete (see /work/briefs/cow-plan.md).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Overlay options a user may ask for; each is refused when the kernel lacks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlayOptions {
+    /// `volatile`: no syncs of the upper (a crash loses the container's writes).
+    pub volatile: bool,
+    /// `metacopy=on`: metadata-only copy-up.
+    pub metacopy: bool,
+    /// `index=on`.
+    pub index: bool,
+    /// `redirect_dir=on`.
+    pub redirect_dir: bool,
+    /// `userxattr`: trusted.* xattrs unavailable (an unprivileged caller).
+    pub userxattr: bool,
+}
+
+/// An overlay rootfs: `layers` read-only (top first), the container's writes in `upper`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverlaySource {
+    /// The read-only layers, the topmost first (overlay's `lowerdir` order).
+    pub layers: Vec<PathBuf>,
+    /// The writable layer (made if missing, and then removed at delete).
+    pub upper: PathBuf,
+    /// overlay's work directory, on the same filesystem as `upper` (made if missing).
+    pub work: PathBuf,
+    pub options: OverlayOptions,
+}
+
+/// What was (or is about to be) made for a container: kept in its state directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Made {
+    /// Where the merged tree is mounted (the container's root.path).
+    pub mountpoint: PathBuf,
+    /// Directories husk created (removed at delete, deepest first).
+    pub created: Vec<PathBuf>,
+}
+
+fn bad(path: &Path, why: &str) -> Error {
+    Error::config(
+        "annotations",
+        format!("rootfs source: {}: {why}", path.display()),
+    )
+}
+
+impl OverlaySource {
+    /// Refuses a missing layer, one that is a symlink or not a directory, a relative path, and
+    /// an upper or work directory inside a layer (its writes would show through).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.layers.is_empty() {
+            return Err(Error::config(
+                "annotations",
+                "rootfs source: an overlay needs at least one layer",
+            ));
+        }
+        for l in &self.layers {
+            if !l.is_absolute() {
+                return Err(bad(l, "a layer must be an absolute path"));
+            }
+            let m = std::fs::symlink_metadata(l).map_err(|e| {
+                Error::config(
+                    "annotations",
+                    format!("rootfs source: layer {}: {}", l.display(), crate::fail::io_text(&e)),
+                )
+            })?;
+            if m.file_type().is_symlink() {
+                return Err(bad(l, "a layer is a symlink (refused: name the directory)"));
+            }
+            if !m.is_dir() {
+                return Err(bad(l, "a layer is not a directory"));
+            }
+        }
+        for (what, d) in [("upper", &self.upper), ("work", &self.work)] {
+            if !d.is_absolute() {
+                return Err(bad(d, &format!("the {what} directory must be an absolute path")));
+            }
+            if let Some(l) = self.layers.iter().find(|l| d.starts_with(l)) {
+                return Err(bad(
+                    d,
+                    &format!("the {what} directory is inside the layer {}", l.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The mount data: `lowerdir=...,upperdir=...,workdir=...` plus the options. Paths with
+    /// `,` or `:` cannot be named there and are refused.
+    pub(crate) fn mount_data(&self) -> Result<String> {
+        let name = |p: &Path| -> Result<String> {
+            let s = p.to_string_lossy().into_owned();
+            if s.contains(',') || s.contains(':') || s.contains('\\') {
+                return Err(bad(p, "a path with ',', ':' or '\\' cannot be an overlay layer"));
+            }
+            Ok(s)
+        };
+        let lower = self
+            .layers
+            .iter()
+            .map(|l| name(l))
+            .collect::<Result<Vec<_>>>()?
+            .join(":");
+        let mut data = format!(
+            "lowerdir={lower},upperdir={},workdir={}",
+            name(&self.upper)?,
+            name(&self.work)?
+        );
+        let o = &self.options;
+        for (on, opt) in [
+            (o.volatile, "volatile"),
+            (o.metacopy, "metacopy=on"),
+            (o.index, "index=on"),
+            (o.redirect_dir, "redirect_dir=on"),
+            (o.userxattr, "userxattr"),
+        ] {
+            if on {
+                data.push(',');
+                data.push_str(opt);
+            }
+        }
+        Ok(data)
+    }
+
+    /// What `make` will create for `mountpoint`: recorded before anything is made.
+    pub(crate) fn plan(&self, mountpoint: &Path) -> Made {
+        let mut created: Vec<PathBuf> = [&self.upper, &self.work]
+            .into_iter()
+            .filter(|d| !d.exists())
+            .cloned()
+            .collect();
+        created.push(mountpoint.to_path_buf());
+        Made {
+            mountpoint: mountpoint.to_path_buf(),
+            created,
+        }
+    }
+
+    /// Makes the directories `made` lists and mounts the overlay on its mountpoint.
+    pub(crate) fn make(&self, made: &Made) -> Result<()> {
+        self.validate()?;
+        for d in &made.created {
+            std::fs::create_dir_all(d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        let data = CString::new(self.mount_data()?)
+            .map_err(|_| Error::config("annotations", "rootfs source: a path has a NUL byte"))?;
+        let target = CString::new(made.mountpoint.as_os_str().as_bytes())
+            .map_err(|_| Error::config("annotations", "rootfs source: a path has a NUL byte"))?;
+        crate::sys::mount::mount(Some(c"overlay"), &target, Some(c"overlay"), 0, Some(&data))
+            .map_err(|e| {
+                Error::errno(
+                    format!(
+                        "mounting the overlay rootfs on {} ({})",
+                        made.mountpoint.display(),
+                        data.to_string_lossy()
+                    ),
+                    e,
+                )
+            })
+    }
+}
+
+/// Undoes `make` (or a part of it): detaches the mount, then removes what husk created,
+/// deepest first, never walking into a tree that is still mounted. Idempotent.
+pub(crate) fn remove(made: &Made) -> Result<()> {
+    if let Ok(c) = CString::new(made.mountpoint.as_os_str().as_bytes()) {
+        let _ = crate::sys::mount::umount2(&c, libc::MNT_DETACH);
+    }
+    let mut dirs = made.created.clone();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let r = if d == made.mountpoint {
+            std::fs::remove_dir(&d)
+        } else {
+            std::fs::remove_dir_all(&d)
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("removing {}", d.display()), e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(layers: &[&str]) -> OverlaySource {
+        OverlaySource {
+            layers: layers.iter().map(PathBuf::from).collect(),
+            upper: "/var/lib/c1/upper".into(),
+            work: "/var/lib/c1/work".into(),
+            options: OverlayOptions::default(),
+        }
+    }
+
+    #[test]
+    fn mount_data_orders_layers_and_options() {
+        let mut s = src(&["/l/top", "/l/base"]);
+        s.options.volatile = true;
+        s.options.index = true;
+        assert_eq!(
+            s.mount_data().unwrap(),
+            "lowerdir=/l/top:/l/base,upperdir=/var/lib/c1/upper,workdir=/var/lib/c1/work,volatile,index=on"
+        );
+        let s = src(&["/l/a,b"]);
+        assert!(s.mount_data().is_err());
+    }
+
+    #[test]
+    fn an_upper_inside_a_layer_is_refused() {
+        let dir = std::env::temp_dir().join(format!("husk-cowfs-unit-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("layer")).unwrap();
+        let mut s = src(&[dir.join("layer").to_str().unwrap()]);
+        s.upper = dir.join("layer/upper");
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("inside the layer"), "{e}");
+        s.upper = dir.join("upper");
+        s.work = dir.join("work");
+        s.validate().unwrap();
+        std::os::unix::fs::symlink(dir.join("layer"), dir.join("link")).unwrap();
+        s.layers = vec![dir.join("link")];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("symlink"), "{e}");
+        s.layers = vec![dir.join("missing")];
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn make_and_remove_leave_nothing() {
+        if crate::sys::geteuid() != 0 {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("husk-cowfs-mk-{}", std::process::id()));
+        for l in ["l1", "l2"] {
+            std::fs::create_dir_all(dir.join(l)).unwrap();
+            std::fs::write(dir.join(l).join(l), l).unwrap();
+        }
+        let s = OverlaySource {
+            layers: vec![dir.join("l2"), dir.join("l1")],
+            upper: dir.join("c/upper"),
+            work: dir.join("c/work"),
+            options: OverlayOptions::default(),
+        };
+        let made = s.plan(&dir.join("c/rootfs"));
+        s.make(&made).unwrap();
+        let m = &made.mountpoint;
+        assert_eq!(std::fs::read_to_string(m.join("l1")).unwrap(), "l1");
+        assert_eq!(std::fs::read_to_string(m.join("l2")).unwrap(), "l2");
+        std::fs::write(m.join("new"), "w").unwrap();
+        // The write lands in the upper, not in a layer.
+        assert!(dir.join("c/upper/new").exists());
+        assert!(!dir.join("l1/new").exists() && !dir.join("l2/new").exists());
+        remove(&made).unwrap();
+        remove(&made).unwrap();
+        assert!(!dir.join("c/upper").exists() && !dir.join("c/rootfs").exists());
+        assert!(dir.join("l1/l1").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
