@@ -4,8 +4,8 @@
 //! recorded in the state directory *before* it is made, so `delete --force` after a SIGKILL
 //! at any point finds and removes it.
 //!
-//! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, the CLI's annotations,
-//! the wiring into create/delete (see /work/briefs/cow-plan.md).
+//! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, features probing,
+//! integration tests (see /work/briefs/cow-plan.md).
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -39,7 +39,93 @@ pub struct OverlaySource {
     pub upper: PathBuf,
     /// overlay's work directory, on the same filesystem as `upper` (made if missing).
     pub work: PathBuf,
+    /// The overlay options asked for.
     pub options: OverlayOptions,
+}
+
+/// A root filesystem husk makes for the container (and removes at delete).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RootfsSource {
+    /// An overlay of read-only layers with a writable upper.
+    Overlay(OverlaySource),
+}
+
+/// The annotation naming the source (`overlay`); its parameters are `ANNOTATION.layers`
+/// (top first, `:`-separated), `.upper`, `.work` and `.options` (`,`-separated:
+/// `volatile`, `metacopy`, `index`, `redirect_dir`, `userxattr`).
+pub const ANNOTATION: &str = "io.github.husk.rootfs";
+
+impl RootfsSource {
+    /// The source a config asks for through its annotations, if any.
+    ///
+    /// ```
+    /// use libcontainer::RootfsSource;
+    /// let mut spec = libcontainer::default_spec(false);
+    /// spec.set_annotations(Some([
+    ///     ("io.github.husk.rootfs".to_string(), "overlay".to_string()),
+    ///     ("io.github.husk.rootfs.layers".into(), "/img/top:/img/base".into()),
+    ///     ("io.github.husk.rootfs.upper".into(), "/var/lib/c1/upper".into()),
+    ///     ("io.github.husk.rootfs.work".into(), "/var/lib/c1/work".into()),
+    /// ].into_iter().collect()));
+    /// let Some(RootfsSource::Overlay(o)) = RootfsSource::from_annotations(&spec)? else {
+    ///     panic!("an overlay")
+    /// };
+    /// assert_eq!(o.layers.len(), 2);
+    /// # Ok::<(), libcontainer::Error>(())
+    /// ```
+    pub fn from_annotations(spec: &oci_spec::runtime::Spec) -> Result<Option<RootfsSource>> {
+        let a = spec.annotations().clone().unwrap_or_default();
+        let Some(kind) = a.get(ANNOTATION) else {
+            return Ok(None);
+        };
+        let get = |k: &str| a.get(&format!("{ANNOTATION}.{k}")).cloned();
+        let need = |k: &str| {
+            get(k).filter(|v| !v.is_empty()).ok_or_else(|| {
+                Error::config(
+                    "annotations",
+                    format!("annotation {ANNOTATION}.{k} is needed for a {kind} rootfs"),
+                )
+            })
+        };
+        match kind.as_str() {
+            "overlay" => {
+                let mut options = OverlayOptions::default();
+                for o in get("options")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                {
+                    match o {
+                        "volatile" => options.volatile = true,
+                        "metacopy" => options.metacopy = true,
+                        "index" => options.index = true,
+                        "redirect_dir" => options.redirect_dir = true,
+                        "userxattr" => options.userxattr = true,
+                        other => {
+                            return Err(Error::config(
+                                "annotations",
+                                format!(
+                                    "annotation {ANNOTATION}.options: unknown overlay option \
+                                     {other:?} (volatile, metacopy, index, redirect_dir, userxattr)"
+                                ),
+                            ))
+                        }
+                    }
+                }
+                Ok(Some(RootfsSource::Overlay(OverlaySource {
+                    layers: need("layers")?.split(':').map(PathBuf::from).collect(),
+                    upper: need("upper")?.into(),
+                    work: need("work")?.into(),
+                    options,
+                })))
+            }
+            other => Err(Error::config(
+                "annotations",
+                format!("annotation {ANNOTATION}: unknown rootfs source {other:?} (overlay)"),
+            )),
+        }
+    }
 }
 
 /// What was (or is about to be) made for a container: kept in its state directory.
@@ -75,7 +161,11 @@ impl OverlaySource {
             let m = std::fs::symlink_metadata(l).map_err(|e| {
                 Error::config(
                     "annotations",
-                    format!("rootfs source: layer {}: {}", l.display(), crate::fail::io_text(&e)),
+                    format!(
+                        "rootfs source: layer {}: {}",
+                        l.display(),
+                        crate::fail::io_text(&e)
+                    ),
                 )
             })?;
             if m.file_type().is_symlink() {
@@ -87,7 +177,10 @@ impl OverlaySource {
         }
         for (what, d) in [("upper", &self.upper), ("work", &self.work)] {
             if !d.is_absolute() {
-                return Err(bad(d, &format!("the {what} directory must be an absolute path")));
+                return Err(bad(
+                    d,
+                    &format!("the {what} directory must be an absolute path"),
+                ));
             }
             if let Some(l) = self.layers.iter().find(|l| d.starts_with(l)) {
                 return Err(bad(
@@ -105,7 +198,10 @@ impl OverlaySource {
         let name = |p: &Path| -> Result<String> {
             let s = p.to_string_lossy().into_owned();
             if s.contains(',') || s.contains(':') || s.contains('\\') {
-                return Err(bad(p, "a path with ',', ':' or '\\' cannot be an overlay layer"));
+                return Err(bad(
+                    p,
+                    "a path with ',', ':' or '\\' cannot be an overlay layer",
+                ));
             }
             Ok(s)
         };
@@ -138,11 +234,22 @@ impl OverlaySource {
 
     /// What `make` will create for `mountpoint`: recorded before anything is made.
     pub(crate) fn plan(&self, mountpoint: &Path) -> Made {
-        let mut created: Vec<PathBuf> = [&self.upper, &self.work]
-            .into_iter()
-            .filter(|d| !d.exists())
-            .cloned()
-            .collect();
+        // The topmost missing ancestor of each: create_dir_all makes it, delete removes it.
+        let topmost_missing = |d: &Path| {
+            let mut top = None;
+            let mut cur = Some(d);
+            while let Some(p) = cur.filter(|p| !p.exists()) {
+                top = Some(p.to_path_buf());
+                cur = p.parent();
+            }
+            top
+        };
+        let mut created: Vec<PathBuf> = Vec::new();
+        for d in [&self.upper, &self.work] {
+            if let Some(t) = topmost_missing(d).filter(|t| !created.contains(t)) {
+                created.push(t);
+            }
+        }
         created.push(mountpoint.to_path_buf());
         Made {
             mountpoint: mountpoint.to_path_buf(),
@@ -153,7 +260,7 @@ impl OverlaySource {
     /// Makes the directories `made` lists and mounts the overlay on its mountpoint.
     pub(crate) fn make(&self, made: &Made) -> Result<()> {
         self.validate()?;
-        for d in &made.created {
+        for d in [&self.upper, &self.work, &made.mountpoint] {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
         }
@@ -261,7 +368,9 @@ mod tests {
             work: dir.join("c/work"),
             options: OverlayOptions::default(),
         };
-        let made = s.plan(&dir.join("c/rootfs"));
+        std::fs::create_dir_all(dir.join("m")).unwrap();
+        let made = s.plan(&dir.join("m/rootfs"));
+        assert_eq!(made.created, [dir.join("c"), dir.join("m/rootfs")]);
         s.make(&made).unwrap();
         let m = &made.mountpoint;
         assert_eq!(std::fs::read_to_string(m.join("l1")).unwrap(), "l1");
@@ -272,7 +381,7 @@ mod tests {
         assert!(!dir.join("l1/new").exists() && !dir.join("l2/new").exists());
         remove(&made).unwrap();
         remove(&made).unwrap();
-        assert!(!dir.join("c/upper").exists() && !dir.join("c/rootfs").exists());
+        assert!(!dir.join("c").exists());
         assert!(dir.join("l1/l1").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -60,6 +60,9 @@ pub struct CreateOptions {
     pub cgroup_driver: CgroupDriver,
     /// Whether cgroups the caller may not create are done without (`--rootless`).
     pub rootless: crate::Rootless,
+    /// A root filesystem for husk to make (and remove at delete); `None`: the config's
+    /// annotations say (`RootfsSource::from_annotations`), else `root.path` is used as is.
+    pub rootfs_source: Option<crate::RootfsSource>,
 }
 
 impl CreateOptions {
@@ -499,6 +502,25 @@ impl Runtime {
             let path = d.path.clone();
             early.dir = Some(d);
             crate::notify::prepare(&mut spec, &path)?;
+        }
+        // A root filesystem to make: recorded in the state dir before it is made, so a failure
+        // (or a SIGKILL, then `delete --force`) removes whatever part of it exists.
+        let source = match &opts.rootfs_source {
+            Some(s) => Some(s.clone()),
+            None => crate::RootfsSource::from_annotations(&spec)?,
+        };
+        if let Some(crate::RootfsSource::Overlay(o)) = &source {
+            o.validate()?;
+            if early.dir.is_none() {
+                early.dir = Some(StateDir::create(self.root(), id)?);
+            }
+            let d = early.dir.as_ref().expect("just made");
+            let made = o.plan(&d.path.join("rootfs"));
+            d.write_cowfs(&made)?;
+            o.make(&made)?;
+            let mut root = spec.root().clone().unwrap_or_default();
+            root.set_path(made.mountpoint.clone());
+            spec.set_root(Some(root));
         }
         let terminal = spec
             .process()

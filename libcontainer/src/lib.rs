@@ -37,8 +37,8 @@ pub use oci_spec;
 mod attrs;
 mod caps;
 mod container;
+pub mod cowfs;
 mod create;
-mod cowfs;
 mod criu;
 mod env;
 mod error;
@@ -75,6 +75,7 @@ pub struct LibraryGuide;
 
 pub use caps::{CAPABILITIES, RLIMITS};
 pub use container::{CgroupDriver, Container, RunOptions, RunOutcome, Runtime};
+pub use cowfs::RootfsSource;
 pub use create::{parse_config, parse_process, CreateOptions};
 pub use criu::{CgroupsMode, CheckpointOptions, RestoreOptions, MIN_CRIU_VERSION};
 pub use error::{Error, HookFailure, HookKind, Result};

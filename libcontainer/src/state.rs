@@ -366,9 +366,26 @@ impl StateDir {
         serde_json::from_slice(&data).ok()
     }
 
-    /// Removes the directory and everything in it: first the rootfs bind a restore killed
-    /// midway left on `criu-root` (`delete --force` then cleans up).
+    /// Records the root filesystem create is about to make (before it makes it).
+    pub(crate) fn write_cowfs(&self, made: &crate::cowfs::Made) -> Result<()> {
+        let dst = self.path.join(COWFS_FILE);
+        let data = serde_json::to_vec(made).expect("a Made serializes");
+        std::fs::write(&dst, data).ctx(|| format!("writing {}", dst.display()))
+    }
+
+    /// Removes the directory and everything in it: first the root filesystem create made
+    /// (whatever part of it a killed create left), and the rootfs bind a restore killed midway
+    /// left on `criu-root` (`delete --force` then cleans up).
     pub(crate) fn remove(self) -> Result<()> {
+        if let Ok(data) = std::fs::read(self.path.join(COWFS_FILE)) {
+            let made: crate::cowfs::Made = serde_json::from_slice(&data).map_err(|e| {
+                Error::io(
+                    format!("reading {}", self.path.join(COWFS_FILE).display()),
+                    e.into(),
+                )
+            })?;
+            crate::cowfs::remove(&made)?;
+        }
         let root = self.path.join("criu-root");
         if root.exists() {
             if let Ok(c) = std::ffi::CString::new(root.as_os_str().as_bytes()) {
@@ -396,6 +413,9 @@ impl StateDir {
         std::fs::remove_dir_all(&self.path).ctx(|| format!("removing {}", self.path.display()))
     }
 }
+
+/// The record of the root filesystem husk made (`cowfs`), in the state directory.
+const COWFS_FILE: &str = "rootfs-source.json";
 
 fn open_dir(path: &Path) -> std::io::Result<OwnedFd> {
     use std::os::unix::fs::OpenOptionsExt;
