@@ -1,0 +1,179 @@
+//! Root filesystems husk makes (issue 17, work in progress): an overlay of read-only layers
+//! asked for through annotations, made at create and removed at delete.
+
+use integration::*;
+use std::path::{Path, PathBuf};
+
+/// A bundle whose root is an overlay of `top` (one file, /etc/motd) over the bundle's busybox
+/// rootfs, with upper and work under `c`.
+fn overlay_bundle(rt: &Runtime, script: &str, c: &Path) -> (Bundle, PathBuf) {
+    let top = rt.work().join(format!("top-{}", unique()));
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/motd"), "from-top\n").unwrap();
+    let mut b = Bundle::sh(script);
+    let base = b.rootfs();
+    let (c1, c2) = (c.join("upper"), c.join("work"));
+    b.edit(|cfg| {
+        cfg["root"]["readonly"] = json!(false);
+        cfg["annotations"] = json!({
+            "io.github.husk.rootfs": "overlay",
+            "io.github.husk.rootfs.layers": format!("{}:{}", top.display(), base.display()),
+            "io.github.husk.rootfs.upper": c1.to_str().unwrap(),
+            "io.github.husk.rootfs.work": c2.to_str().unwrap(),
+        });
+    });
+    (b, top)
+}
+
+/// Overlay mounts under this test's state root (the rootfs husk mounts there).
+fn overlay_mounts(rt: &Runtime) -> usize {
+    let root = rt.root().to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            l.contains(" - overlay ") && l.split(' ').nth(4).is_some_and(|m| m.starts_with(&root))
+        })
+        .count()
+}
+
+#[test]
+fn the_merged_layers_and_writes_in_the_upper_only() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let c = rt.work().join("c1");
+    let (b, top) = overlay_bundle(&rt, "cat /etc/motd; echo w > /written; ls /bin/busybox", &c);
+    let before = overlay_mounts(&rt);
+    assert_eq!(before, 0);
+    let id = rt.id();
+    let o = rt.run(&b, &id).expect_ok();
+    assert_eq!(o.stdout, "from-top\n/bin/busybox\n", "{o}");
+    // Nothing of the write in either layer; upper and work were husk's and are gone.
+    assert!(!top.join("written").exists() && !b.rootfs().join("written").exists());
+    assert!(!c.exists(), "{} left", c.display());
+    assert_eq!(overlay_mounts(&rt), before);
+    assert!(!rt.root().join(&id).exists());
+}
+
+#[test]
+fn two_containers_from_the_same_layers_do_not_see_each_others_writes() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let (c1, c2) = (rt.work().join("a"), rt.work().join("b"));
+    let (mut b1, _) = overlay_bundle(&rt, "echo one > /mine; sleep 30", &c1);
+    let b1_base = b1.rootfs();
+    // The second container shares the first one's layers, with its own upper.
+    let mut b2 = Bundle::sh("sleep 1; ls /mine 2>&1; echo two > /mine; cat /mine");
+    let layers = b1.config["annotations"]["io.github.husk.rootfs.layers"].clone();
+    b2.edit(|cfg| {
+        cfg["root"]["readonly"] = json!(false);
+        cfg["annotations"] = json!({
+            "io.github.husk.rootfs": "overlay",
+            "io.github.husk.rootfs.layers": layers,
+            "io.github.husk.rootfs.upper": c2.join("upper").to_str().unwrap(),
+            "io.github.husk.rootfs.work": c2.join("work").to_str().unwrap(),
+        });
+    });
+    b1.edit(|_| {});
+    let id1 = rt.id();
+    rt.exec(&["run", "-d", "--bundle", &b1.path_str(), &id1])
+        .expect_ok();
+    let t0 = std::time::Instant::now();
+    while !c1.join("upper/mine").exists() {
+        assert!(t0.elapsed().as_secs() < 10);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let id2 = rt.id();
+    let o = rt.run(&b2, &id2).expect_ok();
+    assert!(o.stdout.contains("No such file"), "{o}");
+    assert!(o.stdout.ends_with("two\n"), "{o}");
+    assert_eq!(
+        std::fs::read_to_string(c1.join("upper/mine")).unwrap(),
+        "one\n"
+    );
+    assert!(!b1_base.join("mine").exists());
+    rt.exec(&["delete", "--force", &id1]).expect_ok();
+    assert!(!c1.exists() && !c2.exists());
+}
+
+#[test]
+fn killed_mid_create_then_delete_force_leaves_nothing() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let c = rt.work().join("k");
+    let (mut b, _) = overlay_bundle(&rt, "sleep 30", &c);
+    // The createRuntime hook kills husk itself: the overlay is mounted, the init half made.
+    b.edit(|cfg| {
+        cfg["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]});
+    });
+    let before = overlay_mounts(&rt);
+    assert_eq!(before, 0);
+    let id = rt.id();
+    let o = rt.exec(&["create", "--bundle", &b.path_str(), &id]);
+    assert_eq!(o.status.code(), None, "killed: {o}");
+    assert_eq!(
+        overlay_mounts(&rt),
+        before + 1,
+        "the overlay is left mounted"
+    );
+    assert!(c.join("upper").exists());
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    assert_eq!(overlay_mounts(&rt), before);
+    assert!(!c.exists(), "{} left", c.display());
+    assert!(!rt.root().join(&id).exists());
+}
+
+#[test]
+fn bad_sources_are_refused_with_nothing_left() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let c = rt.work().join("bad");
+    let (mut b, top) = overlay_bundle(&rt, "true", &c);
+    let link = rt.work().join("link");
+    std::os::unix::fs::symlink(&top, &link).unwrap();
+    let base = b.rootfs();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "layers",
+            format!("/nonexistent-layer:{}", base.display()),
+            "/nonexistent-layer",
+        ),
+        (
+            "layers",
+            format!("{}:{}", link.display(), base.display()),
+            "symlink",
+        ),
+        (
+            "layers",
+            format!("{}/bin/busybox", base.display()),
+            "not a directory",
+        ),
+        (
+            "upper",
+            format!("{}/upper", top.display()),
+            "inside the layer",
+        ),
+        ("options", "nosuchopt".into(), "unknown overlay option"),
+    ];
+    for (key, value, want) in cases {
+        let saved = b.config.clone();
+        b.edit(|cfg| cfg["annotations"][format!("io.github.husk.rootfs.{key}")] = json!(value));
+        let id = rt.id();
+        rt.exec(&["create", "--bundle", &b.path_str(), &id])
+            .expect_err()
+            .expect_msg(want);
+        assert!(!rt.root().join(&id).exists(), "{key}: state left");
+        assert!(!c.exists(), "{key}: {} left", c.display());
+        b.config = saved;
+        b.write();
+    }
+}
