@@ -1,4 +1,4 @@
-//! Root filesystems husk makes (issue 17, work in progress): an overlay of read-only layers
+//! Root filesystems husk makes (docs/rootfs-sources.md): an overlay of read-only layers
 //! asked for through annotations, made at create and removed at delete.
 
 use integration::*;

@@ -1,11 +1,9 @@
-//! Copy-on-write root filesystems made by husk (issue 17, work in progress on the `cowfs`
-//! branch): an overlay of read-only layers with a writable upper, made at create before the
+//! Copy-on-write root filesystems made by husk (docs/rootfs-sources.md): an overlay of read-only layers with a writable upper, made at create before the
 //! mount plan (so pivot_root goes over it) and removed at delete. What will be made is
 //! recorded in the state directory *before* it is made, so `delete --force` after a SIGKILL
 //! at any point finds and removes it.
 //!
-//! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, features probing,
-//! integration tests (see /work/briefs/cow-plan.md).
+//! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, features probing.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
