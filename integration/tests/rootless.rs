@@ -2,7 +2,7 @@
 //! under its own XDG_RUNTIME_DIR. The same file runs against runc (HUSK_BIN=runc in
 //! scripts/test): where runc behaves otherwise on purpose the test says so and skips for it.
 
-use integration::rootless::{has_line, Rootless, USER};
+use integration::rootless::{has_line, Rootless};
 use integration::*;
 use std::os::unix::fs::PermissionsExt;
 
@@ -507,7 +507,6 @@ fn the_library_from_an_unprivileged_program() {
     assert_eq!(o.code(), 0, "{o}");
     assert!(o.stdout.contains("lib-ran uid=0"), "{o}");
     assert!(o.stdout.contains("exit code 3"), "{o}");
-    let _ = USER;
     assert_eq!(rl.state_entries(), Vec::<String>::new());
 }
 

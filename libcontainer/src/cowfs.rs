@@ -1,7 +1,8 @@
-//! Copy-on-write root filesystems made by husk (docs/rootfs-sources.md): an overlay of read-only layers with a writable upper, made at create before the
-//! mount plan (so pivot_root goes over it) and removed at delete. What will be made is
-//! recorded in the state directory *before* it is made, so `delete --force` after a SIGKILL
-//! at any point finds and removes it.
+//! Copy-on-write root filesystems made by husk (docs/rootfs-sources.md): an overlay of
+//! read-only layers with a writable upper, made at create before the mount plan (so
+//! pivot_root goes over it) and removed at delete. What will be made is recorded in the state
+//! directory *before* it is made, so `delete --force` after a SIGKILL at any point finds and
+//! removes it.
 //!
 //! Not yet: btrfs snapshots and ZFS clones, quotas, idmapped layers, features probing.
 
@@ -255,9 +256,9 @@ impl OverlaySource {
         }
     }
 
-    /// Makes the directories `made` lists and mounts the overlay on its mountpoint.
+    /// Makes the directories `made` lists and mounts the overlay on its mountpoint (the
+    /// source was validated by the caller).
     pub(crate) fn make(&self, made: &Made) -> Result<()> {
-        self.validate()?;
         for d in [&self.upper, &self.work, &made.mountpoint] {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;

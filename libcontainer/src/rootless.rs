@@ -48,13 +48,15 @@ impl Rootless {
 /// Whether this process is in a user namespace other than the initial one (its uid_map is not
 /// the identity over the whole range).
 pub fn in_user_namespace() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
+    // Read once per process: create asks twice (cgroups, devices).
+    static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
         Ok(m) => {
             let f: Vec<&str> = m.split_whitespace().collect();
             f != ["0", "0", "4294967295"]
         }
         Err(_) => false,
-    }
+    })
 }
 
 /// Writes `pid`'s uid_map and gid_map (lines `inside outside count`). The kernel lets an

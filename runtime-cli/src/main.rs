@@ -324,7 +324,7 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
                 .and_then(|l| l.raw_os_error())
                 .is_some_and(|n| n == libc::EACCES)
         });
-        if unprivileged_default && denied && !honor_xdg_runtime_dir_is_root() {
+        if unprivileged_default && denied && honor_xdg_runtime_dir() {
             Failure::Error(anyhow!(
                 "{e:#} ({DEFAULT_ROOT} is root's: an unprivileged user sets XDG_RUNTIME_DIR or \
                  gives --root)"
@@ -333,11 +333,6 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
             Failure::Error(e)
         }
     })
-}
-
-/// Real root (euid 0 outside any user namespace), for whom /run/husk is right.
-fn honor_xdg_runtime_dir_is_root() -> bool {
-    !honor_xdg_runtime_dir()
 }
 
 /// Like runc: `$XDG_RUNTIME_DIR/husk` for an unprivileged user (or for "root" in a user
