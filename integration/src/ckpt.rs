@@ -64,8 +64,11 @@ pub fn husk(rt: &Runtime, criu: &str, args: &[&str]) -> Output {
     rt.cmd(&a).timeout(Duration::from_secs(120)).run()
 }
 
-pub const SHM_COUNTER: &str =
-    "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done";
+/// A counter in /dev/shm. Each value is written to a new file and renamed
+/// over the old one: `echo > cnt` truncates first, so a reader between the
+/// truncate and the write saw an empty file (a flaky "counter \"\"").
+pub const SHM_COUNTER: &str = "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt.new; \
+     mv /dev/shm/cnt.new /dev/shm/cnt; sleep 0.05; done";
 
 /// The counter, once the process has written it.
 pub fn try_shm_count(rt: &Runtime, id: &str) -> Option<u64> {

@@ -311,7 +311,7 @@ fn checkpoint_and_restore_into_a_new_scope() {
     let id = rt.id();
     let mut b = bundle(
         &id,
-        "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/cnt; sleep 0.05; done",
+        integration::ckpt::SHM_COUNTER,
         json!({"memory": {"limit": 67108864}}),
     );
     b.edit(|c| c["root"]["readonly"] = json!(true));
