@@ -509,15 +509,15 @@ impl Runtime {
             Some(s) => Some(s.clone()),
             None => crate::RootfsSource::from_annotations(&spec)?,
         };
-        if let Some(crate::RootfsSource::Overlay(o)) = &source {
-            o.validate()?;
+        if let Some(src) = &source {
+            src.validate(&spec)?;
             if early.dir.is_none() {
                 early.dir = Some(StateDir::create(self.root(), id)?);
             }
             let d = early.dir.as_ref().expect("just made");
-            let made = o.plan(&d.path.join("rootfs"));
+            let made = src.plan(&d.path)?;
             d.write_cowfs(&made)?;
-            o.make(&made)?;
+            src.make(&made, &spec)?;
             let mut root = spec.root().clone().unwrap_or_default();
             root.set_path(made.mountpoint.clone());
             spec.set_root(Some(root));

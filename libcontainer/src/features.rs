@@ -16,6 +16,7 @@ pub fn features() -> Value {
     fn names(t: &[(&'static str, i64)]) -> Vec<&'static str> {
         t.iter().map(|(n, _)| *n).collect()
     }
+    let cow = crate::cowfs::probe();
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": state::OCI_VERSION,
@@ -52,6 +53,11 @@ pub fn features() -> Value {
                 crate::MIN_CRIU_VERSION / 100 % 100,
                 crate::MIN_CRIU_VERSION % 100
             ),
+            // The rootfs sources (docs/rootfs-sources.md), probed on this host.
+            "io.github.husk.rootfs.sources": cow.sources.join(","),
+            "io.github.husk.rootfs.overlay.options": cow.overlay_options.join(","),
+            "io.github.husk.rootfs.overlay.idmap": cow.idmapped_layers.to_string(),
+            "io.github.husk.rootfs.quotas": cow.quotas.join(","),
         },
     })
 }

@@ -11,7 +11,7 @@ use crate::oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use crate::sys::{self, mount as m};
 use crate::{Error, Result};
 
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+pub(crate) const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// The mappings of one id-mapped bind, and its tree once the parent made it.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ pub(crate) struct IdMap {
     pub tree: RawFd,
 }
 
-fn map_text(v: &[LinuxIdMapping]) -> String {
+pub(crate) fn map_text(v: &[LinuxIdMapping]) -> String {
     v.iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
         .collect()
@@ -149,7 +149,7 @@ pub(crate) fn prepare(plan: &mut Plan) -> Result<Vec<OwnedFd>> {
 
 /// A user namespace holding the mappings: a child is cloned into a new one, its maps are
 /// written, the namespace is opened, and the child is let go.
-fn userns_with(uid_map: &str, gid_map: &str) -> std::result::Result<OwnedFd, String> {
+pub(crate) fn userns_with(uid_map: &str, gid_map: &str) -> std::result::Result<OwnedFd, String> {
     let (a, b) = sys::sock::seqpacket_pair().map_err(|e| format!("socketpair: errno {e}"))?;
     let (a, b) = (sys::adopt(a), sys::adopt(b));
     match sys::proc::clone3(libc::CLONE_NEWUSER as u64, None) {

@@ -21,7 +21,7 @@ mod cgroup;
 mod copyup;
 mod devices;
 mod hostsrc;
-mod idmap;
+pub(crate) mod idmap;
 mod mask;
 mod mount;
 mod nopivot;

@@ -8,7 +8,9 @@
 //! - `mount`: the new mount API, openat2, pivot_root and other filesystem calls.
 //! - `creds`: uid/gid switching, capabilities, rlimits, prctl.
 //! - `term`: termios, window sizes and eventfd for the foreground terminal proxy.
+//! - `btrfs`: snapshot, subvolume and qgroup ioctls (the btrfs rootfs source).
 
+pub(crate) mod btrfs;
 pub(crate) mod creds;
 pub(crate) mod mount;
 pub(crate) mod proc;
