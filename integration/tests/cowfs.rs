@@ -177,3 +177,84 @@ fn bad_sources_are_refused_with_nothing_left() {
         b.write();
     }
 }
+
+/// An overlay in a user namespace (0 -> 300000): `idmap` true or false, with the upper made
+/// by the test (so kept after delete). Returns the container's output and the upper.
+fn in_userns(rt: &Runtime, idmap: bool, script: &str) -> (Output, PathBuf, PathBuf) {
+    let c = rt.work().join(format!("u{}", unique()));
+    std::fs::create_dir_all(c.join("upper")).unwrap();
+    let (mut b, top) = overlay_bundle(rt, script, &c);
+    b.edit(|cfg| {
+        set_ns(cfg, "user", None);
+        let m = json!([{"containerID": 0, "hostID": 300000, "size": 65536}]);
+        cfg["linux"]["uidMappings"] = m.clone();
+        cfg["linux"]["gidMappings"] = m;
+        cfg["annotations"]["io.github.husk.rootfs.idmap"] = json!(idmap.to_string());
+    });
+    let o = rt.run(&b, &rt.id());
+    (o, c.join("upper"), top)
+}
+
+fn owner(p: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(p).unwrap();
+    format!("{}:{}", md.uid(), md.gid())
+}
+
+#[test]
+fn idmapped_layers_show_the_image_s_root_as_the_container_s_root() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let script = "stat -c %u:%g /etc/motd /bin/busybox; echo more >> /etc/motd; \
+                  echo new > /new; stat -c %u:%g /etc/motd /new";
+    let (o, upper, top) = in_userns(&rt, true, script);
+    let o = o.expect_ok();
+    // The image's files (0:0 on disk) are root's inside; root can change them (copy-up).
+    assert_eq!(o.stdout, "0:0\n0:0\n0:0\n0:0\n", "{o}");
+    // On disk the layer is untouched and still 0's; the copies in the upper are the
+    // container root's host ids.
+    assert_eq!(owner(&top.join("etc/motd")), "0:0");
+    assert_eq!(
+        std::fs::read_to_string(top.join("etc/motd")).unwrap(),
+        "from-top\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("etc/motd")).unwrap(),
+        "from-top\nmore\n"
+    );
+    assert_eq!(owner(&upper.join("etc/motd")), "300000:300000");
+    assert_eq!(owner(&upper.join("new")), "300000:300000");
+    assert_eq!(
+        owner(&upper),
+        "300000:300000",
+        "the upper is the container root's"
+    );
+
+    // Without idmap the same image's files belong to nobody inside, and root cannot write
+    // them: the mapping is what made the difference above.
+    let (o, _, _) = in_userns(
+        &rt,
+        false,
+        "stat -c %u:%g /etc/motd; echo more >> /etc/motd || echo refused",
+    );
+    assert_eq!(o.stdout.lines().next(), Some("65534:65534"), "{o}");
+    assert!(o.stdout.contains("refused"), "{o}");
+}
+
+#[test]
+fn idmap_without_a_user_namespace_is_refused() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let c = rt.work().join("n");
+    let (mut b, _) = overlay_bundle(&rt, "true", &c);
+    b.edit(|cfg| cfg["annotations"]["io.github.husk.rootfs.idmap"] = json!("true"));
+    let id = rt.id();
+    rt.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg("idmap needs linux.uidMappings and linux.gidMappings");
+    assert!(!c.exists() && !rt.root().join(&id).exists());
+}

@@ -138,6 +138,33 @@ fn mappings(spec: &oci_spec::runtime::Spec) -> Option<(String, String)> {
     ))
 }
 
+/// The host uid and gid of the container's root, when it has a user namespace.
+fn root_ids(spec: &oci_spec::runtime::Spec) -> Option<(u32, u32)> {
+    let l = spec.linux().as_ref()?;
+    let host0 = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.as_ref()?
+            .iter()
+            .find(|m| m.container_id() == 0 && m.size() > 0)
+            .map(|m| m.host_id())
+    };
+    Some((host0(l.uid_mappings())?, host0(l.gid_mappings())?))
+}
+
+/// An empty upper (made by husk, or handed over empty) becomes the container root's: the
+/// overlay's root directory is the upper's, and a root in a user namespace could not write
+/// to a directory owned by an unmapped id. An upper with files in it is left as it is.
+fn own_upper(upper: &Path, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some((uid, gid)) = root_ids(spec) else {
+        return Ok(());
+    };
+    let empty = std::fs::read_dir(upper).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        std::os::unix::fs::chown(upper, Some(uid), Some(gid))
+            .map_err(|e| Error::io(format!("giving {} to {uid}:{gid}", upper.display()), e))?;
+    }
+    Ok(())
+}
+
 impl OverlaySource {
     /// Refuses a missing layer, one that is a symlink or not a directory, a relative path, an
     /// upper or work directory inside a layer (its writes would show through), a quota where
@@ -316,6 +343,7 @@ impl OverlaySource {
         mkdir(&self.upper)?;
         mkdir(&self.work)?;
         mkdir(&made.mountpoint)?;
+        own_upper(&self.upper, spec)?;
         let state = made.mountpoint.parent().unwrap_or(Path::new("/"));
         let lowers = if self.idmap {
             self.map_layers(state, spec)?

@@ -62,6 +62,14 @@ pub(super) fn unreachable(spec: &Spec, src: &Path) -> bool {
 /// Parent side, before the clone: the host's tree of each planned source (a source the host
 /// cannot open either is left to the child, which reports it).
 pub(super) fn prepare(plan: &mut Plan, keep: &mut Vec<OwnedFd>) {
+    if let Some(tree) = plan.root_tree.as_mut() {
+        let flags = m::OPEN_TREE_CLONE | m::OPEN_TREE_CLOEXEC | m::AT_RECURSIVE;
+        if let Ok(fd) = m::open_tree(libc::AT_FDCWD, &plan.root, flags) {
+            let fd = sys::adopt(fd);
+            *tree = fd.as_raw_fd();
+            keep.push(fd);
+        }
+    }
     for step in plan.mounts.iter_mut() {
         let (
             Some(tree),

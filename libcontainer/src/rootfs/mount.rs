@@ -330,7 +330,31 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
         )
         .map_err(|e| fail(Code::BindRoot, 0, e))
     };
-    let root = if plan.detached {
+    let root = if let Some(tree) = plan.root_tree.filter(|t| *t >= 0 && !plan.detached) {
+        // The parent's clone of a root this child cannot look up (see Plan::root_tree):
+        // stacked on / of the new namespace, it is a mount of its own, entered by fd.
+        let a = m::MountAttr {
+            propagation: plan.ns_propagation,
+            ..Default::default()
+        };
+        m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
+            .map_err(|e| fail(Code::NsPropagation, 0, e))?;
+        m::move_mount(
+            tree,
+            EMPTY,
+            libc::AT_FDCWD,
+            c"/",
+            m::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(|e| fail(Code::BindRoot, 0, e))?;
+        m::openat(
+            tree,
+            c".",
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(|e| fail(Code::OpenRoot, 0, e))?
+    } else if plan.detached {
         // In the host's mount namespace nothing is attached: the mounts go onto the detached
         // copy itself (the kernel allows mounting onto detached trees since 6.15).
         clone()?

@@ -196,6 +196,10 @@ pub(crate) struct Plan {
     /// rootfs that is never attached to the host's tree, entered with chroot. The host sees
     /// none of the container's mounts, and they go away with its last process.
     pub detached: bool,
+    /// The root's tree, cloned by the parent (-1 until then) when the container's root could
+    /// not search the directories on the way to root.path (a user namespace, and a rootfs
+    /// husk made under a 0700 state root): the child attaches it without a path lookup.
+    pub root_tree: Option<std::os::fd::RawFd>,
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -355,6 +359,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         label_xattr: Vec::new(),
         relabel: Vec::new(),
         detached: !has_ns(spec, LinuxNamespaceType::Mount),
+        root_tree: (opts.userns && super::hostsrc::unreachable(spec, &root_path)).then_some(-1),
     };
 
     let mounts = spec.mounts().as_deref().unwrap_or(&[]);
