@@ -3,6 +3,7 @@
 
 use integration::*;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A bundle whose root is an overlay of `top` (one file, /etc/motd) over the bundle's busybox
 /// rootfs, with upper and work under `c`.
@@ -163,6 +164,11 @@ fn bad_sources_are_refused_with_nothing_left() {
             "inside the layer",
         ),
         ("options", "nosuchopt".into(), "unknown overlay option"),
+        (
+            "options",
+            "userxattr,metacopy".into(),
+            "refuses the options metacopy=on, userxattr together",
+        ),
     ];
     for (key, value, want) in cases {
         let saved = b.config.clone();
@@ -257,4 +263,92 @@ fn idmap_without_a_user_namespace_is_refused() {
         .expect_err()
         .expect_msg("idmap needs linux.uidMappings and linux.gidMappings");
     assert!(!c.exists() && !rt.root().join(&id).exists());
+}
+
+/// Whether this kernel mounts an overlay with `opt` (the test's own probe, on a tmpfs).
+fn overlay_takes(dir: &Path, opt: &str) -> bool {
+    let d = dir.join(format!("p{}", unique()));
+    for s in ["l", "u", "w", "m"] {
+        std::fs::create_dir_all(d.join(s)).unwrap();
+    }
+    let data = format!(
+        "lowerdir={0}/l,upperdir={0}/u,workdir={0}/w,{opt}",
+        d.display()
+    );
+    let ok = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &data])
+        .arg(d.join("m"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    if ok {
+        umount_lazy(&d.join("m"));
+    }
+    ok
+}
+
+#[test]
+fn features_lists_what_this_host_can_make() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let o = rt.exec(&["features"]).expect_ok();
+    let f: Value = serde_json::from_str(&o.stdout).unwrap();
+    let a = &f["annotations"];
+    let list = |k: &str| -> Vec<String> {
+        a[k].as_str()
+            .unwrap_or_else(|| panic!("{k} missing: {a}"))
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    // Compared with what the test itself finds on the host, not with fixed values.
+    let fs = std::fs::read_to_string("/proc/filesystems").unwrap();
+    let has = |t: &str| fs.lines().any(|l| l.split_whitespace().last() == Some(t));
+    let mut want = Vec::new();
+    if has("overlay") {
+        want.push("overlay");
+    }
+    if has("btrfs") {
+        want.push("btrfs");
+    }
+    if Path::new("/dev/zfs").exists() {
+        want.push("zfs");
+    }
+    assert_eq!(list("io.github.husk.rootfs.sources"), want);
+    let tmp = rt.work().join("probe");
+    std::fs::create_dir(&tmp).unwrap();
+    host("mount", &["-t", "tmpfs", "tmpfs", tmp.to_str().unwrap()]);
+    let _g = MountGuard(tmp.clone());
+    let opts: Vec<&str> = [
+        ("volatile", "volatile"),
+        ("metacopy", "metacopy=on"),
+        ("index", "index=on"),
+        ("redirect_dir", "redirect_dir=on"),
+        ("userxattr", "userxattr"),
+    ]
+    .into_iter()
+    .filter(|(_, o)| overlay_takes(&tmp, o))
+    .map(|(n, _)| n)
+    .collect();
+    eprintln!("overlay options this kernel takes: {opts:?}");
+    assert_eq!(list("io.github.husk.rootfs.overlay.options"), opts);
+    // Quotas: btrfs qgroups wherever btrfs is; project quotas need the kernel's quota
+    // format (absent on this CI host's kernel: then not listed).
+    let quotas = list("io.github.husk.rootfs.quotas");
+    assert_eq!(
+        quotas.contains(&"btrfs".to_string()),
+        has("btrfs"),
+        "{quotas:?}"
+    );
+    let xfs_q = Path::new("/proc/fs/xfs/xqmstat").exists();
+    assert_eq!(
+        quotas.contains(&"xfs-project".to_string()),
+        xfs_q,
+        "{quotas:?}"
+    );
+    assert_eq!(a["io.github.husk.rootfs.overlay.idmap"], "true");
 }

@@ -74,7 +74,11 @@ fn kill_then_delete(syscall: &str, nth: u32, idmap: bool, left: impl Fn(&Path, &
     assert!(state.is_dir(), "{syscall}: no state dir to find it by");
     left(&c, &state);
     rt.exec(&["delete", "--force", &id]).expect_ok();
-    assert_eq!(mounts(rt.root()), Vec::<PathBuf>::new(), "{syscall}: mounts left");
+    assert_eq!(
+        mounts(rt.root()),
+        Vec::<PathBuf>::new(),
+        "{syscall}: mounts left"
+    );
     assert!(!c.exists(), "{syscall}: {} left", c.display());
     assert!(!state.exists(), "{syscall}: state left");
     // And the id is free again: a new create of it works and is deleted cleanly.

@@ -379,8 +379,14 @@ impl OverlaySource {
                     .filter(|((_, ok), asked)| *asked && !ok)
                     .map(|((n, _), _)| n)
                     .collect();
+                let opts = self.options.mount_options();
                 if !lacking.is_empty() {
                     what = format!("{what}: this kernel's overlay lacks {}", lacking.join(", "));
+                } else if opts.len() > 1 && !super::probe::overlay_takes(&opts) {
+                    what = format!(
+                        "{what}: this kernel's overlay refuses the options {} together",
+                        opts.join(", ")
+                    );
                 }
             }
             Error::errno(what, e)

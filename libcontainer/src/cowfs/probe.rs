@@ -62,6 +62,11 @@ impl Drop for Scratch {
     }
 }
 
+/// Whether the kernel mounts an overlay with all of `opts` together (mount options).
+pub(crate) fn overlay_takes(opts: &[&str]) -> bool {
+    Scratch::new().is_some_and(|s| try_overlay(&s, 0, Some(&opts.join(","))))
+}
+
 fn try_overlay(s: &Scratch, n: usize, opt: Option<&str>) -> bool {
     let (l, u, w, t) = (
         s.dir("l"),
