@@ -509,6 +509,7 @@ impl Runtime {
             Some(s) => Some(s.clone()),
             None => crate::RootfsSource::from_annotations(&spec)?,
         };
+        let mut child_overlay = None;
         if let Some(src) = &source {
             src.validate(&spec)?;
             if early.dir.is_none() {
@@ -517,7 +518,7 @@ impl Runtime {
             let d = early.dir.as_ref().expect("just made");
             let made = src.plan(&d.path)?;
             d.write_cowfs(&made)?;
-            src.make(&made, &spec)?;
+            child_overlay = src.make(&made, &spec)?;
             let mut root = spec.root().clone().unwrap_or_default();
             root.set_path(made.mountpoint.clone());
             spec.set_root(Some(root));
@@ -568,6 +569,9 @@ impl Runtime {
                 cgroup_dirs: cgroup.saved().dirs.clone(),
             },
         )?;
+        if let Some(data) = child_overlay {
+            plan.rootfs.mount_overlay_in_child(data);
+        }
         for w in parse_warnings
             .into_iter()
             .chain(cgroup_warning)

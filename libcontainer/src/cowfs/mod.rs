@@ -42,6 +42,11 @@ pub enum RootfsSource {
 /// annotations named `ANNOTATION.<key>`; docs/rootfs-sources.md lists them.
 pub const ANNOTATION: &str = "io.github.husk.rootfs";
 
+/// Whether husk lacks the host's root: it cannot mount in the host's mount namespace then.
+pub(crate) fn unprivileged() -> bool {
+    crate::sys::geteuid() != 0
+}
+
 pub(crate) fn bad(path: &Path, why: &str) -> Error {
     Error::config(
         "annotations",
@@ -168,8 +173,23 @@ impl RootfsSource {
     pub(crate) fn validate(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
         match self {
             RootfsSource::Overlay(o) => o.validate(spec),
+            // Deleting a subvolume by id, and the zfs command, need the host's root.
+            RootfsSource::Btrfs(_) | RootfsSource::Zfs(_) if unprivileged() => Err(cfg(format!(
+                "rootfs source: a {} rootfs needs root (husk runs as uid {}); an unprivileged \
+                 caller can use an overlay",
+                self.kind(),
+                crate::sys::geteuid()
+            ))),
             RootfsSource::Btrfs(b) => b.validate(),
             RootfsSource::Zfs(z) => z.validate(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            RootfsSource::Overlay(_) => "overlay",
+            RootfsSource::Btrfs(_) => "btrfs",
+            RootfsSource::Zfs(_) => "zfs",
         }
     }
 
@@ -183,12 +203,18 @@ impl RootfsSource {
         }
     }
 
-    /// Makes it; `made` is the recorded plan. On an error the caller removes `made`.
-    pub(crate) fn make(&self, made: &Made, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    /// Makes it; `made` is the recorded plan. On an error the caller removes `made`. Returns
+    /// the mount data of an overlay the container's child must mount itself (an unprivileged
+    /// caller may mount one only in the container's own user and mount namespaces).
+    pub(crate) fn make(
+        &self,
+        made: &Made,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<CString>> {
         match self {
             RootfsSource::Overlay(o) => o.make(made, spec),
-            RootfsSource::Btrfs(b) => b.make(made),
-            RootfsSource::Zfs(z) => z.make(made),
+            RootfsSource::Btrfs(b) => b.make(made).map(|()| None),
+            RootfsSource::Zfs(z) => z.make(made).map(|()| None),
         }
     }
 }
@@ -283,6 +309,30 @@ fn gone(r: std::io::Result<()>, what: &Path) -> Result<()> {
     }
 }
 
+/// remove_dir_all, after opening up directories an unprivileged owner cannot walk: overlay's
+/// work dir keeps a mode-000 `work/work` (root passes such modes, a user does not).
+fn remove_tree(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            open_up(p);
+            std::fs::remove_dir_all(p)
+        }
+        r => r,
+    }
+}
+
+fn open_up(d: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let is_dir = std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return;
+    }
+    let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700));
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        open_up(&e.path());
+    }
+}
+
 /// Undoes `make` (or the part of it that happened), last step first. Idempotent.
 pub(crate) fn remove(made: &Made) -> Result<()> {
     for step in made.undo.iter().rev() {
@@ -296,7 +346,7 @@ pub(crate) fn remove(made: &Made) -> Result<()> {
                         std::io::Error::from_raw_os_error(libc::EBUSY),
                     ));
                 }
-                gone(std::fs::remove_dir_all(p), p)?
+                gone(remove_tree(p), p)?
             }
             Undo::BtrfsSubvolume(p) => btrfs::destroy(p)?,
             Undo::ProjectQuota { fs, projid } => prjquota::clear(fs, *projid)?,

@@ -207,6 +207,37 @@ impl OverlaySource {
                 ));
             }
         }
+        if super::unprivileged() {
+            let why = if self.quota.is_some() {
+                Some("a quota")
+            } else if self.idmap {
+                Some("idmap (id-mapped layers)")
+            } else {
+                None
+            };
+            if let Some(what) = why {
+                return Err(cfg(format!(
+                    "rootfs source: {what} on an overlay needs root (husk runs as uid {})",
+                    sys::geteuid()
+                )));
+            }
+            let own_mntns = spec.linux().as_ref().is_some_and(|l| {
+                l.namespaces().as_ref().is_some_and(|ns| {
+                    ns.iter().any(|n| {
+                        n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount
+                            && n.path().is_none()
+                    })
+                })
+            });
+            if !own_mntns {
+                return Err(cfg(
+                    "rootfs source: an unprivileged overlay is mounted in the container's own \
+                     mount namespace: the config needs a new one (linux.namespaces \"mount\" \
+                     without a path)"
+                        .into(),
+                ));
+            }
+        }
         if self.idmap && mappings(spec).is_none() {
             return Err(cfg(
                 "rootfs source: idmap needs linux.uidMappings and linux.gidMappings (a user \
@@ -316,7 +347,11 @@ impl OverlaySource {
 
     /// Makes the upper and work dirs (with the quota), the id-mapped layers, and mounts the
     /// overlay on the mountpoint.
-    pub(crate) fn make(&self, made: &Made, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    pub(crate) fn make(
+        &self,
+        made: &Made,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<std::ffi::CString>> {
         let mkdir = |d: &Path| {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))
@@ -343,6 +378,12 @@ impl OverlaySource {
         mkdir(&self.upper)?;
         mkdir(&self.work)?;
         mkdir(&made.mountpoint)?;
+        if super::unprivileged() {
+            // The container's child mounts it, in its own namespaces.
+            return std::ffi::CString::new(self.mount_data(&self.layers)?)
+                .map(Some)
+                .map_err(|_| cfg("rootfs source: a path has a NUL byte".into()));
+        }
         own_upper(&self.upper, spec)?;
         let state = made.mountpoint.parent().unwrap_or(Path::new("/"));
         let lowers = if self.idmap {
@@ -390,7 +431,8 @@ impl OverlaySource {
                 }
             }
             Error::errno(what, e)
-        })
+        })?;
+        Ok(None)
     }
 
     /// Mounts each layer id-mapped (open_tree, mount_setattr with a user namespace holding the

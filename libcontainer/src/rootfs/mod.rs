@@ -111,6 +111,8 @@ crate::fail::codes! {
         RoLate,
         /// idx: plan mount step; linux.mountLabel as the new mount's xattr (mqueue).
         Label,
+        /// The overlay rootfs mounted by the child itself (an unprivileged caller).
+        RootOverlay,
     }
 }
 
@@ -166,6 +168,13 @@ impl Rootfs {
                 format!("making / of the container's mount namespace {kind}")
             }
             Code::BindRoot => format!("binding rootfs {root} onto itself"),
+            Code::RootOverlay => format!(
+                "mounting the overlay rootfs on {root} in the container's mount namespace ({})",
+                p.root_overlay
+                    .as_ref()
+                    .map(|d| d.to_string_lossy())
+                    .unwrap_or_default()
+            ),
             Code::OpenRoot => format!("opening rootfs {root}"),
             Code::Target => step(": creating or opening the mount point"),
             // The kernel's EINVAL names nothing: say which filesystem options it was given.
@@ -272,7 +281,9 @@ impl Rootfs {
                 .mounts
                 .get(fail.idx as usize)
                 .map(|s| (PathBuf::from(s.target.display()), Some(s.index))),
-            Step::Rootfs(Code::BindRoot | Code::OpenRoot) => Some((PathBuf::from("/"), None)),
+            Step::Rootfs(Code::BindRoot | Code::OpenRoot | Code::RootOverlay) => {
+                Some((PathBuf::from("/"), None))
+            }
             _ => None,
         };
         match mount {
@@ -301,6 +312,13 @@ impl Rootfs {
     pub(crate) fn open_ptmx(&self) -> Result<RawFd, Fail> {
         mount::open_in(self.root_fd, c"dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)
             .map_err(|e| fail(Code::Ptmx, 0, e))
+    }
+
+    /// An overlay rootfs (its mount data) the child mounts on root.path in the container's
+    /// own mount namespace, where an unprivileged caller may mount it (docs/rootless.md).
+    pub(crate) fn mount_overlay_in_child(&mut self, data: std::ffi::CString) {
+        self.plan.root_overlay = Some(data);
+        self.plan.root_tree = None;
     }
 
     /// Parent side, before the clone, on the host: bind sources relabelled (`z`/`Z`); the

@@ -365,6 +365,16 @@ pub(super) fn mount_all(plan: &Plan) -> Result<RawFd, Fail> {
         };
         m::mount_setattr(libc::AT_FDCWD, c"/", m::AT_RECURSIVE, &a)
             .map_err(|e| fail(Code::NsPropagation, 0, e))?;
+        if let Some(data) = &plan.root_overlay {
+            m::mount(
+                Some(c"overlay"),
+                &plan.root,
+                Some(c"overlay"),
+                0,
+                Some(data),
+            )
+            .map_err(|e| fail(Code::RootOverlay, 0, e))?;
+        }
         let tree = Fds([clone()?]);
         m::move_mount(
             tree.0[0],

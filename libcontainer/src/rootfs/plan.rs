@@ -200,6 +200,8 @@ pub(crate) struct Plan {
     /// not search the directories on the way to root.path (a user namespace, and a rootfs
     /// husk made under a 0700 state root): the child attaches it without a path lookup.
     pub root_tree: Option<std::os::fd::RawFd>,
+    /// An overlay the child mounts on the root before anything (its mount data).
+    pub root_overlay: Option<CString>,
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -359,6 +361,7 @@ pub(crate) fn build(spec: &Spec, bundle: &Path, opts: &RootfsOptions) -> Result<
         label_xattr: Vec::new(),
         relabel: Vec::new(),
         detached: !has_ns(spec, LinuxNamespaceType::Mount),
+        root_overlay: None,
         root_tree: (opts.userns && super::hostsrc::unreachable(spec, &root_path)).then_some(-1),
     };
 
