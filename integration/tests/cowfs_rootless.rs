@@ -51,7 +51,7 @@ fn an_unprivileged_user_runs_on_an_overlay_with_userxattr() {
         "sh",
         "-c",
         "cat /etc/motd; echo w > /written; rm /etc/motd; ls /etc/motd 2>&1; \
-         grep ' / / ' /proc/self/mountinfo",
+         grep ' / / ' /proc/self/mountinfo; echo HOME=$HOME",
     ]);
     overlay(&mut b, &top, &c, json!({"options": "userxattr"}));
     let id = rl.id();
@@ -65,6 +65,8 @@ fn an_unprivileged_user_runs_on_an_overlay_with_userxattr() {
         root.contains(" - overlay overlay ") && root.contains("userxattr"),
         "{root}"
     );
+    // HOME from the image's /etc/passwd, read by husk in the layers (not mounted for it).
+    assert_eq!(lines.next(), Some("HOME=/root"), "{o}");
     // The writes landed in the upper only; the whiteout of the deleted file is there too.
     assert_eq!(
         std::fs::read_to_string(c.join("upper/written")).unwrap(),

@@ -324,6 +324,7 @@ impl Container {
                             listen_fds: 0,
                             keyring_id: None,
                             cgroup_dirs: Vec::new(),
+                            passwd_root: None,
                         },
                     ) {
                         Ok(plan) => match f.step {

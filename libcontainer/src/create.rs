@@ -510,6 +510,7 @@ impl Runtime {
             None => crate::RootfsSource::from_annotations(&spec)?,
         };
         let mut child_overlay = None;
+        let mut passwd_root = None;
         if let Some(src) = &source {
             src.validate(&spec)?;
             if early.dir.is_none() {
@@ -519,6 +520,7 @@ impl Runtime {
             let made = src.plan(&d.path)?;
             d.write_cowfs(&made)?;
             child_overlay = src.make(&made, &spec)?;
+            passwd_root = src.passwd_root();
             let mut root = spec.root().clone().unwrap_or_default();
             root.set_path(made.mountpoint.clone());
             spec.set_root(Some(root));
@@ -567,6 +569,7 @@ impl Runtime {
                 listen_fds: listen_fds(),
                 keyring_id: (!opts.no_new_keyring).then_some(id),
                 cgroup_dirs: cgroup.saved().dirs.clone(),
+                passwd_root: child_overlay.as_ref().and(passwd_root),
             },
         )?;
         if let Some(data) = child_overlay {

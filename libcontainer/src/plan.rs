@@ -37,6 +37,9 @@ pub(crate) struct PlanOptions<'a> {
     pub keyring_id: Option<&'a str>,
     /// The container's cgroup directory in each hierarchy, for `cgroup` mounts.
     pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// Where the parent reads the image's /etc/passwd when root.path is not it yet (an
+    /// overlay the container mounts itself); None: root.path.
+    pub passwd_root: Option<std::path::PathBuf>,
 }
 
 /// Config sections husk does not apply yet are refused rather than ignored: a container
@@ -69,7 +72,10 @@ impl Plan {
         refuse_unbuilt(&spec)?;
         let ns = NsPlan::build(&spec)?;
         // The rootfs as the parent sees it: HOME comes from its /etc/passwd.
-        let root = spec.root().as_ref().map(|r| o.bundle.join(r.path()));
+        let root = o
+            .passwd_root
+            .clone()
+            .or_else(|| spec.root().as_ref().map(|r| o.bundle.join(r.path())));
         let keyring = o
             .keyring_id
             .map(|id| SessionKeyring::new(id, true, ns.userns))

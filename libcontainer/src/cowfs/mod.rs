@@ -185,6 +185,18 @@ impl RootfsSource {
         }
     }
 
+    /// For an overlay: the topmost of its upper and layers that has /etc/passwd (the file
+    /// the merged root would show).
+    pub(crate) fn passwd_root(&self) -> Option<PathBuf> {
+        let RootfsSource::Overlay(o) = self else {
+            return None;
+        };
+        std::iter::once(&o.upper)
+            .chain(&o.layers)
+            .find(|d| std::fs::symlink_metadata(d.join("etc/passwd")).is_ok())
+            .cloned()
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             RootfsSource::Overlay(_) => "overlay",
