@@ -3,7 +3,7 @@
 //! a snapshot, each with an optional size quota. Made at create before the mount plan (so
 //! pivot_root goes over it) and removed at delete.
 //!
-//! Every step that makes something is recorded in the state directory (as an [`Undo`] step)
+//! Every step that makes something is recorded in the state directory (as an undo step)
 //! *before* it is made, so `delete --force` after a SIGKILL at any point, or a failed create,
 //! undoes exactly what exists; each undo step is idempotent.
 

@@ -163,6 +163,15 @@ fn kernel_module(name: &str) -> bool {
 
 /// Probes the host (needs root for overlay and id-mapping: otherwise they are reported
 /// missing). Takes a few milliseconds: a tmpfs and a handful of overlay mounts.
+///
+/// ```
+/// let s = libcontainer::cowfs::probe();
+/// // btrfs is listed exactly when this kernel knows the filesystem.
+/// let fs = std::fs::read_to_string("/proc/filesystems")?;
+/// assert_eq!(s.sources.contains(&"btrfs"), fs.contains("\tbtrfs"));
+/// println!("sources {:?}, quotas {:?}", s.sources, s.quotas);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn probe() -> Support {
     let mut sup = Support::default();
     if let Some(s) = Scratch::new() {

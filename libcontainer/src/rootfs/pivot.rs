@@ -18,7 +18,7 @@ fn switch_root(plan: &Plan, root: RawFd) -> Result<(), Fail> {
         m::fchdir(root).map_err(|e| fail(Code::MoveRoot, 0, e))?;
         // Without pivot_root (e.g. a ramfs root): move the root mount onto / and chroot
         // (a root tree from the parent is there already).
-        if plan.root_tree.is_none_or(|t| t < 0) {
+        if !plan.root_tree.is_some_and(|t| t >= 0) {
             m::move_mount(root, c"", libc::AT_FDCWD, c"/", m::MOVE_MOUNT_F_EMPTY_PATH)
                 .map_err(|e| fail(Code::MoveRoot, 0, e))?;
         }
