@@ -352,3 +352,28 @@ fn features_lists_what_this_host_can_make() {
     );
     assert_eq!(a["io.github.husk.rootfs.overlay.idmap"], "true");
 }
+
+#[test]
+fn a_quota_where_the_upper_s_filesystem_cannot_keep_one_is_refused() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let t = rt.work().join("tmpfs");
+    std::fs::create_dir(&t).unwrap();
+    host("mount", &["-t", "tmpfs", "tmpfs", t.to_str().unwrap()]);
+    let _g = MountGuard(t.clone());
+    let c = t.join("c");
+    let (mut b, _) = overlay_bundle(&rt, "true", &c);
+    b.edit(|cfg| cfg["annotations"]["io.github.husk.rootfs.quota"] = json!("64M"));
+    let id = rt.id();
+    rt.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg(&format!(
+            "{}: a quota needs the upper directory on btrfs, or on ext4 or XFS with project \
+             quotas; {} is on a filesystem of type 0x1021994",
+            c.join("upper").display(),
+            t.display()
+        ));
+    assert!(!c.exists() && !rt.root().join(&id).exists());
+}
