@@ -91,6 +91,18 @@ impl Drop for Btrfs {
     }
 }
 
+/// A btrfs (quotas on or off) holding the image subvolume `img`, and the test's runtime;
+/// None: skipped.
+fn with_image(quotas: bool) -> Option<(Btrfs, PathBuf, Runtime)> {
+    if skip_for_runc("husk's own rootfs sources") {
+        return None;
+    }
+    let rt = Runtime::new();
+    let fs = Btrfs::new(&rt, quotas)?;
+    let img = fs.image(&Bundle::sh("true"), "img");
+    Some((fs, img, rt))
+}
+
 /// A bundle whose root is a snapshot (at `snap`) of the image subvolume `img`.
 fn snapshot_bundle(script: &str, img: &Path, snap: &Path, quota: Option<&str>) -> Bundle {
     let mut b = Bundle::sh(script);
@@ -128,15 +140,9 @@ fn quota_stop(out: &str) -> u64 {
 
 #[test]
 fn a_snapshot_sees_the_image_and_writes_only_in_itself() {
-    if skip_for_runc("husk's own rootfs sources") {
-        return;
-    }
-    let rt = Runtime::new();
-    let Some(fs) = Btrfs::new(&rt, true) else {
+    let Some((fs, img, rt)) = with_image(true) else {
         return;
     };
-    let seed = Bundle::sh("true");
-    let img = fs.image(&seed, "img");
     let before = fs.qgroups();
     let (s1, s2) = (fs.mnt.join("c1"), fs.mnt.join("c2"));
     let b1 = snapshot_bundle("cat /etc/motd; echo one > /mine; sleep 30", &img, &s1, None);
@@ -175,15 +181,9 @@ fn a_snapshot_sees_the_image_and_writes_only_in_itself() {
 
 #[test]
 fn a_snapshot_quota_stops_a_write_near_64_mib() {
-    if skip_for_runc("husk's own rootfs sources") {
-        return;
-    }
-    let rt = Runtime::new();
-    let Some(fs) = Btrfs::new(&rt, true) else {
+    let Some((fs, img, rt)) = with_image(true) else {
         return;
     };
-    let seed = Bundle::sh("true");
-    let img = fs.image(&seed, "img");
     let qgroups = fs.qgroups();
     let snap = fs.mnt.join("q");
     let b = snapshot_bundle(DD_100M, &img, &snap, Some("64M"));
@@ -230,15 +230,9 @@ fn an_overlay_upper_on_btrfs_gets_a_qgroup_quota() {
 
 #[test]
 fn a_quota_without_btrfs_quotas_enabled_is_refused_with_nothing_left() {
-    if skip_for_runc("husk's own rootfs sources") {
-        return;
-    }
-    let rt = Runtime::new();
-    let Some(fs) = Btrfs::new(&rt, false) else {
+    let Some((fs, img, rt)) = with_image(false) else {
         return;
     };
-    let seed = Bundle::sh("true");
-    let img = fs.image(&seed, "img");
     let snap = fs.mnt.join("q");
     let b = snapshot_bundle("true", &img, &snap, Some("64M"));
     let id = rt.id();
@@ -255,15 +249,9 @@ fn a_quota_without_btrfs_quotas_enabled_is_refused_with_nothing_left() {
 
 #[test]
 fn bad_btrfs_sources_are_refused_with_nothing_left() {
-    if skip_for_runc("husk's own rootfs sources") {
-        return;
-    }
-    let rt = Runtime::new();
-    let Some(fs) = Btrfs::new(&rt, true) else {
+    let Some((fs, img, rt)) = with_image(true) else {
         return;
     };
-    let seed = Bundle::sh("true");
-    let img = fs.image(&seed, "img");
     let plain = fs.mnt.join("plain");
     std::fs::create_dir(&plain).unwrap();
     let taken = fs.mnt.join("taken");
@@ -284,9 +272,9 @@ fn bad_btrfs_sources_are_refused_with_nothing_left() {
             format!("{}: not a btrfs subvolume", plain.display()),
         ),
         (
-            seed.rootfs(),
+            rt.work().to_path_buf(),
             snap.clone(),
-            format!("{}: not a btrfs subvolume", seed.rootfs().display()),
+            format!("{}: not a btrfs subvolume", rt.work().display()),
         ),
         (
             img.clone(),
@@ -317,15 +305,9 @@ fn bad_btrfs_sources_are_refused_with_nothing_left() {
 
 #[test]
 fn a_snapshot_killed_mid_create_is_removed_by_delete_force() {
-    if skip_for_runc("husk's own rootfs sources") {
-        return;
-    }
-    let rt = Runtime::new();
-    let Some(fs) = Btrfs::new(&rt, true) else {
+    let Some((fs, img, rt)) = with_image(true) else {
         return;
     };
-    let seed = Bundle::sh("true");
-    let img = fs.image(&seed, "img");
     let qgroups = fs.qgroups();
     let snap = fs.mnt.join("k");
     let mut b = snapshot_bundle("sleep 30", &img, &snap, Some("64M"));
