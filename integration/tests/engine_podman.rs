@@ -310,3 +310,51 @@ fn fifty_in_parallel_leave_nothing() {
             .collect()
     });
 }
+
+#[test]
+fn an_overlay_root_asked_for_by_annotation() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let Some(p) = Podman::new() else { return };
+    let b = Bundle::sh("true");
+    let dir = TempDir::new("podman-ovl");
+    let top = dir.path().join("top");
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/motd"), "from-top\n").unwrap();
+    let c = dir.path().join("c");
+    let ann = |k: &str, v: &str| format!("io.github.husk.rootfs{k}={v}");
+    let layers = format!("{}:{}", top.display(), b.rootfs().display());
+    let (a1, a2, a3, a4) = (
+        ann("", "overlay"),
+        ann(".layers", &layers),
+        ann(".upper", c.join("upper").to_str().unwrap()),
+        ann(".work", c.join("work").to_str().unwrap()),
+    );
+    let o = p
+        .run_image(
+            &[
+                "--annotation",
+                &a1,
+                "--annotation",
+                &a2,
+                "--annotation",
+                &a3,
+                "--annotation",
+                &a4,
+            ],
+            &[
+                "sh",
+                "-c",
+                "cat /etc/motd; echo w > /written; grep ' / / ' /proc/self/mountinfo",
+            ],
+        )
+        .expect_ok();
+    // The root is husk's overlay of the given layers, not podman's image.
+    assert!(o.stdout.starts_with("from-top\n"), "{o}");
+    assert!(o.stdout.contains(" - overlay overlay "), "{o}");
+    assert!(o.stdout.contains(&format!("lowerdir={layers}")), "{o}");
+    assert!(!top.join("written").exists() && !b.rootfs().join("written").exists());
+    // podman's `rm` (--rm) deleted it through husk: upper and work gone.
+    assert!(!c.exists(), "{} left", c.display());
+}
