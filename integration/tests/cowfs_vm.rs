@@ -51,13 +51,13 @@ fn mounts_at(dir: &Path) -> Vec<PathBuf> {
 fn wait_for(p: &Path) {
     let t0 = Instant::now();
     while !p.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "{} never appeared",
-            p.display()
-        );
+        if t0.elapsed() > Duration::from_secs(300) {
+            let (_, ps, _) = sh("ps", &["-eo", "pid,stat,wchan:30,args"]);
+            panic!("{} never appeared; processes:\n{ps}", p.display());
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    eprintln!("{} after {:.1}s", p.display(), t0.elapsed().as_secs_f64());
 }
 
 /// A loop-mounted filesystem made for one test: unmounted and its file removed on drop.
@@ -114,14 +114,29 @@ fn quota_bundle(script: &str, c: &Path, quota: &str) -> Bundle {
 }
 
 /// The 100 MiB write into a 64 MiB quota, as the container runs it: dd's message and exit
-/// status land in /dd, then /done says it finished; then the container waits to be deleted.
-const FILL: &str = "dd if=/dev/zero of=/f bs=1M count=100 2>/dd; echo rc=$? >>/dd; sync; \
-                    touch /done; sleep 600";
+/// status land in /out/dd, then /out/done says it finished (/out is a bind mount of a host
+/// directory: nothing more can be written under the full quota); then the container waits
+/// to be deleted.
+const FILL: &str = "dd if=/dev/zero of=/f bs=1M count=100 2>/out/dd; echo rc=$? >>/out/dd; \
+                    touch /out/done; sleep 600";
 
-/// What FILL left in `root` (the container's upper or clone, seen from the host): dd's
-/// report, and the file's size.
-fn filled(root: &Path) -> (String, u64) {
-    let dd = std::fs::read_to_string(root.join("dd")).unwrap();
+/// Binds a fresh host directory (under the test's work dir) at /out in the container.
+fn with_out(rt: &Runtime, b: &mut Bundle) -> PathBuf {
+    let out = rt.work().join(format!("out-{}", unique()));
+    std::fs::create_dir(&out).unwrap();
+    let src = out.to_str().unwrap().to_string();
+    b.edit(|cfg| {
+        cfg["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/out", "type": "bind", "source": src, "options": ["rbind"]}),
+        );
+    });
+    out
+}
+
+/// What FILL left: dd's report (in `out`), and the size of /f (in `root`, the container's
+/// upper or clone seen from the host).
+fn filled(out: &Path, root: &Path) -> (String, u64) {
+    let dd = std::fs::read_to_string(out.join("dd")).unwrap();
     let size = std::fs::metadata(root.join("f")).unwrap().len();
     (dd, size)
 }
@@ -154,13 +169,14 @@ fn overlay_quota(kind: &str) {
     let fs = LoopFs::new(kind, true);
     let rt = Runtime::new();
     let c = fs.mnt.join("c1");
-    let b = quota_bundle(FILL, &c, "64M");
+    let mut b = quota_bundle(FILL, &c, "64M");
+    let out = with_out(&rt, &mut b);
     let before = used(&fs.mnt);
     let id = rt.id();
     rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
         .expect_ok();
-    wait_for(&c.join("upper/done"));
-    let (dd, size) = filled(&c.join("upper"));
+    wait_for(&out.join("done"));
+    let (dd, size) = filled(&out, &c.join("upper"));
     assert_quota_hit(&format!("overlay on {kind}"), &dd, size);
     let grew = used(&fs.mnt) - before;
     eprintln!(
@@ -378,24 +394,25 @@ fn a_zfs_clone_with_a_quota_stops_at_the_limit_and_leaves_the_origin_alone() {
     let base = Bundle::sh("true");
     let pool = Pool::new(&base.rootfs());
     let rt = Runtime::new();
-    let b = zfs_bundle(
+    let mut b = zfs_bundle(
         &format!("cat /etc/motd >/motd; {FILL}"),
         &pool,
         "c1",
         Some("64M"),
     );
+    let out = with_out(&rt, &mut b);
     let mounts = zfs_mounts();
     let id = rt.id();
     rt.exec(&["run", "-d", "--bundle", &b.path_str(), &id])
         .expect_ok();
     let root = rt.root().join(&id).join("rootfs");
-    wait_for(&root.join("done"));
+    wait_for(&out.join("done"));
     assert_eq!(
         std::fs::read_to_string(root.join("motd")).unwrap(),
         "from-snapshot\n",
         "the container sees the snapshot's files"
     );
-    let (dd, size) = filled(&root);
+    let (dd, size) = filled(&out, &root);
     assert_quota_hit("zfs clone", &dd, size);
     let q = host(
         "zfs",

@@ -29,7 +29,7 @@ const Q_XGETQSTAT: u32 = xqm_cmd(5);
 /// `if_dqblk.dqb_valid`: the block limits are set.
 const QIF_BLIMITS: u32 = 1;
 /// `fs_quota_stat.qs_flags`: project quotas enforced (0x10 would be: accounted).
-pub(crate) const PDQ_ENFD: u8 = 0x20;
+pub(crate) const PDQ_ENFD: u16 = 0x20;
 /// `fs_disk_quota`: its version, the project type, the block hard limit field.
 const FS_DQUOT_VERSION: i8 = 1;
 const FS_PROJ_QUOTA: i8 = 2;
@@ -68,7 +68,7 @@ struct QFileStat {
 #[derive(Default)]
 struct QuotaStat {
     version: i8,
-    flags: u8,
+    flags: u16,
     pad: i8,
     uquota: QFileStat,
     gquota: QFileStat,
@@ -137,7 +137,7 @@ fn quotactl_fd(fd: RawFd, cmd: u32, id: u32, addr: *mut libc::c_void) -> Result<
 
 /// The quota state flags of the filesystem holding `fd` (`PDQ_ENFD`...). ESRCH
 /// or ENOSYS: no quotas there at all.
-pub(crate) fn state_flags(fd: RawFd) -> Result<u8, i32> {
+pub(crate) fn state_flags(fd: RawFd) -> Result<u16, i32> {
     let mut st = QuotaStat::default();
     quotactl_fd(
         fd,
