@@ -163,7 +163,11 @@ fn assert_quota_hit(what: &str, dd: &str, size: u64) {
 /// overlay + project quota on `kind`: the quota stops the write, the layer and the rest of
 /// the filesystem are untouched, and delete leaves nothing.
 fn overlay_quota(kind: &str) {
-    if !in_lane(&[(&format!("mkfs.{kind}"), kind_pkg(kind))]) {
+    let tools = [
+        (&*format!("mkfs.{kind}"), kind_pkg(kind)),
+        ("xfs_quota", "xfsprogs"),
+    ];
+    if !in_lane(&tools[..if kind == "xfs" { 2 } else { 1 }]) {
         return;
     }
     let fs = LoopFs::new(kind, true);
@@ -188,7 +192,16 @@ fn overlay_quota(kind: &str) {
         !b.rootfs().join("f").exists(),
         "the write reached the layer"
     );
+    if kind == "xfs" {
+        let limits = xfs_limits(&fs.mnt);
+        eprintln!("overlay on xfs: project limits (id, KiB) {limits:?}");
+        assert_eq!(limits.len(), 1);
+        assert_eq!(limits[0].1, 64 << 10);
+    }
     rt.exec(&["delete", "--force", &id]).expect_ok();
+    if kind == "xfs" {
+        assert_eq!(xfs_limits(&fs.mnt), [], "the project's limit is left");
+    }
     assert!(!c.exists(), "{} left", c.display());
     assert!(!rt.root().join(&id).exists(), "state dir left");
     assert_eq!(mounts_at(rt.root()), Vec::<PathBuf>::new());
@@ -197,6 +210,22 @@ fn overlay_quota(kind: &str) {
         back <= before + MIB,
         "{kind}: {back} used after delete, {before} before"
     );
+}
+
+/// The XFS project quotas with a block hard limit on the filesystem at `mnt`: (id, KiB).
+fn xfs_limits(mnt: &Path) -> Vec<(String, u64)> {
+    let report = host(
+        "xfs_quota",
+        &["-x", "-c", "report -p -N -b", mnt.to_str().unwrap()],
+    );
+    report
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hard: u64 = f.get(3)?.parse().ok()?;
+            (hard > 0).then(|| (f[0].to_string(), hard))
+        })
+        .collect()
 }
 
 fn kind_pkg(kind: &str) -> &'static str {
@@ -240,7 +269,7 @@ fn a_quota_on_ext4_without_prjquota_is_refused_naming_the_path() {
 
 #[test]
 fn killed_mid_create_with_a_project_quota_then_delete_force_leaves_nothing() {
-    if !in_lane(&[("mkfs.xfs", "xfsprogs")]) {
+    if !in_lane(&[("mkfs.xfs", "xfsprogs"), ("xfs_quota", "xfsprogs")]) {
         return;
     }
     let fs = LoopFs::new("xfs", true);
@@ -257,10 +286,12 @@ fn killed_mid_create_with_a_project_quota_then_delete_force_leaves_nothing() {
     assert_eq!(o.status.code(), None, "killed: {o}");
     assert!(c.join("upper").exists());
     assert_eq!(mounts_at(rt.root()).len(), 1, "the overlay is left mounted");
+    assert_eq!(xfs_limits(&fs.mnt).len(), 1, "the limit is set");
     rt.exec(&["delete", "--force", &id]).expect_ok();
     assert!(!c.exists(), "{} left", c.display());
     assert!(!rt.root().join(&id).exists(), "state dir left");
     assert_eq!(mounts_at(rt.root()), Vec::<PathBuf>::new());
+    assert_eq!(xfs_limits(&fs.mnt), [], "the project's limit is left");
 }
 
 /// A zpool on a sparse file vdev, with `img` (the bundle's busybox rootfs plus /etc/motd)
