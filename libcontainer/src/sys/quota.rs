@@ -232,9 +232,9 @@ mod tests {
     }
 
     #[test]
-    fn no_quota_on_tmpfs_is_an_errno() {
-        // tmpfs (before 6.6) and most test hosts: no project quotas; the call must fail
-        // cleanly with an errno, never succeed with garbage.
+    fn no_quota_on_procfs_is_an_errno() {
+        // procfs has no quotas: the call must fail cleanly with an errno (ENOSYS), never
+        // succeed with garbage.
         let f = std::fs::File::open("/proc").unwrap();
         use std::os::fd::AsRawFd;
         assert!(state_flags(f.as_raw_fd()).is_err());
