@@ -571,3 +571,25 @@ fn killed_mid_create_with_a_zfs_clone_then_delete_force_leaves_nothing() {
     assert_eq!(zfs_mounts(), mounts);
     assert!(!rt.root().join(&id).exists(), "state dir left");
 }
+
+#[test]
+fn features_report_zfs_and_both_project_quotas_here() {
+    if !zfs_tools() {
+        return;
+    }
+    let rt = Runtime::new();
+    let o = rt.exec(&["features"]).expect_ok();
+    let f: Value = serde_json::from_str(&o.stdout).unwrap();
+    let list = |k: &str| -> Vec<String> {
+        let v = f["annotations"][format!("io.github.husk.rootfs.{k}")]
+            .as_str()
+            .unwrap_or_default();
+        v.split(',').map(str::to_string).collect()
+    };
+    let (sources, quotas) = (list("sources"), list("quotas"));
+    eprintln!("features: sources {sources:?}, quotas {quotas:?}");
+    assert!(sources.contains(&"zfs".to_string()), "{sources:?}");
+    for q in ["zfs", "ext4-project", "xfs-project"] {
+        assert!(quotas.contains(&q.to_string()), "{q}: {quotas:?}");
+    }
+}
