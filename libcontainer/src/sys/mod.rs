@@ -9,11 +9,13 @@
 //! - `creds`: uid/gid switching, capabilities, rlimits, prctl.
 //! - `term`: termios, window sizes and eventfd for the foreground terminal proxy.
 //! - `btrfs`: snapshot, subvolume and qgroup ioctls (the btrfs rootfs source).
+//! - `quota`: quotactl_fd and the project id ioctls (ext4/XFS project quotas).
 
 pub(crate) mod btrfs;
 pub(crate) mod creds;
 pub(crate) mod mount;
 pub(crate) mod proc;
+pub(crate) mod quota;
 pub(crate) mod sock;
 pub(crate) mod term;
 
