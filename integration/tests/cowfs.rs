@@ -377,3 +377,34 @@ fn a_quota_where_the_upper_s_filesystem_cannot_keep_one_is_refused() {
         ));
     assert!(!c.exists() && !rt.root().join(&id).exists());
 }
+
+#[test]
+fn a_quota_on_ext4_without_project_quotas_is_refused() {
+    if skip_for_runc("husk's own rootfs sources") || missing_tool("mkfs.ext4", "e2fsprogs") {
+        return;
+    }
+    let rt = Runtime::new();
+    // An ext4 of the test's own, made without the quota and project features.
+    let img = rt.work().join("ext4.img");
+    let mnt = rt.work().join("ext4");
+    host("truncate", &["-s", "64M", img.to_str().unwrap()]);
+    host("mkfs.ext4", &["-q", img.to_str().unwrap()]);
+    std::fs::create_dir(&mnt).unwrap();
+    host(
+        "mount",
+        &["-o", "loop", img.to_str().unwrap(), mnt.to_str().unwrap()],
+    );
+    let _g = MountGuard(mnt.clone());
+    let c = mnt.join("c");
+    let (mut b, _) = overlay_bundle(&rt, "true", &c);
+    b.edit(|cfg| cfg["annotations"]["io.github.husk.rootfs.quota"] = json!("64M"));
+    let id = rt.id();
+    rt.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg(&format!(
+            "{}: a quota needs project quotas enforced on this ext4 filesystem, and they are \
+             not: mount it with -o prjquota",
+            mnt.display()
+        ));
+    assert!(!c.exists() && !rt.root().join(&id).exists());
+}

@@ -1,6 +1,6 @@
 //! What this host supports, probed rather than assumed: overlay and each of its options by a
 //! test mount on a private tmpfs, id-mapped layers by id-mapping a tree there, btrfs from
-//! /proc/filesystems, ZFS from /dev/zfs and the `zfs` command, project quotas from
+//! /proc/filesystems, ZFS from /dev/zfs and the `zfs` command (where create looks for it), project quotas from
 //! quotactl_fd(2). `husk features` reports it.
 
 use std::os::fd::AsRawFd;
@@ -138,11 +138,6 @@ fn filesystem(name: &str) -> bool {
         .is_ok_and(|f| f.lines().any(|l| l.split_whitespace().last() == Some(name)))
 }
 
-fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| Path::new(&d).join(cmd).is_file()))
-}
-
 /// Whether a kernel module is loaded, built in, or installed for the running kernel.
 fn kernel_module(name: &str) -> bool {
     if Path::new("/sys/module").join(name).exists() {
@@ -189,7 +184,7 @@ pub fn probe() -> Support {
         sup.sources.push("btrfs");
         sup.quotas.push("btrfs");
     }
-    if Path::new("/dev/zfs").exists() && on_path("zfs") {
+    if Path::new("/dev/zfs").exists() && super::zfs::zfs_bin().is_some() {
         sup.sources.push("zfs");
         sup.quotas.push("zfs");
     }

@@ -29,7 +29,7 @@ fn bad(name: &str, why: &str) -> Error {
 
 /// Where `zfs` is: PATH first, then the sbin directories (engines may run the runtime with
 /// a PATH without them).
-fn zfs_bin() -> Option<PathBuf> {
+pub(crate) fn zfs_bin() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
