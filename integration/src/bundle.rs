@@ -194,6 +194,20 @@ impl Bundle {
     }
 }
 
+/// Makes `cfg`'s root an overlay husk makes (docs/rootfs-sources.md): `layers` topmost first,
+/// upper and work under `c`; the root writable. Other parameters go in
+/// `cfg["annotations"]["io.github.husk.rootfs.KEY"]` afterwards.
+pub fn overlay_root(cfg: &mut Value, layers: &[&Path], c: &Path) {
+    cfg["root"]["readonly"] = json!(false);
+    let layers: Vec<String> = layers.iter().map(|l| l.display().to_string()).collect();
+    cfg["annotations"] = json!({
+        "io.github.husk.rootfs": "overlay",
+        "io.github.husk.rootfs.layers": layers.join(":"),
+        "io.github.husk.rootfs.upper": c.join("upper").to_str().unwrap(),
+        "io.github.husk.rootfs.work": c.join("work").to_str().unwrap(),
+    });
+}
+
 /// Removes the namespace of `kind` from the config.
 pub fn remove_ns(cfg: &mut Value, kind: &str) {
     let ns = cfg["linux"]["namespaces"].as_array_mut().unwrap();

@@ -13,16 +13,7 @@ fn overlay_bundle(rt: &Runtime, script: &str, c: &Path) -> (Bundle, PathBuf) {
     std::fs::write(top.join("etc/motd"), "from-top\n").unwrap();
     let mut b = Bundle::sh(script);
     let base = b.rootfs();
-    let (c1, c2) = (c.join("upper"), c.join("work"));
-    b.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        cfg["annotations"] = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": format!("{}:{}", top.display(), base.display()),
-            "io.github.husk.rootfs.upper": c1.to_str().unwrap(),
-            "io.github.husk.rootfs.work": c2.to_str().unwrap(),
-        });
-    });
+    b.edit(|cfg| overlay_root(cfg, &[&top, &base], c));
     (b, top)
 }
 
@@ -65,20 +56,11 @@ fn two_containers_from_the_same_layers_do_not_see_each_others_writes() {
     }
     let rt = Runtime::new();
     let (c1, c2) = (rt.work().join("a"), rt.work().join("b"));
-    let (mut b1, _) = overlay_bundle(&rt, "echo one > /mine; sleep 30", &c1);
+    let (mut b1, top1) = overlay_bundle(&rt, "echo one > /mine; sleep 30", &c1);
     let b1_base = b1.rootfs();
     // The second container shares the first one's layers, with its own upper.
     let mut b2 = Bundle::sh("sleep 1; ls /mine 2>&1; echo two > /mine; cat /mine");
-    let layers = b1.config["annotations"]["io.github.husk.rootfs.layers"].clone();
-    b2.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        cfg["annotations"] = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": layers,
-            "io.github.husk.rootfs.upper": c2.join("upper").to_str().unwrap(),
-            "io.github.husk.rootfs.work": c2.join("work").to_str().unwrap(),
-        });
-    });
+    b2.edit(|cfg| overlay_root(cfg, &[&top1, &b1_base], &c2));
     b1.edit(|_| {});
     let id1 = rt.id();
     rt.exec(&["run", "-d", "--bundle", &b1.path_str(), &id1])

@@ -209,14 +209,8 @@ fn an_overlay_upper_on_btrfs_gets_a_qgroup_quota() {
     let base = b.rootfs();
     let c = fs.mnt.join("ctr");
     b.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        cfg["annotations"] = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": base.to_str().unwrap(),
-            "io.github.husk.rootfs.upper": c.join("upper").to_str().unwrap(),
-            "io.github.husk.rootfs.work": c.join("work").to_str().unwrap(),
-            "io.github.husk.rootfs.quota": "64MiB",
-        });
+        overlay_root(cfg, &[&base], &c);
+        cfg["annotations"]["io.github.husk.rootfs.quota"] = json!("64MiB");
     });
     let id = rt.id();
     let o = rt.run(&b, &id);

@@ -20,13 +20,7 @@ fn bundle(rt: &Runtime, c: &Path, idmap: bool) -> Bundle {
     let mut b = Bundle::sh("sleep 30");
     let base = b.rootfs();
     b.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        cfg["annotations"] = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": format!("{}:{}", top.display(), base.display()),
-            "io.github.husk.rootfs.upper": c.join("upper").to_str().unwrap(),
-            "io.github.husk.rootfs.work": c.join("work").to_str().unwrap(),
-        });
+        overlay_root(cfg, &[&top, &base], c);
         if idmap {
             set_ns(cfg, "user", None);
             let m = json!([{"containerID": 0, "hostID": 400000, "size": 65536}]);

@@ -9,17 +9,10 @@ use std::path::Path;
 fn overlay(b: &mut integration::rootless::RlBundle, top: &Path, c: &Path, extra: Value) {
     let base = b.rootfs();
     b.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        let mut a = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": format!("{}:{}", top.display(), base.display()),
-            "io.github.husk.rootfs.upper": c.join("upper").to_str().unwrap(),
-            "io.github.husk.rootfs.work": c.join("work").to_str().unwrap(),
-        });
+        overlay_root(cfg, &[top, &base], c);
         for (k, v) in extra.as_object().unwrap() {
-            a[format!("io.github.husk.rootfs.{k}")] = v.clone();
+            cfg["annotations"][format!("io.github.husk.rootfs.{k}")] = v.clone();
         }
-        cfg["annotations"] = a;
     });
 }
 

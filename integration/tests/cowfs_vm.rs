@@ -101,14 +101,8 @@ fn quota_bundle(script: &str, c: &Path, quota: &str) -> Bundle {
     let mut b = Bundle::sh(script);
     let base = b.rootfs();
     b.edit(|cfg| {
-        cfg["root"]["readonly"] = json!(false);
-        cfg["annotations"] = json!({
-            "io.github.husk.rootfs": "overlay",
-            "io.github.husk.rootfs.layers": base.to_str().unwrap(),
-            "io.github.husk.rootfs.upper": c.join("upper").to_str().unwrap(),
-            "io.github.husk.rootfs.work": c.join("work").to_str().unwrap(),
-            "io.github.husk.rootfs.quota": quota,
-        });
+        overlay_root(cfg, &[&base], c);
+        cfg["annotations"]["io.github.husk.rootfs.quota"] = json!(quota);
     });
     b
 }
