@@ -165,3 +165,24 @@ fn bad_id_mapped_mounts_are_refused() {
         assert_nothing_remains(&rt, &id, Some(b.path()));
     }
 }
+
+#[test]
+fn a_root_behind_a_directory_the_container_s_root_cannot_search() {
+    // runc 1.1.5 fails this ("error preparing rootfs: mount ...: permission denied"): its
+    // child looks the path up.
+    if skip_for_runc("husk clones such a root in the parent") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("ls /bin/busybox; id -u");
+    b.with_userns(210000);
+    // The rootfs moves under a 0700 root-owned directory: 210000 cannot search it.
+    let locked = rt.work().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::rename(b.rootfs(), locked.join("rootfs")).unwrap();
+    let root = locked.join("rootfs");
+    b.edit(|cfg| cfg["root"]["path"] = json!(root.to_str().unwrap()));
+    let o = rt.run(&b, &rt.id()).expect_ok();
+    assert_eq!(o.stdout, "/bin/busybox\n0\n", "{o}");
+}
