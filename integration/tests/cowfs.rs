@@ -390,3 +390,26 @@ fn a_quota_on_ext4_without_project_quotas_is_refused() {
         ));
     assert!(!c.exists() && !rt.root().join(&id).exists());
 }
+
+#[test]
+fn a_create_failing_after_the_overlay_is_made_removes_it() {
+    if skip_for_runc("husk's own rootfs sources") {
+        return;
+    }
+    let rt = Runtime::new();
+    let c = rt.work().join("f");
+    let (mut b, _) = overlay_bundle(&rt, "true", &c);
+    // The bind's source is missing: the child fails mounting it, over the made overlay.
+    b.edit(|cfg| {
+        cfg["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "source": "/nonexistent-src",
+            "options": ["rbind"]}));
+    });
+    let id = rt.id();
+    rt.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg("/nonexistent-src");
+    assert_eq!(overlay_mounts(&rt), 0, "the overlay is left mounted");
+    assert!(!c.exists(), "{} left", c.display());
+    assert!(!rt.root().join(&id).exists());
+}
