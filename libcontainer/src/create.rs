@@ -63,6 +63,11 @@ pub struct CreateOptions {
     /// A root filesystem for husk to make (and remove at delete); `None`: the config's
     /// annotations say (`RootfsSource::from_annotations`), else `root.path` is used as is.
     pub rootfs_source: Option<crate::RootfsSource>,
+    /// The resource view for containers whose config has no `io.github.husk.resource-view`
+    /// annotation (`None`: off); see [`crate::ResourceView`].
+    pub resource_view: Option<crate::ResourceView>,
+    /// The `husk-procview` server binary; `None`: next to the running program, then `$PATH`.
+    pub procview_binary: Option<PathBuf>,
 }
 
 impl CreateOptions {
@@ -560,6 +565,22 @@ impl Runtime {
         let (cgroup, cgroup_warning) =
             cgroup_manager(opts.cgroup_driver, opts.rootless, &spec, id)?;
         crate::rootless::check(&spec)?;
+        let view = crate::ResourceView::for_spec(&spec, opts.resource_view.as_ref())?;
+        if view != crate::ResourceView::Off {
+            if early.dir.is_none() {
+                early.dir = Some(StateDir::create(self.root(), id)?);
+            }
+            let d = early.dir.as_ref().expect("just made");
+            crate::view::prepare(
+                &view,
+                &mut spec,
+                self.root(),
+                &d.path,
+                id,
+                cgroup.saved(),
+                opts.procview_binary.as_deref(),
+            )?;
+        }
         let mut plan = Plan::build(
             spec.clone(),
             &PlanOptions {

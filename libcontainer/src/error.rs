@@ -176,6 +176,9 @@ pub enum Error {
     /// A cgroup operation failed; [`cgroups::Error`] names the file or directory.
     #[error(transparent)]
     Cgroup(#[from] cgroups::Error),
+    /// The resource view's server could not be started or reached (see [`crate::ResourceView`]).
+    #[error(transparent)]
+    ResourceView(#[from] procview::Error),
 }
 
 /// The library's result type.

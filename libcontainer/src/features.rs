@@ -58,6 +58,11 @@ pub fn features() -> Value {
             "io.github.husk.rootfs.overlay.options": cow.overlay_options.join(","),
             "io.github.husk.rootfs.overlay.idmap": cow.idmapped_layers.to_string(),
             "io.github.husk.rootfs.quotas": cow.quotas.join(","),
+            // The resource view (docs/resource-view.md): its entries, and whether this host
+            // has the FUSE device the server needs.
+            "io.github.husk.resource-view.entries":
+                procview::Entry::ALL.map(|e| e.name()).join(","),
+            "io.github.husk.resource-view.fuse": crate::view::fuse_available().to_string(),
         },
     })
 }

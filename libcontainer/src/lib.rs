@@ -67,6 +67,7 @@ mod spec;
 mod state;
 mod sys;
 mod tty;
+mod view;
 
 /// docs/library.md, the guide: its examples run as doctests (`cargo test --doc`).
 #[cfg(doctest)]
@@ -89,3 +90,4 @@ pub use sealexe::seal_exe;
 pub use signal::parse_signal;
 pub use spec::default_spec;
 pub use state::{rfc3339_now, State, Status, OCI_VERSION};
+pub use view::{ResourceView, ViewEntry};

@@ -377,6 +377,17 @@ impl StateDir {
     /// (whatever part of it a killed create left), and the rootfs bind a restore killed midway
     /// left on `criu-root` (`delete --force` then cleans up).
     pub(crate) fn remove(self) -> Result<()> {
+        let viewed = self.path.join(procview::REGISTRATION).exists();
+        self.remove_dir()?;
+        if viewed {
+            if let Some(root) = self.path.parent() {
+                crate::view::release(root);
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_dir(&self) -> Result<()> {
         if let Ok(data) = std::fs::read(self.path.join(COWFS_FILE)) {
             let made: crate::cowfs::Made = serde_json::from_slice(&data).map_err(|e| {
                 Error::io(

@@ -18,6 +18,8 @@ pub struct Ctx {
     pub rootless: String,
     /// `--root` was given (a missing default root lists nothing; a missing given one fails).
     pub root_given: bool,
+    /// `--resource-view`: the default for containers without the annotation.
+    pub resource_view: Option<libcontainer::ResourceView>,
     /// `--criu PATH` (runc 1.1); without it `criu` is looked up on $PATH (runc 1.5).
     pub criu: Option<PathBuf>,
 }
@@ -57,6 +59,7 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     let mut opts = CreateOptions::new(absolute(m.value("bundle").unwrap_or("."))?);
     opts.cgroup_driver = cgroup_driver(ctx)?;
     opts.rootless = rootless(ctx);
+    opts.resource_view = ctx.resource_view.clone();
     // No socket: runc copies the pty to its own stdio while `run` waits (refused by `create`
     // and `run -d`, with runc's message). stdio is the CLI's own: `Stdio::Inherit`.
     opts.console = match m.value("console-socket") {
@@ -197,6 +200,7 @@ mod tests {
             cgroup_manager: manager.map(String::from),
             rootless: "auto".into(),
             root_given: false,
+            resource_view: None,
             criu: None,
         }
     }

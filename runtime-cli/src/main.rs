@@ -67,6 +67,12 @@ const GLOBAL_FLAGS: &[Flag] = &[
         Some("auto"),
         "ignore cgroup permission errors ('true', 'false', or 'auto'; true is not supported yet)",
     ),
+    Flag::value(
+        "resource-view",
+        None,
+        Some("off"),
+        "containers see /proc and /sys computed from their own cgroup ('on', 'off' or a list such as 'meminfo,cpuinfo,cpu'); the io.github.husk.resource-view annotation overrides it",
+    ),
     Flag::boolean("help", Some("h"), "show help"),
     Flag::boolean("version", Some("v"), "print the version"),
 ];
@@ -222,6 +228,12 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
             anyhow!("invalid --rootless value {rootless:?}: want true, false or auto").into(),
         );
     }
+    let resource_view = match g.value("resource-view") {
+        None => None,
+        Some(v) => Some(
+            libcontainer::ResourceView::parse(v).map_err(|e| anyhow!("--resource-view: {e}"))?,
+        ),
+    };
     let cgroup_manager = g.value("cgroup-manager");
     if let Some(m) = cgroup_manager {
         if !matches!(m, "cgroupfs" | "systemd" | "disabled") {
@@ -308,6 +320,7 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
         cgroup_manager: cgroup_manager.map(str::to_string),
         rootless: rootless.to_string(),
         root_given: g.value("root").is_some(),
+        resource_view,
         criu: g
             .value("criu")
             .filter(|c| !c.is_empty())

@@ -580,3 +580,14 @@ pub(crate) fn dup_above(fd: RawFd, min: RawFd) -> Result<RawFd, i32> {
     // SAFETY: plain fcntl on an fd of this process; the kernel checks it.
     cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
 }
+
+/// CLOCK_BOOTTIME in nanoseconds (what /proc/uptime counts).
+pub(crate) fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is; CLOCK_BOOTTIME always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,440 @@
+//! The resource view (docs/resource-view.md) on this hybrid host: containers that ask for it
+//! read /proc and /sys files computed from their own v1 cgroups by the state root's
+//! `husk-procview` server; each test asserts what a program in the container sees, and that
+//! the server, its mount and its cgroups are gone once the last container is deleted.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use integration::*;
+
+const ANNOTATION: &str = "io.github.husk.resource-view";
+const HIERARCHIES: [&str; 9] = [
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "unified",
+];
+
+/// A parent cgroup for the test's containers, removed (best effort) on drop; declared before
+/// the Runtime so the containers go first.
+struct Parent(String);
+
+impl Parent {
+    fn new(tag: &str) -> Parent {
+        Parent(format!("husk-it-pv-{tag}-{}", std::process::id()))
+    }
+    fn child(&self) -> String {
+        format!("/{}/c{}", self.0, unique())
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        for h in HIERARCHIES {
+            let dir = Path::new("/sys/fs/cgroup").join(h).join(&self.0);
+            for _ in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// A bundle running `script` in cgroup `path` with `resources`, the view asked for by the
+/// annotation (`view`: its value), the host's /usr and /lib bound in (python3).
+fn view_bundle(script: &str, path: &str, resources: Value, view: &str) -> Bundle {
+    let mut b = cgroup_bundle(script, path, resources);
+    b.with_host_libs();
+    let view = view.to_string();
+    b.edit(move |c| {
+        c["annotations"][ANNOTATION] = json!(view);
+    });
+    b
+}
+
+/// The server's directory of a state root.
+fn server_dir(rt: &Runtime) -> PathBuf {
+    rt.root().join(".procview")
+}
+
+/// husk-procview processes serving `rt`'s root.
+fn servers(rt: &Runtime) -> Vec<i32> {
+    let root = rt.root_str();
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("husk-procview") && cmd.contains(&root) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn mounted_under(dir: &Path) -> bool {
+    let d = dir.to_string_lossy().to_string();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&d)))
+}
+
+/// After the last container with a view is deleted: no server process, mount, directory or
+/// cgroup of it remains (the server exits within a few seconds).
+fn assert_server_gone(rt: &Runtime) {
+    let dir = server_dir(rt);
+    let t = Instant::now();
+    while (dir.exists() || !servers(rt).is_empty()) && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dir.exists(), "{} left", dir.display());
+    assert!(servers(rt).is_empty(), "servers left: {:?}", servers(rt));
+    assert!(!mounted_under(&dir), "a mount under {} left", dir.display());
+}
+
+/// Runs `script` in a fresh container with the view; returns its stdout (exit 0 asserted)
+/// and checks that nothing remains afterwards.
+fn run_view(resources: Value, script: &str) -> String {
+    let parent = Parent::new(&format!("r{}", unique()));
+    let rt = Runtime::new();
+    let path = parent.child();
+    let b = view_bundle(script, &path, resources, "on");
+    let id = rt.id();
+    let o = rt.run(&b, &id);
+    rt.exec(&["delete", "--force", &id]);
+    assert!(o.ok(), "container failed: {o}");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    assert_server_gone(&rt);
+    o.stdout
+}
+
+fn field(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+const MIB256: u64 = 256 * 1024 * 1024;
+
+#[test]
+fn free_and_cpu_count_follow_the_limits() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let out = run_view(
+        json!({"memory": {"limit": MIB256},
+               "cpu": {"quota": 150000, "period": 100000, "cpus": "0-1", "mems": "0"}}),
+        "free; python3 -c 'import os; print(\"cpus\", os.cpu_count())'; \
+         grep -c ^processor /proc/cpuinfo; cat /sys/devices/system/cpu/online; \
+         grep ' /proc/meminfo ' /proc/self/mountinfo",
+    );
+    let mem = out.lines().find(|l| l.starts_with("Mem:")).unwrap();
+    assert_eq!(
+        mem.split_whitespace().nth(1),
+        Some("262144"),
+        "busybox free: {out}"
+    );
+    assert!(out.contains("cpus 2\n"), "{out}");
+    assert!(out.contains("\n2\n0-1\n"), "{out}");
+    assert!(out.contains("fuse.husk-procview"), "{out}");
+
+    let out = run_view(
+        json!({"memory": {"limit": MIB256},
+               "cpu": {"quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"}}),
+        "python3 -c 'import os; print(\"cpus\", os.cpu_count())'; \
+         grep -c ^processor /proc/cpuinfo; cat /sys/devices/system/cpu/online; \
+         ls -d /sys/devices/system/cpu/cpu[0-9]*",
+    );
+    assert_eq!(
+        out, "cpus 1\n1\n0\n/sys/devices/system/cpu/cpu0\n",
+        "quota 0.5 CPU"
+    );
+}
+
+#[test]
+fn mem_available_moves_with_an_allocation() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    // The allocation is touched (bytearray zero-fills) and held while meminfo is read again.
+    let out = run_view(
+        json!({"memory": {"limit": 512 * 1024 * 1024}}),
+        "python3 -c '
+def avail():
+    for l in open(\"/proc/meminfo\"):
+        if l.startswith(\"MemAvailable:\"):
+            return int(l.split()[1])
+a = avail()
+x = bytearray(100 * 1024 * 1024)
+b = avail()
+print(\"before\", a, \"after\", b)
+'",
+    );
+    let w: Vec<&str> = out.split_whitespace().collect();
+    let (a, b): (i64, i64) = (w[1].parse().unwrap(), w[3].parse().unwrap());
+    let moved = a - b;
+    assert!(
+        (92_000..=112_000).contains(&moved),
+        "MemAvailable moved by {moved} kB for 102400 kB: {out}"
+    );
+    assert!(a <= 512 * 1024, "MemAvailable {a} kB above the 512M limit");
+}
+
+#[test]
+fn uptime_stat_and_loadavg_are_the_containers() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("stat");
+    let rt = Runtime::new();
+    let path = parent.child();
+    // 11 s of one busy process (two 5 s load samples), then the files are read.
+    let b = view_bundle(
+        "end=$(( $(date +%s) + 11 )); while [ $(date +%s) -lt $end ]; do :; done; \
+         cat /proc/uptime /proc/loadavg; head -1 /proc/stat",
+        &path,
+        json!({"cpu": {"cpus": "0-1", "mems": "0"}}),
+        "on",
+    );
+    let id = rt.id();
+    let o = rt.exec(&["run", "--keep", "--bundle", &b.path_str(), &id]);
+    assert!(o.ok(), "{o}");
+    // The cgroup's own CPU time, read while the stopped container's cgroup still exists.
+    let usage_ns: u64 = fs::read_to_string(
+        Path::new("/sys/fs/cgroup/cpuacct")
+            .join(path.trim_start_matches('/'))
+            .join("cpuacct.usage"),
+    )
+    .unwrap()
+    .trim()
+    .parse()
+    .unwrap();
+    rt.exec(&["delete", "--force", &id]).expect_ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let up: f64 = lines[0].split_whitespace().next().unwrap().parse().unwrap();
+    let host_up: f64 = fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (10.5..20.0).contains(&up),
+        "uptime {up} s for a container of ~11 s (host {host_up} s)"
+    );
+    let load1: f64 = lines[1].split_whitespace().next().unwrap().parse().unwrap();
+    assert!(
+        load1 > 0.0 && load1 <= 1.5,
+        "load of one busy process: {}",
+        lines[1]
+    );
+    let cpu: Vec<u64> = lines[2]
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // user + system in USER_HZ ticks against the cgroup's nanoseconds (read after the cat:
+    // the difference is what ran after /proc/stat was read, a few ticks).
+    let ticks = cpu[0] + cpu[2];
+    let cg_ticks = usage_ns / 10_000_000;
+    assert!(
+        ticks <= cg_ticks + 2 && cg_ticks - ticks.min(cg_ticks) <= 30,
+        "stat says {ticks} ticks, the cgroup {cg_ticks}: {}",
+        lines[2]
+    );
+    assert!(ticks >= 900, "11 s of busy loop gave {ticks} ticks");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    assert_server_gone(&rt);
+}
+
+#[test]
+fn a_view_not_asked_for_is_not_there() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("off");
+    let rt = Runtime::new();
+    let path = parent.child();
+    let b = view_bundle(
+        "grep -c husk-procview /proc/self/mountinfo; head -1 /proc/meminfo",
+        &path,
+        json!({"memory": {"limit": MIB256}}),
+        "off",
+    );
+    let out = rt.output(&b);
+    assert!(out.starts_with("0\nMemTotal:"), "{out}");
+    assert_ne!(field(&out[2..], "MemTotal:"), 262144);
+    assert!(!server_dir(&rt).exists(), "a server dir for no view");
+}
+
+#[test]
+fn bad_values_and_configs_are_refused() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("bad");
+    let rt = Runtime::new();
+    for (value, words) in [
+        ("yes please", vec![ANNOTATION, "yes please", "meminfo"]),
+        ("meminfo,memory", vec![ANNOTATION, "memory"]),
+    ] {
+        let b = view_bundle("true", &parent.child(), json!({}), value);
+        let id = rt.id();
+        let mut o = rt
+            .exec(&["create", "--bundle", &b.path_str(), &id])
+            .expect_err();
+        for w in words {
+            o = o.expect_msg(w);
+        }
+        assert_nothing_remains(&rt, &id, Some(b.path()));
+        assert!(!server_dir(&rt).exists());
+    }
+    // No /proc in the config: nowhere to put the view.
+    let mut b = view_bundle("true", &parent.child(), json!({}), "on");
+    b.edit(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.retain(|m| m["destination"] != "/proc");
+    });
+    let id = rt.id();
+    rt.exec(&["create", "--bundle", &b.path_str(), &id])
+        .expect_err()
+        .expect_msg("no /proc");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    assert_server_gone(&rt);
+    // The runtime-wide flag takes the same values.
+    let b = Bundle::sh("true");
+    rt.exec(&[
+        "--resource-view",
+        "bogus",
+        "run",
+        "--bundle",
+        &b.path_str(),
+        "x",
+    ])
+    .expect_err()
+    .expect_msg("--resource-view");
+}
+
+#[test]
+fn no_fuse_device_is_a_clear_error() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("nofuse");
+    let rt = Runtime::new();
+    let b = view_bundle("true", &parent.child(), json!({}), "on");
+    let id = rt.id();
+    // In a private mount namespace /dev/fuse is /dev/null: not the FUSE device.
+    let script = format!(
+        "mount --make-rprivate / && mount --bind /dev/null /dev/fuse && exec {} --root {} create --bundle {} {id}",
+        husk_bin().display(),
+        rt.root_str(),
+        b.path_str()
+    );
+    let o = Cmd::program("unshare", rt.work())
+        .args(&["-m", "sh", "-c", &script])
+        .run()
+        .expect_err()
+        .expect_msg("/dev/fuse");
+    assert!(!o.stderr.contains("panicked"), "{o}");
+    assert_nothing_remains(&rt, &id, Some(b.path()));
+    assert_server_gone(&rt);
+}
+
+#[test]
+fn user_namespaced_containers_see_the_view() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("userns");
+    let rt = Runtime::new();
+    let path = parent.child();
+    let mut b = view_bundle(
+        "id -u; head -1 /proc/meminfo; cat /sys/devices/system/cpu/online",
+        &path,
+        json!({"memory": {"limit": MIB256},
+               "cpu": {"quota": 50000, "period": 100000}}),
+        "on",
+    );
+    b.with_userns(300000);
+    let out = rt.output(&b);
+    let want = "0\nMemTotal:         262144 kB\n0\n";
+    assert_eq!(out, want);
+    assert_server_gone(&rt);
+}
+
+#[test]
+fn one_server_serves_many_containers_and_leaves_with_the_last() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let parent = Parent::new("many");
+    let rt = Runtime::new();
+    let mut ids = Vec::new();
+    let mut bundles = Vec::new();
+    for (i, mib) in [64u64, 128, 192].into_iter().enumerate() {
+        let b = view_bundle(
+            "sleep 60",
+            &parent.child(),
+            json!({"memory": {"limit": mib * 1024 * 1024}}),
+            if i == 2 { "meminfo" } else { "on" },
+        );
+        let id = rt.id();
+        rt.create(&b, &id);
+        rt.exec(&["start", &id]).expect_ok();
+        ids.push((id, mib));
+        bundles.push(b);
+    }
+    let servers_now = servers(&rt);
+    assert_eq!(
+        servers_now.len(),
+        2,
+        "one keeper and one worker: {servers_now:?}"
+    );
+    for (id, mib) in &ids {
+        let o = rt
+            .exec(&["exec", id, "head", "-1", "/proc/meminfo"])
+            .expect_ok();
+        assert_eq!(field(&o.stdout, "MemTotal:"), mib * 1024, "{id}");
+    }
+    // Only meminfo for the third: its cpuinfo is the kernel's.
+    let o = rt
+        .exec(&[
+            "exec",
+            &ids[2].0,
+            "grep",
+            "-c",
+            "husk-procview",
+            "/proc/self/mountinfo",
+        ])
+        .expect_ok();
+    assert_eq!(o.stdout.trim(), "1");
+    for (id, _) in &ids[..2] {
+        rt.exec(&["delete", "--force", id]).expect_ok();
+    }
+    // Still serving the last one.
+    assert_eq!(servers(&rt), servers_now);
+    let o = rt
+        .exec(&["exec", &ids[2].0, "head", "-1", "/proc/meminfo"])
+        .expect_ok();
+    assert_eq!(field(&o.stdout, "MemTotal:"), 192 * 1024);
+    rt.exec(&["delete", "--force", &ids[2].0]).expect_ok();
+    for ((id, _), b) in ids.iter().zip(&bundles) {
+        assert_nothing_remains(&rt, id, Some(b.path()));
+    }
+    assert_server_gone(&rt);
+}

@@ -1,0 +1,180 @@
+//! The resource view (issue 18): a container asks for it with the annotation
+//! `io.github.husk.resource-view` (or the runtime-wide [`CreateOptions::resource_view`]), and
+//! its /proc/meminfo, /proc/cpuinfo, /proc/stat, /proc/uptime, /proc/loadavg,
+//! /proc/diskstats, /proc/swaps and /sys/devices/system/cpu are then bind mounts of the files
+//! the `husk-procview` server computes from the container's own cgroup (crate `procview`).
+//!
+//! During create husk makes sure the state root's server runs (starting it on demand), writes
+//! the container's registration in its state dir, and appends one read-only bind mount per
+//! file to the config's mounts, so the mount plan (and its /proc rules) treats them as any
+//! other. At delete the registration goes with the state dir, and an idle server exits.
+//!
+//! [`CreateOptions::resource_view`]: crate::CreateOptions::resource_view
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Mount, MountBuilder, Spec};
+pub use procview::Entry as ViewEntry;
+
+use crate::{Error, Result};
+
+/// The annotation that asks for the view: `on`, `off`, or a comma-separated list of entries
+/// (`meminfo,cpuinfo,stat,uptime,loadavg,diskstats,swaps,cpu`).
+pub const ANNOTATION: &str = "io.github.husk.resource-view";
+
+/// Which files of the view a container gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResourceView {
+    /// None: /proc and /sys are the kernel's.
+    Off,
+    /// These entries (all of them for `on`).
+    On(Vec<ViewEntry>),
+}
+
+impl ResourceView {
+    /// Every entry.
+    pub fn all() -> ResourceView {
+        ResourceView::On(ViewEntry::ALL.to_vec())
+    }
+
+    /// Parses `on`, `off` or a list of entries (the annotation's and `--resource-view`'s
+    /// values).
+    ///
+    /// ```
+    /// use libcontainer::{ResourceView, ViewEntry};
+    /// assert_eq!(ResourceView::parse("on").unwrap(), ResourceView::all());
+    /// assert_eq!(
+    ///     ResourceView::parse("meminfo,cpu").unwrap(),
+    ///     ResourceView::On(vec![ViewEntry::Meminfo, ViewEntry::SysCpu])
+    /// );
+    /// assert!(ResourceView::parse("memory").is_err());
+    /// ```
+    pub fn parse(value: &str) -> std::result::Result<ResourceView, String> {
+        match value.trim() {
+            "on" | "true" | "all" => return Ok(ResourceView::all()),
+            "off" | "false" | "" => return Ok(ResourceView::Off),
+            _ => {}
+        }
+        let mut v = Vec::new();
+        for name in value.split(',').map(str::trim) {
+            let e = ViewEntry::from_name(name).ok_or_else(|| {
+                format!(
+                    "unknown value {value:?}: use on, off, or a comma-separated list of {}",
+                    ViewEntry::ALL.map(|e| e.name()).join(", ")
+                )
+            })?;
+            if !v.contains(&e) {
+                v.push(e);
+            }
+        }
+        v.sort();
+        Ok(ResourceView::On(v))
+    }
+
+    /// The annotation's value when present, else `default`.
+    pub fn for_spec(spec: &Spec, default: Option<&ResourceView>) -> Result<ResourceView> {
+        let a = spec.annotations().as_ref().and_then(|a| a.get(ANNOTATION));
+        match a {
+            Some(v) => ResourceView::parse(v)
+                .map_err(|e| Error::config("annotations", format!("annotation {ANNOTATION}: {e}"))),
+            None => Ok(default.cloned().unwrap_or(ResourceView::Off)),
+        }
+    }
+
+    fn entries(&self) -> &[ViewEntry] {
+        match self {
+            ResourceView::Off => &[],
+            ResourceView::On(v) => v,
+        }
+    }
+}
+
+/// Whether the config mounts something at `dest` (after cleaning trailing slashes).
+fn mounts_at(spec: &Spec, dest: &str) -> bool {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination().to_string_lossy().trim_end_matches('/') == dest)
+}
+
+/// Makes the view ready for container `id` (server running, registration written) and
+/// appends its bind mounts to `spec`. `state_dir` exists; nothing is done for `Off`.
+pub(crate) fn prepare(
+    view: &ResourceView,
+    spec: &mut Spec,
+    root: &Path,
+    state_dir: &Path,
+    id: &str,
+    cgroup: &cgroups::Saved,
+    binary: Option<&Path>,
+) -> Result<()> {
+    let entries = view.entries();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if cgroup.dirs.is_empty() {
+        return Err(Error::config(
+            "annotations",
+            format!("annotation {ANNOTATION}: the container has no cgroup (rootless without one, or --cgroup-manager disabled), so there is nothing to compute its view from"),
+        ));
+    }
+    if !mounts_at(spec, "/proc") {
+        return Err(Error::config(
+            "annotations",
+            format!("annotation {ANNOTATION}: the config mounts no /proc to put the view on"),
+        ));
+    }
+    let want_sys = entries.contains(&ViewEntry::SysCpu);
+    if want_sys && !mounts_at(spec, "/sys") {
+        return Err(Error::config(
+            "annotations",
+            format!("annotation {ANNOTATION}: entry cpu needs a /sys mount in the config"),
+        ));
+    }
+    let layout = procview::Layout::new(root);
+    // The guard's shared lock keeps an idle server from exiting until the registration is
+    // written.
+    let _guard = procview::ensure_server(&layout, binary)?;
+    let reg = procview::Registration {
+        cgroup: cgroup.clone(),
+        created_boottime_ns: crate::sys::proc::boottime_ns(),
+    };
+    let path = state_dir.join(procview::REGISTRATION);
+    let data = serde_json::to_vec(&reg).expect("plain data serializes");
+    std::fs::write(&path, data).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let dir = layout.container(id);
+    let mounts = spec.mounts_mut().get_or_insert_with(Vec::new);
+    for e in entries {
+        mounts.push(bind(dir.join(e.name()), e.target()));
+    }
+    Ok(())
+}
+
+fn bind(source: PathBuf, target: &str) -> Mount {
+    MountBuilder::default()
+        .destination(target)
+        .typ("bind")
+        .source(source)
+        .options(
+            ["rbind", "ro", "nosuid", "nodev", "noexec"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .build()
+        .expect("all fields set")
+}
+
+/// After a container with a view is gone: lets the server exit if no container uses it.
+pub(crate) fn release(root: &Path) {
+    let layout = procview::Layout::new(root);
+    if layout.dir.exists() {
+        procview::stop_if_idle(&layout);
+    }
+}
+
+/// Whether /dev/fuse is the FUSE character device (10:229), as the server needs.
+pub(crate) fn fuse_available() -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    std::fs::metadata("/dev/fuse")
+        .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == libc::makedev(10, 229))
+}
