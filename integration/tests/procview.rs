@@ -27,10 +27,19 @@ impl Parent {
     }
 }
 
+/// Whether the host is pure cgroup v2 (the VM lane).
+fn pure_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
 impl Drop for Parent {
     fn drop(&mut self) {
-        for h in HIERARCHIES {
-            let dir = Path::new("/sys/fs/cgroup").join(h).join(&self.0);
+        let mut dirs: Vec<PathBuf> = HIERARCHIES
+            .iter()
+            .map(|h| Path::new("/sys/fs/cgroup").join(h).join(&self.0))
+            .collect();
+        dirs.push(Path::new("/sys/fs/cgroup").join(&self.0));
+        for dir in dirs {
             for _ in 0..50 {
                 match fs::remove_dir(&dir) {
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
@@ -213,15 +222,25 @@ fn uptime_stat_and_loadavg_are_the_containers() {
     let o = rt.exec(&["run", "--keep", "--bundle", &b.path_str(), &id]);
     assert!(o.ok(), "{o}");
     // The cgroup's own CPU time, read while the stopped container's cgroup still exists.
-    let usage_ns: u64 = fs::read_to_string(
-        Path::new("/sys/fs/cgroup/cpuacct")
-            .join(path.trim_start_matches('/'))
-            .join("cpuacct.usage"),
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
+    let usage_ns: u64 = if pure_v2() {
+        let stat = fs::read_to_string(
+            Path::new("/sys/fs/cgroup")
+                .join(path.trim_start_matches('/'))
+                .join("cpu.stat"),
+        )
+        .unwrap();
+        field(&stat, "usage_usec") * 1000
+    } else {
+        fs::read_to_string(
+            Path::new("/sys/fs/cgroup/cpuacct")
+                .join(path.trim_start_matches('/'))
+                .join("cpuacct.usage"),
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+    };
     rt.exec(&["delete", "--force", &id]).expect_ok();
     let lines: Vec<&str> = o.stdout.lines().collect();
     let up: f64 = lines[0].split_whitespace().next().unwrap().parse().unwrap();

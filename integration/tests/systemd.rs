@@ -386,3 +386,30 @@ fn checkpoint_and_restore_into_a_new_scope() {
     sd(&rt, &["delete", "--force", &id]).expect_ok();
     gone(&rt, &id, &b);
 }
+
+#[test]
+fn resource_view_from_the_scopes_cgroup() {
+    if systemd_only("resource_view_from_the_scopes_cgroup") || skip_for_runc("husk's view") {
+        return;
+    }
+    let rt = Runtime::new();
+    let id = rt.id();
+    let mut b = bundle(
+        &id,
+        "head -1 /proc/meminfo; cat /sys/devices/system/cpu/online; \
+         grep -c fuse.husk-procview /proc/self/mountinfo",
+        json!({"memory": {"limit": 256 * 1024 * 1024},
+               "cpu": {"quota": 50000, "period": 100000}}),
+    );
+    b.edit(|c| c["annotations"]["io.github.husk.resource-view"] = json!("on"));
+    let o = sd(&rt, &["run", "--bundle", &b.path_str(), &id]).expect_ok();
+    // The scope's limits (systemd's MemoryMax and CPUQuota=50%), 8 files of the view.
+    assert_eq!(o.stdout, "MemTotal:         262144 kB\n0\n8\n", "{o}");
+    sd(&rt, &["delete", "--force", &id]).expect_ok();
+    gone(&rt, &id, &b);
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rt.root().join(".procview").exists() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!rt.root().join(".procview").exists(), "the server outlived its last container");
+}

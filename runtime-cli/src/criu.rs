@@ -230,6 +230,7 @@ pub(crate) fn restore(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     o.criu = ctx.criu.clone();
     o.create.cgroup_driver = crate::commands::cgroup_driver(ctx)?;
     o.create.rootless = crate::commands::rootless(ctx);
+    o.create.resource_view = ctx.resource_view.clone();
     o.create.console = match m.value("console-socket") {
         Some(s) => libcontainer::Console::Socket(std::path::absolute(s)?),
         None => libcontainer::Console::Proxy,

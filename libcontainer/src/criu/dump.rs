@@ -225,6 +225,12 @@ impl Container {
                 why: "only a running or paused container can be checkpointed",
             });
         }
+        if dir.path.join(procview::REGISTRATION).exists() {
+            return Err(Error::unsupported(
+                "checkpoint",
+                "the container has a resource view: its FUSE binds over /proc and /sys cannot be dumped by CRIU yet (docs/resource-view.md)",
+            ));
+        }
         let criu = Criu::find(opts.criu.as_deref())?;
         let empty_ns = empty_ns_flags(&opts.empty_ns)?;
         let kind = if opts.pre_dump {

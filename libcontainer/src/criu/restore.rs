@@ -268,6 +268,14 @@ impl Runtime {
             Some(s) => s.clone(),
             None => load_spec(&bundle)?.0,
         };
+        if crate::ResourceView::for_spec(&spec, c.resource_view.as_ref())?
+            != crate::ResourceView::Off
+        {
+            return Err(Error::unsupported(
+                "restore",
+                "a resource view cannot be restored yet: restore without it (--resource-view off, or the annotation set to off)",
+            ));
+        }
         let manifest = check_images(&opts.image_path, &spec)?;
         let terminal = spec
             .process()
