@@ -385,35 +385,64 @@ fn list_u64(text: &str) -> Option<Vec<u64>> {
     text.split_whitespace().map(|v| v.parse().ok()).collect()
 }
 
+/// Splits the exact `total` runtime into user and system in the ratio of the tick-sampled
+/// `(user, system)`; all user when nothing was sampled.
+pub fn split(total: u64, (u, s): (u64, u64)) -> (u64, u64) {
+    if u + s == 0 {
+        return (total, 0);
+    }
+    let user = (total as u128 * u as u128 / (u + s) as u128) as u64;
+    (user, total - user)
+}
+
+/// v1: the exact runtime per CPU (cpuacct.usage_percpu, which cpuacct.usage sums) split
+/// by the user/system ratio of cpuacct.usage_all (or usage_percpu_user/_sys). Those split
+/// files are sampled at ticks and drift from the runtime (by 8 % under a CFS quota in the
+/// tests), so the runtime is what `/proc/stat`'s total follows.
+fn cpu_usage_v1(d: &Path) -> Result<CpuUsage> {
+    let p = d.join("cpuacct.usage_percpu");
+    let t = read(&p)?;
+    let total = list_u64(&t).ok_or_else(|| invalid(&p, "bad format", &t))?;
+    let p = d.join("cpuacct.usage_all");
+    let ratio = if let Some(t) = read_opt(&p)? {
+        parse_usage_all(&t).ok_or_else(|| invalid(&p, "bad format", &t))?
+    } else {
+        let pu = d.join("cpuacct.usage_percpu_user");
+        let ps = d.join("cpuacct.usage_percpu_sys");
+        match (read_opt(&pu)?, read_opt(&ps)?) {
+            (Some(u), Some(s)) => {
+                let u = list_u64(&u).ok_or_else(|| invalid(&pu, "bad format", &u))?;
+                let s = list_u64(&s).ok_or_else(|| invalid(&ps, "bad format", &s))?;
+                u.into_iter().zip(s).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    Ok(CpuUsage::PerCpu(
+        total
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| split(t, ratio.get(i).copied().unwrap_or((1, 0))))
+            .collect(),
+    ))
+}
+
 pub fn cpu_usage(saved: &Saved) -> Result<CpuUsage> {
     if saved.layout != Layout::V2 {
         if let Some(d) = saved.v1_dir("cpuacct") {
-            let p = d.join("cpuacct.usage_all");
-            if let Some(t) = read_opt(&p)? {
-                let v = parse_usage_all(&t).ok_or_else(|| invalid(&p, "bad format", &t))?;
-                return Ok(CpuUsage::PerCpu(v));
-            }
-            let pu = d.join("cpuacct.usage_percpu_user");
-            let ps = d.join("cpuacct.usage_percpu_sys");
-            if let (Some(u), Some(s)) = (read_opt(&pu)?, read_opt(&ps)?) {
-                let u = list_u64(&u).ok_or_else(|| invalid(&pu, "bad format", &u))?;
-                let s = list_u64(&s).ok_or_else(|| invalid(&ps, "bad format", &s))?;
-                return Ok(CpuUsage::PerCpu(u.into_iter().zip(s).collect()));
-            }
-            let p = d.join("cpuacct.usage_percpu");
-            let t = read(&p)?;
-            let v = list_u64(&t).ok_or_else(|| invalid(&p, "bad format", &t))?;
-            return Ok(CpuUsage::PerCpu(v.into_iter().map(|u| (u, 0)).collect()));
+            return cpu_usage_v1(d);
         }
     }
     // cpu.stat's usage lines are a core file of every v2 cgroup, with or without the cpu
-    // controller.
+    // controller. user_usec + system_usec is scaled to usage_usec by the kernel already;
+    // split again so that the total is exactly usage_usec.
     if let Some(u) = saved.unified.as_deref() {
         let p = u.join("cpu.stat");
         if let Some(t) = read_opt(&p)? {
             let st = parse_flat(&t);
             let get = |k: &str| st.get(k).copied().unwrap_or(0) * 1000;
-            return Ok(CpuUsage::Total(get("user_usec"), get("system_usec")));
+            let (u, s) = split(get("usage_usec"), (get("user_usec"), get("system_usec")));
+            return Ok(CpuUsage::Total(u, s));
         }
     }
     Ok(CpuUsage::None)
@@ -588,6 +617,17 @@ mod tests {
         assert_eq!(parse_cpu_max("150000 100000\n"), Some((150000, 100000)));
         assert!(smaller((50000, 100000), (100000, 100000)));
         assert!(!smaller((300000, 100000), (100000, 50000)));
+    }
+
+    #[test]
+    fn split_by_ratio() {
+        assert_eq!(split(1000, (3, 1)), (750, 250));
+        assert_eq!(split(1000, (0, 0)), (1000, 0));
+        assert_eq!(split(10, (1, 2)), (3, 7));
+        assert_eq!(
+            split(u64::MAX / 2, (u64::MAX / 4, u64::MAX / 4)).1,
+            u64::MAX / 4 + 1
+        );
     }
 
     #[test]
