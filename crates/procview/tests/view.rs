@@ -361,3 +361,54 @@ fn removed_cgroup_gives_enoent() {
     assert!(view::visible_cpus(&cg.reg).is_err());
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+/// procps and busybox `free` read the rendered meminfo (bind-mounted over /proc/meminfo in
+/// a private mount namespace) and print the container's 256 MiB.
+#[test]
+fn free_reads_the_limit() {
+    let Some(cg) = Cg::new("free") else { return };
+    let text = cg.render(Entry::Meminfo);
+    let file = std::env::temp_dir().join(format!("husk-viewtest-meminfo-{}", std::process::id()));
+    std::fs::write(&file, &text).unwrap();
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /proc/meminfo || exit 99; \
+             for f in 'free -k' 'busybox free -k'; do \
+               command -v ${f%% *} >/dev/null || continue; echo \"== $f\"; $f; done",
+            file.to_str().unwrap(),
+        ])
+        .output();
+    let _ = std::fs::remove_file(&file);
+    let out = match out {
+        Ok(o) if o.status.code() != Some(99) && o.status.success() => o,
+        r => {
+            eprintln!("skipped: unshare/mount: {r:?}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    let mem = |tool: &str| -> Option<Vec<u64>> {
+        let section = stdout.split("== ").find(|s| s.starts_with(tool))?;
+        let l = section.lines().find(|l| l.starts_with("Mem:"))?;
+        Some(
+            l.split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().unwrap())
+                .collect(),
+        )
+    };
+    let procps = mem("free -k").expect("procps free's Mem line");
+    assert_eq!(procps[0], 262144, "{stdout}");
+    assert!(procps[1] + procps[2] <= procps[0], "{stdout}");
+    // busybox free takes total/used/free/shared/buffers from sysinfo(2), which a file
+    // cannot change; only its "available" column (MemAvailable) is the container's.
+    if let Some(bb) = mem("busybox free -k") {
+        assert!(bb[5] <= 262144, "{stdout}");
+    }
+}
