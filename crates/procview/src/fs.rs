@@ -42,7 +42,9 @@ impl Kind {
     fn container(&self) -> Option<&str> {
         match self {
             Kind::Root => None,
-            Kind::Container(c) | Kind::File(c, _) | Kind::CpuOnline(c) | Kind::Host(c, _) => Some(c),
+            Kind::Container(c) | Kind::File(c, _) | Kind::CpuOnline(c) | Kind::Host(c, _) => {
+                Some(c)
+            }
         }
     }
 }
@@ -136,8 +138,11 @@ impl Fs {
         for id in &ids {
             let _ = self.registration(id);
         }
-        let regs: Vec<(&str, &Registration)> =
-            self.regs.iter().map(|(k, (_, r))| (k.as_str(), r)).collect();
+        let regs: Vec<(&str, &Registration)> = self
+            .regs
+            .iter()
+            .map(|(k, (_, r))| (k.as_str(), r))
+            .collect();
         self.loads.sample(regs);
     }
 
@@ -269,7 +274,12 @@ impl Fs {
             }
             Kind::Container(_) => Ok(Entry::ALL
                 .iter()
-                .map(|e| (e.name().to_string(), if e.is_dir() { DT_DIR } else { DT_REG }))
+                .map(|e| {
+                    (
+                        e.name().to_string(),
+                        if e.is_dir() { DT_DIR } else { DT_REG },
+                    )
+                })
                 .collect()),
             Kind::Host(id, p) => {
                 let top = p == Path::new(HOST_CPU);

@@ -15,6 +15,7 @@ pub use crate::sys::adopt_fd;
 
 use crate::fuse::session;
 use crate::server::{self, write_atomic};
+use crate::spawn::{read_pid, FUSE_SUPER_MAGIC};
 use crate::{sys, Error, Layout, Result, FSNAME};
 
 /// How long a new worker may take to say it is ready.
@@ -109,13 +110,7 @@ struct Child {
 }
 
 /// Starts a worker on `fd` and waits until it is ready.
-fn spawn_worker(
-    exe: &Path,
-    root: &Path,
-    fd: RawFd,
-    takeover: bool,
-    resend: bool,
-) -> Result<Child> {
+fn spawn_worker(exe: &Path, root: &Path, fd: RawFd, takeover: bool, resend: bool) -> Result<Child> {
     let (rd, wr) = sys::pipe().map_err(io("pipe"))?;
     sys::set_cloexec(&wr, false).map_err(io("pipe"))?;
     let mut cmd = Command::new(exe);
@@ -261,7 +256,11 @@ fn start_fresh(args: &mut KeeperArgs, layout: &Layout) -> Result<(OwnedFd, Child
     let _ = sys::dup2(&log, 1);
     let _ = sys::dup2(&log, 2);
     let _ = std::env::set_current_dir("/");
-    eprintln!("husk-procview: keeper {} starting for {}", std::process::id(), layout.root.display());
+    eprintln!(
+        "husk-procview: keeper {} starting for {}",
+        std::process::id(),
+        layout.root.display()
+    );
     let mnt = layout.mnt();
     std::fs::create_dir_all(&mnt).map_err(io(mnt.display().to_string()))?;
     let _ = std::fs::remove_file(server::nodes_file(layout));
@@ -302,7 +301,10 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
         (Some(fd), Some(pid)) => {
             let _ = sys::setsid();
             write_atomic(&layout.keeper_pid(), &std::process::id().to_string())?;
-            eprintln!("husk-procview: keeper {} adopts worker {pid}", std::process::id());
+            eprintln!(
+                "husk-procview: keeper {} adopts worker {pid}",
+                std::process::id()
+            );
             let w = match sys::pidfd_open(pid) {
                 Ok(pidfd) => Child { pid, pidfd },
                 Err(_) => spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), true, true)?,
@@ -323,7 +325,11 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
         },
     };
     report(&mut args.ready, "ok\n");
-    eprintln!("husk-procview: keeper {} serving with worker {}", std::process::id(), worker.pid);
+    eprintln!(
+        "husk-procview: keeper {} serving with worker {}",
+        std::process::id(),
+        worker.pid
+    );
     let mut next_idle = Instant::now() + IDLE_EVERY;
     loop {
         let wait = next_idle.saturating_duration_since(Instant::now());
@@ -343,13 +349,19 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
                             Ok(new) => {
                                 let old = std::mem::replace(&mut worker, new);
                                 stop_worker(&old);
-                                eprintln!("husk-procview: worker {} replaced {}", worker.pid, old.pid);
+                                eprintln!(
+                                    "husk-procview: worker {} replaced {}",
+                                    worker.pid, old.pid
+                                );
                             }
                             Err(e) => eprintln!("husk-procview: SIGHUP: {e}"),
                         }
                     }
                     libc::SIGUSR2 => {
-                        eprintln!("husk-procview: SIGUSR2: re-executing {}", args.exe.display());
+                        eprintln!(
+                            "husk-procview: SIGUSR2: re-executing {}",
+                            args.exe.display()
+                        );
                         let e = Command::new(&args.exe)
                             .arg("serve")
                             .arg("--root")
@@ -367,18 +379,35 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
         }
         if r[1] {
             let _ = sys::reap(worker.pid);
-            eprintln!("husk-procview: worker {} died; starting another", worker.pid);
+            eprintln!(
+                "husk-procview: worker {} died; starting another",
+                worker.pid
+            );
             match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), true, true) {
                 Ok(w) => worker = w,
                 Err(e) => {
+                    // Try again on the next round, after checking there is still a mount.
                     eprintln!("husk-procview: {e}; trying again in 1 s");
                     std::thread::sleep(Duration::from_secs(1));
-                    continue;
+                    check_idle = true;
                 }
             }
         }
         if check_idle {
             next_idle = Instant::now() + IDLE_EVERY;
+            if !matches!(sys::fs_type(&layout.mnt()), Ok(FUSE_SUPER_MAGIC)) {
+                // Unmounted behind our back (or the state root is gone): nothing to keep.
+                eprintln!(
+                    "husk-procview: {} is no longer mounted; exiting",
+                    layout.mnt().display()
+                );
+                stop_worker(&worker);
+                if read_pid(&layout.keeper_pid()) == Some(std::process::id() as i32) {
+                    let _ = std::fs::remove_file(layout.keeper_pid());
+                }
+                leave_cgroups();
+                std::process::exit(0);
+            }
             if !any_registered(&layout) && shutdown(&layout, &worker) {
                 drop(fd);
                 std::process::exit(0);

@@ -11,12 +11,13 @@
 //! ```
 
 use std::collections::HashMap;
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use procview::{keeper, server, Layout};
 
-const USAGE: &str = "usage: husk-procview serve|worker|start|restart|stop|status --root <state-root> [options]";
+const USAGE: &str =
+    "usage: husk-procview serve|worker|start|restart|stop|status --root <state-root> [options]";
 
 /// This binary's absolute path as started (not /proc/self/exe, which names a deleted file
 /// after an upgrade): a SIGHUP restart starts the binary now at that path.
@@ -69,15 +70,27 @@ impl Args {
     }
     fn num(&self, k: &str) -> Result<Option<i32>, String> {
         self.get(k)
-            .map(|v| v.parse::<i32>().map_err(|_| format!("{k}: not a number: {v}")))
+            .map(|v| {
+                v.parse::<i32>()
+                    .map_err(|_| format!("{k}: not a number: {v}"))
+            })
             .transpose()
     }
     fn fd(&self, k: &str) -> Result<Option<std::os::fd::OwnedFd>, String> {
         match self.num(k)? {
             None => Ok(None),
-            Some(n) => procview::keeper::adopt_fd(n as RawFd)
-                .map(Some)
-                .map_err(|e| format!("{k} {n}: {e}")),
+            Some(n) => {
+                let fd =
+                    procview::keeper::adopt_fd(n as RawFd).map_err(|e| format!("{k} {n}: {e}"))?;
+                if n > 2 {
+                    return Ok(Some(fd));
+                }
+                // A standard descriptor (`--ready-fd 1`) is redirected to the log when the
+                // server daemonizes: keep a copy of it and leave the number alone.
+                let copy = fd.try_clone().map_err(|e| format!("{k} {n}: {e}"))?;
+                let _ = fd.into_raw_fd();
+                Ok(Some(copy))
+            }
         }
     }
     fn has(&self, f: &str) -> bool {
@@ -117,7 +130,10 @@ fn run() -> Result<(), String> {
             server::run(args).map_err(err)
         }
         "start" => {
-            let bin = a.get("--binary").map(PathBuf::from).unwrap_or_else(self_exe);
+            let bin = a
+                .get("--binary")
+                .map(PathBuf::from)
+                .unwrap_or_else(self_exe);
             let g = procview::ensure_server(&layout, Some(Path::new(&bin))).map_err(err)?;
             drop(g);
             Ok(())

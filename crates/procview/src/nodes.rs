@@ -68,7 +68,10 @@ fn replay(text: &str) -> HashMap<u64, (String, i64)> {
             };
             let Ok(id) = id.parse::<u64>() else { continue };
             live.entry(id).or_insert_with(|| (path.to_string(), 0)).1 += 1;
-        } else if let Some(id) = line.strip_prefix('-').and_then(|s| s.trim().parse::<u64>().ok()) {
+        } else if let Some(id) = line
+            .strip_prefix('-')
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
             if let Some(n) = live.get_mut(&id) {
                 n.1 -= 1;
                 if n.1 <= 0 {

@@ -174,14 +174,15 @@ pub fn run(args: WorkerArgs) -> Result<()> {
 }
 
 impl Worker {
+    /// Writes worker.pid, then `ok` to the keeper: whoever sees the new pid sees a ready worker.
     fn signal_ready(&mut self) {
-        if let Some(fd) = self.ready.take() {
-            let mut f = std::fs::File::from(fd);
-            let _ = f.write_all(b"ok\n");
-        }
         let pid = std::process::id().to_string();
         if let Err(e) = write_atomic(&self.layout.worker_pid(), &pid) {
             eprintln!("husk-procview: {e}");
+        }
+        if let Some(fd) = self.ready.take() {
+            let mut f = std::fs::File::from(fd);
+            let _ = f.write_all(b"ok\n");
         }
     }
 
@@ -198,7 +199,10 @@ impl Worker {
     fn handle(&mut self, req: &[u8]) -> Result<()> {
         let mut r = Reader::new(req);
         let Ok(h) = InHeader::parse(&mut r) else {
-            eprintln!("husk-procview: a request shorter than its header ({} bytes)", req.len());
+            eprintln!(
+                "husk-procview: a request shorter than its header ({} bytes)",
+                req.len()
+            );
             return Ok(());
         };
         match h.opcode {
@@ -252,7 +256,11 @@ impl Worker {
         Ok(match h.opcode {
             op::INIT => self.init(InitIn::parse(r)?),
             op::DESTROY | op::FLUSH | op::RELEASEDIR => {
-                let fh = if h.opcode == op::RELEASEDIR { r.u64().ok() } else { None };
+                let fh = if h.opcode == op::RELEASEDIR {
+                    r.u64().ok()
+                } else {
+                    None
+                };
                 if let Some(fh) = fh {
                     self.handles.remove(&fh);
                 }
@@ -303,7 +311,10 @@ impl Worker {
 
     fn init(&mut self, k: InitIn) -> std::result::Result<Vec<u8>, i32> {
         if k.major != abi::KERNEL_VERSION {
-            eprintln!("husk-procview: kernel FUSE {}.{} is not 7.x", k.major, k.minor);
+            eprintln!(
+                "husk-procview: kernel FUSE {}.{} is not 7.x",
+                k.major, k.minor
+            );
             return Err(libc::EPROTO);
         }
         let p = InitParams {
@@ -315,7 +326,11 @@ impl Worker {
         if let Err(e) = write_atomic(&init_file(&self.layout), &p.to_line()) {
             eprintln!("husk-procview: {e}");
         }
-        eprintln!("husk-procview: INIT: kernel 7.{}, {}", k.minor, p.to_line().trim());
+        eprintln!(
+            "husk-procview: INIT: kernel 7.{}, {}",
+            k.minor,
+            p.to_line().trim()
+        );
         self.init = Some(p);
         Ok(p.init_out())
     }
@@ -325,7 +340,11 @@ impl Worker {
             return Err(libc::ENOENT);
         }
         let p = self.path_of(parent)?;
-        let path = if p.is_empty() { name.to_string() } else { format!("{p}/{name}") };
+        let path = if p.is_empty() {
+            name.to_string()
+        } else {
+            format!("{p}/{name}")
+        };
         let kind = self.fs.resolve(&path)?;
         let mut attr = self.fs.attr(&kind, 0)?;
         let id = self.nodes.lookup(&path).map_err(|e| {
@@ -389,7 +408,11 @@ impl Worker {
         let h = &self.handles[&fh];
         let mut out = Vec::new();
         for (i, (name, typ)) in h.dir.iter().enumerate().skip(offset as usize) {
-            let child = if base.is_empty() { name.clone() } else { format!("{base}/{name}") };
+            let child = if base.is_empty() {
+                name.clone()
+            } else {
+                format!("{base}/{name}")
+            };
             let ino = crate::nodes::node_id(&child);
             if !abi::push_dirent(&mut out, size, ino, i as u64 + 1, *typ, name.as_bytes()) {
                 break;

@@ -34,7 +34,7 @@ impl ServerGuard {
     }
 }
 
-fn read_pid(path: &Path) -> Option<i32> {
+pub(crate) fn read_pid(path: &Path) -> Option<i32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
@@ -122,7 +122,12 @@ pub fn find_binary(binary: Option<&Path>) -> Result<PathBuf> {
 fn last_log_line(layout: &Layout) -> String {
     std::fs::read_to_string(layout.log())
         .ok()
-        .and_then(|s| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .and_then(|s| {
+            s.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "(no log)".into())
 }
 

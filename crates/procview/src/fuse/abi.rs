@@ -167,8 +167,14 @@ impl Attr {
     pub fn write(&self, w: &mut Writer) {
         w.u64(self.ino).u64(self.size).u64(self.blocks);
         w.u64(self.mtime).u64(self.mtime).u64(self.mtime);
-        w.u32(self.mtime_nsec).u32(self.mtime_nsec).u32(self.mtime_nsec);
-        w.u32(self.mode).u32(self.nlink).u32(0).u32(0).u32(self.rdev);
+        w.u32(self.mtime_nsec)
+            .u32(self.mtime_nsec)
+            .u32(self.mtime_nsec);
+        w.u32(self.mode)
+            .u32(self.nlink)
+            .u32(0)
+            .u32(0)
+            .u32(self.rdev);
         w.u32(4096).u32(0);
     }
 }
@@ -176,7 +182,12 @@ impl Attr {
 /// `struct fuse_entry_out` (128 bytes).
 pub fn entry_out(nodeid: u64, attr: &Attr, valid_secs: u64) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u64(nodeid).u64(0).u64(valid_secs).u64(valid_secs).u32(0).u32(0);
+    w.u64(nodeid)
+        .u64(0)
+        .u64(valid_secs)
+        .u64(valid_secs)
+        .u32(0)
+        .u32(0);
     attr.write(&mut w);
     w.buf
 }
@@ -206,14 +217,25 @@ pub fn statfs_out(namelen: u32) -> Vec<u8> {
 
 /// Appends one `struct fuse_dirent` (padded to 8 bytes) unless it would pass `max`; returns
 /// whether it fit.
-pub fn push_dirent(out: &mut Vec<u8>, max: usize, ino: u64, off: u64, typ: u32, name: &[u8]) -> bool {
+pub fn push_dirent(
+    out: &mut Vec<u8>,
+    max: usize,
+    ino: u64,
+    off: u64,
+    typ: u32,
+    name: &[u8],
+) -> bool {
     let len = 24 + name.len();
     let padded = (len + 7) & !7;
     if out.len() + padded > max {
         return false;
     }
     let mut w = Writer::default();
-    w.u64(ino).u64(off).u32(name.len() as u32).u32(typ).bytes(name);
+    w.u64(ino)
+        .u64(off)
+        .u32(name.len() as u32)
+        .u32(typ)
+        .bytes(name);
     w.zeros(padded - len);
     out.extend_from_slice(&w.buf);
     true
@@ -252,7 +274,10 @@ impl InitParams {
     /// `struct fuse_init_out` (64 bytes: the 7.23+ size).
     pub fn init_out(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u32(KERNEL_VERSION).u32(self.minor).u32(self.max_readahead).u32(self.flags);
+        w.u32(KERNEL_VERSION)
+            .u32(self.minor)
+            .u32(self.max_readahead)
+            .u32(self.flags);
         w.u16(16).u16(12).u32(self.max_write).u32(1);
         w.u16(0).u16(0).u32(0).u32(0).zeros(24);
         w.buf
@@ -321,10 +346,21 @@ mod tests {
     fn header_parses_little_endian() {
         let mut b = Vec::new();
         let mut w = Writer::default();
-        w.u32(40).u32(op::LOOKUP).u64(UNIQUE_RESEND | 9).u64(1).u32(0).u32(0).u32(77).u16(0).u16(0);
+        w.u32(40)
+            .u32(op::LOOKUP)
+            .u64(UNIQUE_RESEND | 9)
+            .u64(1)
+            .u32(0)
+            .u32(0)
+            .u32(77)
+            .u16(0)
+            .u16(0);
         b.extend_from_slice(&w.buf);
         let h = InHeader::parse(&mut Reader::new(&b)).unwrap();
-        assert_eq!((h.opcode, h.unique & !UNIQUE_RESEND, h.pid), (op::LOOKUP, 9, 77));
+        assert_eq!(
+            (h.opcode, h.unique & !UNIQUE_RESEND, h.pid),
+            (op::LOOKUP, 9, 77)
+        );
         assert!(InHeader::parse(&mut Reader::new(&b[..39])).is_err());
     }
 }
