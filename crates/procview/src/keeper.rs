@@ -25,8 +25,8 @@ const IDLE_EVERY: Duration = Duration::from_secs(3);
 /// The cgroup the server moves into, at the root of every hierarchy.
 pub const CGROUP: &str = "husk-procview";
 
-pub const MS_FLAGS: u64 =
-    (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY | libc::MS_NOEXEC) as u64;
+pub const MS_FLAGS: libc::c_ulong =
+    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY | libc::MS_NOEXEC;
 
 /// How the keeper was started.
 pub struct KeeperArgs {

@@ -394,7 +394,7 @@ impl Worker {
         dir: bool,
     ) -> std::result::Result<Vec<u8>, i32> {
         // A handle opened by an earlier (or a side-by-side) worker: load it again.
-        if self.handles.get(&fh).is_none_or(|h| h.nodeid != nodeid) {
+        if !self.handles.get(&fh).is_some_and(|h| h.nodeid == nodeid) {
             let h = self.load(nodeid, dir)?;
             self.handles.insert(fh, h);
         }

@@ -61,7 +61,13 @@ pub fn dup2(fd: &impl AsRawFd, to: RawFd) -> io::Result<()> {
 }
 
 /// mount(2).
-pub fn mount(src: &str, target: &Path, fstype: &str, flags: u64, data: &str) -> io::Result<()> {
+pub fn mount(
+    src: &str,
+    target: &Path,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> io::Result<()> {
     let src = CString::new(src).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let fstype = CString::new(fstype).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let data = CString::new(data).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -72,7 +78,7 @@ pub fn mount(src: &str, target: &Path, fstype: &str, flags: u64, data: &str) -> 
             src.as_ptr(),
             target.as_ptr(),
             fstype.as_ptr(),
-            flags as libc::c_ulong,
+            flags,
             data.as_ptr().cast(),
         )
     })?;
