@@ -391,6 +391,18 @@ fn a_killed_keeper_is_replaced_by_the_worker() {
         want
     );
     assert!(mountinfo_line(&f.layout.mnt()).is_some());
+    // SIGUSR2: the keeper re-executes itself (same pid) and adopts the running worker.
+    let w2 = f.worker();
+    kill(k2, "USR2");
+    let adopted = format!("keeper {k2} adopts worker {w2}");
+    wait_for("the re-executed keeper", 10, || f.log().contains(&adopted));
+    assert_eq!((f.keeper(), f.worker()), (k2, w2));
+    assert!(alive(k2) && alive(w2));
+    assert_eq!(
+        std::fs::read(f.cpu().join("cpu0/topology/core_id")).unwrap(),
+        want
+    );
+    eprintln!("SIGUSR2: keeper {k2} re-executed and adopted worker {w2}");
 }
 
 #[test]
