@@ -411,5 +411,8 @@ fn resource_view_from_the_scopes_cgroup() {
     while rt.root().join(".procview").exists() && std::time::Instant::now() < end {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(!rt.root().join(".procview").exists(), "the server outlived its last container");
+    assert!(
+        !rt.root().join(".procview").exists(),
+        "the server outlived its last container"
+    );
 }

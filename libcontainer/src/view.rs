@@ -164,11 +164,26 @@ fn bind(source: PathBuf, target: &str) -> Mount {
         .expect("all fields set")
 }
 
-/// After a container with a view is gone: lets the server exit if no container uses it.
+/// After a container with a view is gone: lets the server exit if no container uses it, and
+/// waits (bounded) for it to be gone, so that a delete leaves no mount or process behind.
 pub(crate) fn release(root: &Path) {
     let layout = procview::Layout::new(root);
-    if layout.dir.exists() {
-        procview::stop_if_idle(&layout);
+    if !layout.dir.exists() || procview::stop_if_idle(&layout).is_err() {
+        return;
+    }
+    // Another container still registered: the server stays.
+    let registered = std::fs::read_dir(root).is_ok_and(|mut rd| {
+        rd.any(|e| {
+            e.is_ok_and(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                !n.starts_with('.') && layout.registration(&n).is_file()
+            })
+        })
+    });
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !registered && layout.dir.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Ctx {
     pub root_given: bool,
     /// `--resource-view`: the default for containers without the annotation.
     pub resource_view: Option<libcontainer::ResourceView>,
+    /// `husk-procview` beside this binary, found from argv[0]: after `seal_exe` the running
+    /// file has no path of its own.
+    pub procview_binary: Option<PathBuf>,
     /// `--criu PATH` (runc 1.1); without it `criu` is looked up on $PATH (runc 1.5).
     pub criu: Option<PathBuf>,
 }
@@ -27,6 +30,21 @@ pub struct Ctx {
 /// A relative path made absolute against the current directory (not canonicalized).
 fn absolute(p: &str) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving path {p:?}"))
+}
+
+/// The server binary beside the one argv[0] names (a path, or a name looked up on $PATH), if
+/// it is there; `None` leaves the library's own search ($PATH).
+pub(crate) fn procview_beside(argv0: &std::ffi::OsStr) -> Option<PathBuf> {
+    let a = Path::new(argv0);
+    let bin = if a.components().count() > 1 {
+        std::path::absolute(a).ok()?
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(a))
+            .find(|p| p.is_file())?
+    };
+    let p = bin.parent()?.join("husk-procview");
+    p.is_file().then_some(p)
 }
 
 /// runc's `--rootless`: true, false or auto (checked when the arguments are parsed).
@@ -60,6 +78,7 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     opts.cgroup_driver = cgroup_driver(ctx)?;
     opts.rootless = rootless(ctx);
     opts.resource_view = ctx.resource_view.clone();
+    opts.procview_binary = ctx.procview_binary.clone();
     // No socket: runc copies the pty to its own stdio while `run` waits (refused by `create`
     // and `run -d`, with runc's message). stdio is the CLI's own: `Stdio::Inherit`.
     opts.console = match m.value("console-socket") {
@@ -201,6 +220,7 @@ mod tests {
             rootless: "auto".into(),
             root_given: false,
             resource_view: None,
+            procview_binary: None,
             criu: None,
         }
     }

@@ -163,15 +163,64 @@ impl Entry {
     }
 }
 
-// TEMPORARY until the server lands (merge: take the server branch's versions).
-/// Held while the caller registers a container: the server cannot exit meanwhile.
-pub struct ServerGuard {}
-/// Starts the state root's server unless it runs.
+pub mod fs;
+pub mod fuse;
+pub mod keeper;
+pub mod nodes;
+pub mod server;
+pub mod spawn;
+mod sys;
+
+pub use spawn::{ServerGuard, Status};
+
+/// Ensures the resource view server of `layout`'s state root runs, starting it (detached, as
+/// `husk-procview serve`) if it does not, and returns holding the state root's lock shared:
+/// keep the guard until the container's registration is written, so the server cannot take
+/// its idle exit in between.
+///
+/// `binary` is the server binary; without it, `husk-procview` next to the running executable,
+/// else on `$PATH`.
+///
+/// ```no_run
+/// use procview::{ensure_server, Layout};
+/// let layout = Layout::new(std::path::Path::new("/run/husk"));
+/// let guard = ensure_server(&layout, None)?;
+/// // write <root>/<id>/procview.json here, then:
+/// drop(guard);
+/// # Ok::<(), procview::Error>(())
+/// ```
 pub fn ensure_server(layout: &Layout, binary: Option<&Path>) -> Result<ServerGuard> {
-    let _ = (layout, binary);
-    Err(Error::Invalid("the server is not built yet".into()))
+    spawn::ensure_server(layout, binary)
 }
-/// Lets an idle server exit.
-pub fn stop_if_idle(layout: &Layout) {
-    let _ = layout;
+
+/// Replaces the server's worker with one started from the binary now on disk (SIGHUP to the
+/// keeper) and waits until the new worker is ready. Containers keep their mounts.
+///
+/// ```no_run
+/// procview::restart(&procview::Layout::new(std::path::Path::new("/run/husk")))?;
+/// # Ok::<(), procview::Error>(())
+/// ```
+pub fn restart(layout: &Layout) -> Result<()> {
+    spawn::restart(layout)
+}
+
+/// Asks the server to exit if no container of the state root is registered any more (husk
+/// delete calls it after removing the container's state dir). Does not wait.
+///
+/// ```no_run
+/// procview::stop_if_idle(&procview::Layout::new(std::path::Path::new("/run/husk")))?;
+/// # Ok::<(), procview::Error>(())
+/// ```
+pub fn stop_if_idle(layout: &Layout) -> Result<()> {
+    spawn::stop_if_idle(layout)
+}
+
+/// The keeper and worker pids, whether the mount answers, and the registered containers.
+///
+/// ```
+/// let s = procview::status(&procview::Layout::new(std::path::Path::new("/nonexistent")));
+/// assert!(s.keeper.is_none() && s.containers.is_empty());
+/// ```
+pub fn status(layout: &Layout) -> Status {
+    spawn::status(layout)
 }
