@@ -20,7 +20,7 @@ const CONTAINERS: usize = 50;
 const GRACEFUL: usize = 20;
 const KILLS: usize = 5;
 /// Reads (all containers together) that must land after each replacement before the next.
-const READS_BETWEEN: u64 = 100;
+const READS_BETWEEN: u64 = 200;
 
 /// A parent cgroup for the test's containers, removed (best effort) on drop; declared before
 /// the Runtime so the containers go first.
@@ -204,10 +204,14 @@ fn reads_survive_worker_restarts_and_kills() {
         b.edit(move |c| {
             c["annotations"][ANNOTATION] = json!("on");
             let m = c["mounts"].as_array_mut().unwrap();
-            m.push(json!({"destination": "/ctl", "type": "bind", "source": ctl_s,
-                          "options": ["rbind", "ro"]}));
-            m.push(json!({"destination": "/out", "type": "bind", "source": out_s,
-                          "options": ["rbind", "rw"]}));
+            m.push(
+                json!({"destination": "/ctl", "type": "bind", "source": ctl_s,
+                          "options": ["rbind", "ro"]}),
+            );
+            m.push(
+                json!({"destination": "/out", "type": "bind", "source": out_s,
+                          "options": ["rbind", "rw"]}),
+            );
         });
         let id = rt.id();
         rt.create(&b, &id);
