@@ -1,5 +1,6 @@
 //! A private dockerd 20.10 (Debian's docker.io) per test, with the runtime under test added as
-//! `husk` (`--add-runtime`, the default runtime) through the call-recording wrapper. The
+//! `husk` (`--add-runtime`, or daemon.json's `runtimes` when it takes arguments; the default
+//! runtime) through the call-recording wrapper. The
 //! daemon has its own data root, exec root, socket, pid file, cgroup parent and empty config
 //! file; no networking (this host has none); `--live-restore`, so containers outlive a
 //! restart of the daemon. dockerd starts its own containerd under the exec root.
@@ -26,16 +27,23 @@ impl Docker {
     /// `None` (the caller skips, saying so) when dockerd or docker is not installed; under
     /// CI=true that panics ([`missing_tool`]).
     pub fn new() -> Option<Docker> {
-        Docker::with(&[], false)
+        Docker::with(&[], false, None)
     }
 
     /// A daemon remapping root to 100000-165535 (`--userns-remap husk-remap`, a user that
     /// exists only in the daemon's private /etc/passwd).
     pub fn with_userns_remap() -> Option<Docker> {
-        Docker::with(&["--userns-remap", "husk-remap"], true)
+        Docker::with(&["--userns-remap", "husk-remap"], true, None)
     }
 
-    fn with(extra: &[&str], private_ids: bool) -> Option<Docker> {
+    /// A daemon whose `husk` runtime is registered in daemon.json's `runtimes` with
+    /// `runtimeArgs` (given to the runtime before every command, e.g. `--resource-view=on`)
+    /// instead of `--add-runtime`, which has no way to pass arguments.
+    pub fn with_runtime_args(runtime_args: &[&str]) -> Option<Docker> {
+        Docker::with(&[], false, Some(runtime_args))
+    }
+
+    fn with(extra: &[&str], private_ids: bool, runtime_args: Option<&[&str]>) -> Option<Docker> {
         if missing_tool("dockerd", "docker.io") || missing_tool("docker", "docker.io") {
             return None;
         }
@@ -43,7 +51,11 @@ impl Docker {
         let dir = std::env::temp_dir().join(format!("husk-dockerd-{}-{n}", std::process::id()));
         fs::create_dir_all(dir.join("cli")).unwrap();
         let wrapper = Wrapper::new(&dir, "husk");
-        fs::write(dir.join("daemon.json"), "{}").unwrap();
+        let config = match runtime_args {
+            None => json!({}),
+            Some(a) => json!({"runtimes": {"husk": {"path": wrapper.path, "runtimeArgs": a}}}),
+        };
+        fs::write(dir.join("daemon.json"), config.to_string()).unwrap();
         fs::write(dir.join("subid"), "husk-remap:100000:65536\n").unwrap();
         for (f, line) in [
             (
@@ -68,8 +80,6 @@ impl Docker {
             &format!("{d}/docker.pid"),
             "-H",
             &format!("unix://{d}/docker.sock"),
-            "--add-runtime",
-            &format!("husk={}", wrapper.path.display()),
             "--default-runtime",
             "husk",
             "--live-restore",
@@ -88,6 +98,12 @@ impl Docker {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if runtime_args.is_none() {
+            args.extend([
+                "--add-runtime".to_string(),
+                format!("husk={}", wrapper.path.display()),
+            ]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut dk = Docker {
             dir,

@@ -363,3 +363,79 @@ fn container_survives_a_daemon_restart() {
     d.docker(&["rm", "--force", "live"]).expect_ok();
     d.assert_clean();
 }
+
+/// husk-procview processes serving the state root `root`.
+fn view_servers(root: &std::path::Path) -> Vec<i32> {
+    let root = root.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("husk-procview") && cmd.contains(&root) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn resource_view_by_the_runtime_wide_flag() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    // docker 20.10 has no --annotation: the runtime is registered with runtimeArgs.
+    let Some(d) = Docker::with_runtime_args(&["--resource-view=on"]) else {
+        return;
+    };
+    let o = d
+        .run_image(&["-m", "256m"], &["head", "-1", "/proc/meminfo"])
+        .expect_ok();
+    assert_eq!(o.stdout, "MemTotal:         262144 kB\n", "{o}");
+    // Half a CPU: one CPU online (busybox nproc counts the affinity mask, a system call the
+    // view cannot change: docs/resource-view.md).
+    let o = d
+        .run_image(
+            &["--cpus", "0.5"],
+            &[
+                "sh",
+                "-c",
+                "cat /sys/devices/system/cpu/online; grep -c ^processor /proc/cpuinfo; \
+                 ls -d /sys/devices/system/cpu/cpu[0-9]*; grep -c fuse.husk-procview /proc/self/mountinfo",
+            ],
+        )
+        .expect_ok();
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["0", "1", "/sys/devices/system/cpu/cpu0"],
+        "{o}"
+    );
+    let mounts: usize = lines[3].parse().unwrap();
+    assert_eq!(mounts, 8, "one mount per entry: {o}");
+    // Every call to the runtime carried the flag, and docker told it its state root.
+    let calls = d.wrapper.calls();
+    let creates: Vec<&String> = calls.iter().filter(|l| l.contains(" create ")).collect();
+    assert_eq!(creates.len(), 2, "{calls:#?}");
+    assert!(
+        calls.iter().all(|l| l.contains("--resource-view=on")),
+        "{calls:#?}"
+    );
+    let root = d.dir.join("exec/runtime-husk/moby");
+    assert!(
+        creates[0].contains(&format!("--root {}", root.display())),
+        "{}",
+        creates[0]
+    );
+    // After --rm of the last container: no server, mount or directory of it.
+    d.assert_clean();
+    assert!(!root.join(".procview").exists());
+    assert!(view_servers(&root).is_empty(), "{:?}", view_servers(&root));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(&root.join(".procview").to_string_lossy().to_string()),
+        "a mount of the view's server left"
+    );
+}

@@ -358,3 +358,90 @@ fn an_overlay_root_asked_for_by_annotation() {
     // podman's `rm` (--rm) deleted it through husk: upper and work gone.
     assert!(!c.exists(), "{} left", c.display());
 }
+
+/// husk-procview processes serving the state root `root`.
+fn view_servers(root: &std::path::Path) -> Vec<i32> {
+    let root = root.to_string_lossy().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains("husk-procview") && cmd.contains(&root) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn resource_view_by_annotation() {
+    if skip_for_runc("the resource view is husk's") {
+        return;
+    }
+    let Some(p) = Podman::new() else { return };
+    let view = [
+        "--annotation",
+        "io.github.husk.resource-view=on",
+        "--memory",
+        "256m",
+    ];
+    // podman passes husk no --root: its state, registration and server live in husk's
+    // default root, /run/husk.
+    let root = std::path::Path::new("/run/husk");
+    let mut a = vec!["run", "-d", "--name", "v1"];
+    a.extend(view);
+    a.extend([IMAGE, "sleep", "1000"]);
+    p.run(&a).expect_ok();
+    ran_under_test(&p, "v1");
+    let id = p
+        .run(&["inspect", "--format", "{{.Id}}", "v1"])
+        .expect_ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(
+        root.join(&id).join("procview.json").is_file(),
+        "no registration in {}",
+        root.display()
+    );
+    assert!(root.join(".procview/mnt").is_dir());
+    let o = p
+        .run(&["exec", "v1", "head", "-1", "/proc/meminfo"])
+        .expect_ok();
+    assert_eq!(o.stdout, "MemTotal:         262144 kB\n", "{o}");
+    p.run(&["rm", "--force", "--time", "0", "v1"]).expect_ok();
+
+    let o = p
+        .run_image(
+            &view,
+            &[
+                "sh",
+                "-c",
+                "head -1 /proc/meminfo; grep -c ' /proc/meminfo .*fuse.husk-procview' /proc/self/mountinfo",
+            ],
+        )
+        .expect_ok();
+    assert_eq!(o.stdout, "MemTotal:         262144 kB\n1\n", "{o}");
+    // After --rm (podman's clean-up may finish just after run returns): no server, mount or
+    // directory of it for podman's root.
+    assert_becomes_empty(|| {
+        let mut left: Vec<String> = view_servers(root)
+            .iter()
+            .map(|p| format!("server process {p}"))
+            .collect();
+        if root.join(".procview").exists() {
+            left.push(format!("{}", root.join(".procview").display()));
+        }
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        left.extend(
+            mountinfo
+                .lines()
+                .filter(|l| l.contains("/run/husk/.procview"))
+                .map(str::to_string),
+        );
+        left
+    });
+}
