@@ -59,6 +59,8 @@ struct Worker {
     nodes: Nodes,
     init: Option<InitParams>,
     handles: HashMap<u64, Handle>,
+    /// The length of each file's latest snapshot: its size in attributes (see `open`).
+    sizes: HashMap<u64, u64>,
     next_fh: u64,
     ready: Option<OwnedFd>,
 }
@@ -100,6 +102,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         nodes,
         init,
         handles: HashMap::new(),
+        sizes: HashMap::new(),
         next_fh: 1,
         ready: args.ready,
     };
@@ -271,7 +274,8 @@ impl Worker {
                 self.lookup(h.nodeid, &name)
             }
             op::GETATTR => self.kind_of(h.nodeid).and_then(|k| {
-                let a = self.fs.attr(&k, h.nodeid)?;
+                let mut a = self.fs.attr(&k, h.nodeid)?;
+                self.sized(&mut a, h.nodeid);
                 Ok(abi::attr_out(&a, VALID_SECS))
             }),
             op::OPEN => {
@@ -352,6 +356,7 @@ impl Worker {
             libc::EIO
         })?;
         attr.ino = id;
+        self.sized(&mut attr, id);
         Ok(abi::entry_out(id, &attr, VALID_SECS))
     }
 
@@ -378,8 +383,28 @@ impl Worker {
         Ok(h)
     }
 
+    /// A regular file's size is its latest snapshot's length (procfs says 0, which would leave
+    /// splice reading nothing: see `open`).
+    fn sized(&self, a: &mut abi::Attr, nodeid: u64) {
+        if a.mode & libc::S_IFMT == libc::S_IFREG {
+            if let Some(n) = self.sizes.get(&nodeid) {
+                a.size = *n;
+            }
+        }
+    }
+
     fn open(&mut self, nodeid: u64, dir: bool) -> std::result::Result<Vec<u8>, i32> {
         let h = self.load(nodeid, dir)?;
+        if !dir {
+            // read(2) is direct I/O, served from this handle's snapshot; splice (sendfile)
+            // goes through the page cache up to the inode's size, so the snapshot is stored
+            // there too, which sets that size. A larger size left by a longer earlier
+            // snapshot ends at this handle's short read, which the kernel takes as the end.
+            if let Err(e) = self.session.notify_store(nodeid, &h.data) {
+                eprintln!("husk-procview: storing node {nodeid}'s snapshot: {e}");
+            }
+            self.sizes.insert(nodeid, h.data.len() as u64);
+        }
         let fh = self.new_handle(h);
         let flags = if dir { 0 } else { abi::FOPEN_DIRECT_IO };
         Ok(abi::open_out(fh, flags))

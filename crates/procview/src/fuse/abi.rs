@@ -12,6 +12,8 @@ pub const OUT_HEADER_LEN: usize = 16;
 pub const UNIQUE_RESEND: u64 = 1 << 63;
 /// `fuse_notify_code::FUSE_NOTIFY_RESEND`.
 pub const NOTIFY_RESEND: i32 = 7;
+/// `fuse_notify_code::FUSE_NOTIFY_STORE`: data into the kernel's page cache of an inode.
+pub const NOTIFY_STORE: i32 = 4;
 
 pub const FOPEN_DIRECT_IO: u32 = 1 << 0;
 

@@ -110,6 +110,23 @@ impl Session {
         }
     }
 
+    /// `FUSE_NOTIFY_STORE`: puts `data` at offset 0 of node `nodeid`'s page cache, which also
+    /// raises the inode's size to at least `data.len()`. Why: a file opened with direct I/O is
+    /// still spliced (sendfile, busybox `cat`) through the page cache up to the inode's size;
+    /// with procfs's size 0 that reads nothing.
+    pub fn notify_store(&mut self, nodeid: u64, data: &[u8]) -> io::Result<()> {
+        let mut w = Writer::default();
+        w.u32((abi::OUT_HEADER_LEN + 24 + data.len()) as u32)
+            .u32(abi::NOTIFY_STORE as u32)
+            .u64(0)
+            .u64(nodeid)
+            .u64(0)
+            .u32(data.len() as u32)
+            .u32(0)
+            .bytes(data);
+        self.dev.write(&w.buf).map(|_| ())
+    }
+
     /// `FUSE_NOTIFY_RESEND`: the kernel queues again every request read but not answered on
     /// this connection (by a worker that died). Kernels before 6.9 answer EINVAL or ENOSYS.
     pub fn notify_resend(&mut self) -> io::Result<()> {
