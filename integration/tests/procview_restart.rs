@@ -150,15 +150,19 @@ fn wait_new_worker(rt: &Runtime, old: i32, what: &str) -> i32 {
     }
 }
 
-/// The reads done so far by all containers (their /out/n; a file caught mid-rewrite counts
-/// as 0 for that container this time).
+/// The reads done so far by all containers (their /out/n; a file caught mid-rewrite, empty,
+/// is read again).
 fn reads_so_far(outs: &[PathBuf]) -> u64 {
     outs.iter()
         .map(|o| {
-            fs::read_to_string(o.join("n"))
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .unwrap_or(0)
+            for _ in 0..1000 {
+                match fs::read_to_string(o.join("n")).map(|s| s.trim().parse::<u64>()) {
+                    Ok(Ok(n)) => return n,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
+                    _ => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            panic!("{}: no count in /out/n", o.display())
         })
         .sum()
 }
