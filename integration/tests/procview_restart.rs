@@ -60,8 +60,8 @@ impl Drop for Parent {
 
 /// The loop each container runs: it waits for /ctl/go, then reads the first line of
 /// /proc/meminfo until /ctl/stop appears, counting reads that show the 256 MiB limit (`i`)
-/// and the others (`f`, the first such read's output kept in /out/err); /out/n has the count
-/// so far. At the end `i f` goes to /out/result and the container stays up for the exec.
+/// and the others (`f`, the first such read's output kept in /out/err); each read appends
+/// the count so far to /out/n. At the end `i f` goes to /out/result and the container stays up for the exec.
 const LOOP: &str = r#"
 while [ ! -e /ctl/go ]; do sleep 0.1; done
 i=0; f=0
@@ -72,7 +72,7 @@ while [ ! -e /ctl/stop ]; do
     f=$((f+1))
     [ -e /out/err ] || head -1 /proc/meminfo > /out/err 2>&1
   fi
-  echo $((i+f)) > /out/n
+  echo $((i+f)) >> /out/n
 done
 echo $i $f > /out/result
 exec sleep 100000
@@ -150,19 +150,16 @@ fn wait_new_worker(rt: &Runtime, old: i32, what: &str) -> i32 {
     }
 }
 
-/// The reads done so far by all containers (their /out/n; a file caught mid-rewrite, empty,
-/// is read again).
+/// The reads done so far by all containers: the last line of each one's /out/n (appended
+/// to, one write per line, so the last line is always whole).
 fn reads_so_far(outs: &[PathBuf]) -> u64 {
     outs.iter()
         .map(|o| {
-            for _ in 0..1000 {
-                match fs::read_to_string(o.join("n")).map(|s| s.trim().parse::<u64>()) {
-                    Ok(Ok(n)) => return n,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return 0,
-                    _ => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-            panic!("{}: no count in /out/n", o.display())
+            fs::read_to_string(o.join("n"))
+                .unwrap_or_default()
+                .lines()
+                .last()
+                .map_or(0, |l| l.trim().parse::<u64>().unwrap())
         })
         .sum()
 }
