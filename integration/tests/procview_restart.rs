@@ -61,7 +61,8 @@ impl Drop for Parent {
 /// The loop each container runs: it waits for /ctl/go, then reads the first line of
 /// /proc/meminfo until /ctl/stop appears, counting reads that show the 256 MiB limit (`i`)
 /// and the others (`f`, the first such read's output kept in /out/err); each read appends
-/// the count so far to /out/n. At the end `i f` goes to /out/result and the container stays up for the exec.
+/// the count so far to /out/n. At the end `i f` goes to /out/result and the container stays
+/// up for the exec.
 const LOOP: &str = r#"
 while [ ! -e /ctl/go ]; do sleep 0.1; done
 i=0; f=0
