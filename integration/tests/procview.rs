@@ -403,6 +403,12 @@ fn user_namespaced_containers_see_the_view() {
     if skip_for_runc("the resource view is husk's") {
         return;
     }
+    if std::env::var_os("HUSK_LANE").is_some() {
+        // The v2 lane's guest runs its tests chrooted, where the kernel refuses new user
+        // namespaces (clone3: EPERM); the host runs this test.
+        eprintln!("user_namespaced_containers_see_the_view: not in the chrooted lane guest");
+        return;
+    }
     let parent = Parent::new("userns");
     let rt = Runtime::new();
     let path = parent.child();
