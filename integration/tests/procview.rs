@@ -560,7 +560,10 @@ fn worker_pid(rt: &Runtime) -> i32 {
     let f = server_dir(rt).join("worker.pid");
     let t = Instant::now();
     loop {
-        if let Some(p) = fs::read_to_string(&f).ok().and_then(|s| s.trim().parse().ok()) {
+        if let Some(p) = fs::read_to_string(&f)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
             return p;
         }
         assert!(t.elapsed() < Duration::from_secs(10), "no {}", f.display());
@@ -576,7 +579,10 @@ fn new_worker(rt: &Runtime, old: i32) -> i32 {
         if p != old && Path::new(&format!("/proc/{p}")).exists() {
             return p;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "no worker after {old}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no worker after {old}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -598,12 +604,16 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
     );
     let b = busybox_view(&script, &parent.child());
     let id = rt.id();
-    let (mut child, _, out, err) = rt
-        .cmd(&["run", "--bundle", &b.path_str(), &id])
-        .spawn();
+    let (mut child, _, out, err) = rt.cmd(&["run", "--bundle", &b.path_str(), &id]).spawn();
     let t = Instant::now();
-    while !fs::read_to_string(&out).unwrap_or_default().contains("start") {
-        assert!(t.elapsed() < Duration::from_secs(20), "the loop did not start");
+    while !fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("start")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the loop did not start"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let procview = husk_bin().with_file_name("husk-procview");
@@ -636,7 +646,10 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
         status.is_some_and(|s| s.success()),
         "{status:?} {stdout} {stderr}"
     );
-    assert!(still_looping, "the loop ended before the disturbances: {events:?}");
+    assert!(
+        still_looping,
+        "the loop ended before the disturbances: {events:?}"
+    );
     assert!(
         stdout.contains(&format!("done {n} bad 0")),
         "{stdout} ({events:?})"

@@ -581,9 +581,7 @@ impl Agent {
             if !sys::notif_id_valid(fd, x) {
                 continue;
             }
-            eprintln!(
-                "husk-procview: {id}: answering notification {x} an earlier worker left"
-            );
+            eprintln!("husk-procview: {id}: answering notification {x} an earlier worker left");
             let n = Notif {
                 id: x,
                 pid: pid as u32,
@@ -594,13 +592,8 @@ impl Agent {
             match sysinfo_abi(n.arch, n.nr).filter(|_| x == nid) {
                 Some(abi) => self.recovered.push((key.clone(), n, abi)),
                 None => {
-                    let _ = sys::notif_send(
-                        fd,
-                        x,
-                        0,
-                        0,
-                        libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-                    );
+                    let _ =
+                        sys::notif_send(fd, x, 0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32);
                 }
             }
         }
@@ -766,4 +759,3 @@ pub fn adopt(n: Option<i32>) -> Result<Option<OwnedFd>> {
     n.map(|n| sys::adopt_fd(n as RawFd).map_err(io(format!("fd {n}"))))
         .transpose()
 }
-

@@ -40,7 +40,12 @@ pub struct KeeperArgs {
     pub adopt_worker: Option<i32>,
     /// The seccomp agent's descriptors a previous keeper passed (`--notify-fd`, `--agent-fd`,
     /// `--agent-worker-fd`, `--listeners`); empty on a fresh start.
-    pub agent: (Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>, Vec<agent::Held>),
+    pub agent: (
+        Option<OwnedFd>,
+        Option<OwnedFd>,
+        Option<OwnedFd>,
+        Vec<agent::Held>,
+    ),
     pub exe: PathBuf,
 }
 
@@ -297,7 +302,13 @@ fn start_fresh(args: &mut KeeperArgs, layout: &Layout) -> Result<(OwnedFd, Child
         }
     };
     let extra = ka.worker_args();
-    match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), (false, false), &extra) {
+    match spawn_worker(
+        &args.exe,
+        &layout.root,
+        fd.as_raw_fd(),
+        (false, false),
+        &extra,
+    ) {
         Ok(w) => Ok((fd, w, ka)),
         Err(e) => {
             let _ = sys::umount_detach(&mnt);
@@ -428,7 +439,13 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
             );
             ka.drain();
             let extra = ka.worker_args();
-            match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), (true, true), &extra) {
+            match spawn_worker(
+                &args.exe,
+                &layout.root,
+                fd.as_raw_fd(),
+                (true, true),
+                &extra,
+            ) {
                 Ok(w) => worker = w,
                 Err(e) => {
                     // Try again on the next round, after checking there is still a mount.

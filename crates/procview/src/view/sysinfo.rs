@@ -2,7 +2,7 @@
 //! `/proc/loadavg` show, in the kernel's `struct sysinfo`, for the seccomp agent
 //! (`crate::agent`) to write into the caller's buffer.
 
-use super::{boottime_ns, cgroupfs, loadavg, memory, meminfo, uptime, Loads};
+use super::{boottime_ns, cgroupfs, loadavg, meminfo, memory, uptime, Loads};
 use crate::{Registration, Result};
 
 /// `SI_LOAD_SHIFT`: sysinfo's loads are fixed point with 16 fraction bits.
