@@ -595,6 +595,8 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
     let parent = Parent::new("sysinfo-restart");
     let rt = Runtime::new();
     let n = 500;
+    // Each iteration runs free in a subshell with awk: about 5 ms, so 500 outlast the
+    // disturbances below (asserted).
     let script = format!(
         "echo start; bad=0; i=0; while [ $i -lt {n} ]; do \
            t=$(free | awk '/^Mem:/ {{print $2}}'); \
@@ -637,6 +639,22 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
         events.push(format!("killed {w} -> {next}"));
         w = next;
     }
+    // The keeper re-executes itself (SIGUSR2) and keeps the listeners: the worker killed
+    // next is replaced by one that gets them from the new keeper image.
+    let keeper: i32 = fs::read_to_string(server_dir(&rt).join("keeper.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let o = std::process::Command::new("kill")
+        .args(["-USR2", &keeper.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    kill_pid(w);
+    let next = new_worker(&rt, w);
+    events.push(format!("keeper re-exec; killed {w} -> {next}"));
     let still_looping = child.try_wait().unwrap().is_none();
     let status = wait_bounded(&mut child, Duration::from_secs(180));
     let stdout = fs::read_to_string(&out).unwrap_or_default();
