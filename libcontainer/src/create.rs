@@ -566,12 +566,13 @@ impl Runtime {
             cgroup_manager(opts.cgroup_driver, opts.rootless, &spec, id)?;
         crate::rootless::check(&spec)?;
         let view = crate::ResourceView::for_spec(&spec, opts.resource_view.as_ref())?;
+        let mut view_warning = None;
         if view != crate::ResourceView::Off {
             if early.dir.is_none() {
                 early.dir = Some(StateDir::create(self.root(), id)?);
             }
             let d = early.dir.as_ref().expect("just made");
-            crate::view::prepare(
+            view_warning = crate::view::prepare(
                 &view,
                 &mut spec,
                 self.root(),
@@ -599,6 +600,7 @@ impl Runtime {
         for w in parse_warnings
             .into_iter()
             .chain(cgroup_warning)
+            .chain(view_warning)
             .chain(std::mem::take(&mut plan.proc.warnings))
         {
             self.handler.warn(id, &w);

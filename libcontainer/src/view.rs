@@ -13,7 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Mount, MountBuilder, Spec};
+use oci_spec::runtime::{
+    Arch as OciArch, LinuxBuilder, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompBuilder,
+    LinuxSyscall, LinuxSyscallBuilder, Mount, MountBuilder, Spec,
+};
 pub use procview::Entry as ViewEntry;
 
 use crate::{Error, Result};
@@ -97,8 +100,10 @@ fn mounts_at(spec: &Spec, dest: &str) -> bool {
         .any(|m| m.destination().to_string_lossy().trim_end_matches('/') == dest)
 }
 
-/// Makes the view ready for container `id` (server running, registration written) and
-/// appends its bind mounts to `spec`. `state_dir` exists; nothing is done for `Off`.
+/// Makes the view ready for container `id` (server running, registration written), appends
+/// its bind mounts to `spec`, and, when the view has meminfo, uptime or loadavg, sends the
+/// container's `sysinfo(2)` to the server's seccomp agent ([`sysinfo_rule`]). `state_dir`
+/// exists; nothing is done for `Off`. Returns a warning to show, if any.
 pub(crate) fn prepare(
     view: &ResourceView,
     spec: &mut Spec,
@@ -107,10 +112,10 @@ pub(crate) fn prepare(
     id: &str,
     cgroup: &cgroups::Saved,
     binary: Option<&Path>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let entries = view.entries();
     if entries.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if cgroup.dirs.is_empty() {
         return Err(Error::config(
@@ -147,7 +152,88 @@ pub(crate) fn prepare(
     for e in entries {
         mounts.push(bind(dir.join(e.name()), e.target()));
     }
-    Ok(())
+    let sysinfo = [ViewEntry::Meminfo, ViewEntry::Uptime, ViewEntry::Loadavg];
+    if entries.iter().any(|e| sysinfo.contains(e)) {
+        return Ok(sysinfo_rule(spec, &layout.notify_socket()));
+    }
+    Ok(None)
+}
+
+/// The rule that sends `sysinfo(2)` to the agent.
+fn notify_sysinfo() -> LinuxSyscall {
+    LinuxSyscallBuilder::default()
+        .names(vec!["sysinfo".to_string()])
+        .action(LinuxSeccompAction::ScmpActNotify)
+        .build()
+        .expect("all fields set")
+}
+
+/// The ABIs this host runs, as a profile names them: a task of an ABI the filter does not
+/// list is killed, so a profile made here lists them all.
+fn host_arches() -> Vec<OciArch> {
+    seccomp::Arch::ALL
+        .into_iter()
+        .filter(|a| match seccomp::Arch::native() {
+            seccomp::Arch::X86_64 => matches!(
+                a,
+                seccomp::Arch::X86_64 | seccomp::Arch::X86 | seccomp::Arch::X32
+            ),
+            n => *a == n,
+        })
+        .map(|a| match a {
+            seccomp::Arch::X86_64 => OciArch::ScmpArchX86_64,
+            seccomp::Arch::X86 => OciArch::ScmpArchX86,
+            seccomp::Arch::X32 => OciArch::ScmpArchX32,
+            seccomp::Arch::Aarch64 => OciArch::ScmpArchAarch64,
+        })
+        .collect()
+}
+
+/// Makes `sysinfo(2)` a NOTIFY call answered by the agent at `socket` (busybox `free` and
+/// `uptime` read sysinfo, not /proc): the rule goes first in `linux.seccomp.syscalls` (the
+/// compiler takes the first matching rule), with `listenerPath` = `socket`; a config without a
+/// profile gets one that allows everything else. A profile with an agent of its own is left
+/// alone: the warning says so.
+pub(crate) fn sysinfo_rule(spec: &mut Spec, socket: &Path) -> Option<String> {
+    let mut linux = spec
+        .linux()
+        .clone()
+        .unwrap_or_else(|| LinuxBuilder::default().build().expect("no required fields"));
+    let seccomp = match linux.seccomp().clone() {
+        Some(p) => {
+            if let Some(other) = p.listener_path() {
+                return Some(format!(
+                    "sysinfo(2) stays the host's: the config's seccomp profile has its own agent at {}",
+                    other.display()
+                ));
+            }
+            let notifies = p
+                .syscalls()
+                .iter()
+                .flatten()
+                .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+            if notifies {
+                // NOTIFY rules without listenerPath: refused when compiled, as without a view.
+                return None;
+            }
+            let mut p: LinuxSeccomp = p;
+            let mut rules = vec![notify_sysinfo()];
+            rules.extend(p.syscalls().clone().unwrap_or_default());
+            p.set_syscalls(Some(rules));
+            p.set_listener_path(Some(socket.to_path_buf()));
+            p
+        }
+        None => LinuxSeccompBuilder::default()
+            .default_action(LinuxSeccompAction::ScmpActAllow)
+            .architectures(host_arches())
+            .syscalls(vec![notify_sysinfo()])
+            .listener_path(socket)
+            .build()
+            .expect("all fields set"),
+    };
+    linux.set_seccomp(Some(seccomp));
+    spec.set_linux(Some(linux));
+    None
 }
 
 fn bind(source: PathBuf, target: &str) -> Mount {

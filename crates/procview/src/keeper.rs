@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::sys::adopt_fd;
 
+use crate::agent::{self, KeeperAgent};
 use crate::fuse::session;
 use crate::server::{self, write_atomic};
 use crate::spawn::{read_pid, FUSE_SUPER_MAGIC};
@@ -37,6 +38,14 @@ pub struct KeeperArgs {
     pub fd: Option<OwnedFd>,
     /// The running worker to adopt.
     pub adopt_worker: Option<i32>,
+    /// The seccomp agent's descriptors a previous keeper passed (`--notify-fd`, `--agent-fd`,
+    /// `--agent-worker-fd`, `--listeners`); empty on a fresh start.
+    pub agent: (
+        Option<OwnedFd>,
+        Option<OwnedFd>,
+        Option<OwnedFd>,
+        Vec<agent::Held>,
+    ),
     pub exe: PathBuf,
 }
 
@@ -109,8 +118,14 @@ struct Child {
     pidfd: OwnedFd,
 }
 
-/// Starts a worker on `fd` and waits until it is ready.
-fn spawn_worker(exe: &Path, root: &Path, fd: RawFd, takeover: bool, resend: bool) -> Result<Child> {
+/// Starts a worker on `fd` (with the agent's arguments `extra`) and waits until it is ready.
+fn spawn_worker(
+    exe: &Path,
+    root: &Path,
+    fd: RawFd,
+    (takeover, resend): (bool, bool),
+    extra: &[String],
+) -> Result<Child> {
     let (rd, wr) = sys::pipe().map_err(io("pipe"))?;
     sys::set_cloexec(&wr, false).map_err(io("pipe"))?;
     let mut cmd = Command::new(exe);
@@ -129,6 +144,7 @@ fn spawn_worker(exe: &Path, root: &Path, fd: RawFd, takeover: bool, resend: bool
     if resend {
         cmd.arg("--resend");
     }
+    cmd.args(extra);
     let child = cmd
         .spawn()
         .map_err(io(format!("start worker {}", exe.display())))?;
@@ -144,8 +160,9 @@ fn spawn_worker(exe: &Path, root: &Path, fd: RawFd, takeover: bool, resend: bool
     Ok(Child { pid, pidfd })
 }
 
-/// Started by a worker whose keeper died: a new keeper adopting that worker.
-pub fn spawn_adopting_keeper(exe: &Path, root: &Path, fd: RawFd) -> Result<i32> {
+/// Started by a worker whose keeper died: a new keeper adopting that worker (`extra`: the
+/// agent's arguments).
+pub fn spawn_adopting_keeper(exe: &Path, root: &Path, fd: RawFd, extra: &[String]) -> Result<i32> {
     let child = Command::new(exe)
         .arg("serve")
         .arg("--root")
@@ -154,6 +171,7 @@ pub fn spawn_adopting_keeper(exe: &Path, root: &Path, fd: RawFd) -> Result<i32> 
         .arg(fd.to_string())
         .arg("--adopt-worker")
         .arg(std::process::id().to_string())
+        .args(extra)
         .spawn()
         .map_err(io(format!("start keeper {}", exe.display())))?;
     Ok(child.id() as i32)
@@ -232,8 +250,9 @@ fn report(ready: &mut Option<OwnedFd>, msg: &str) {
     }
 }
 
-/// Fresh start: directory, daemon, mount, first worker. Returns the fd and the worker.
-fn start_fresh(args: &mut KeeperArgs, layout: &Layout) -> Result<(OwnedFd, Child)> {
+/// Fresh start: directory, daemon, mount, agent socket, first worker. Returns the fd, the
+/// worker and the agent.
+fn start_fresh(args: &mut KeeperArgs, layout: &Layout) -> Result<(OwnedFd, Child, KeeperAgent)> {
     session::check_device()?;
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -275,8 +294,22 @@ fn start_fresh(args: &mut KeeperArgs, layout: &Layout) -> Result<(OwnedFd, Child
         .map_err(io(format!("mount fuse.{FSNAME} on {}", mnt.display())))?;
     write_atomic(&layout.keeper_pid(), &std::process::id().to_string())?;
     enter_cgroups();
-    match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), false, false) {
-        Ok(w) => Ok((fd, w)),
+    let ka = match KeeperAgent::new(layout, None, None, None, Vec::new()) {
+        Ok(ka) => ka,
+        Err(e) => {
+            let _ = sys::umount_detach(&mnt);
+            return Err(e);
+        }
+    };
+    let extra = ka.worker_args();
+    match spawn_worker(
+        &args.exe,
+        &layout.root,
+        fd.as_raw_fd(),
+        (false, false),
+        &extra,
+    ) {
+        Ok(w) => Ok((fd, w, ka)),
         Err(e) => {
             let _ = sys::umount_detach(&mnt);
             Err(e)
@@ -297,8 +330,10 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
         ])
         .map_err(io("signalfd"))?,
     );
-    let (fd, mut worker) = match (args.fd.take(), args.adopt_worker) {
+    let (fd, mut worker, mut ka) = match (args.fd.take(), args.adopt_worker) {
         (Some(fd), Some(pid)) => {
+            let (n, c, w, held) = std::mem::take(&mut args.agent);
+            let ka = KeeperAgent::new(&layout, n, c, w, held)?;
             let _ = sys::setsid();
             write_atomic(&layout.keeper_pid(), &std::process::id().to_string())?;
             eprintln!(
@@ -307,9 +342,15 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
             );
             let w = match sys::pidfd_open(pid) {
                 Ok(pidfd) => Child { pid, pidfd },
-                Err(_) => spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), true, true)?,
+                Err(_) => spawn_worker(
+                    &args.exe,
+                    &layout.root,
+                    fd.as_raw_fd(),
+                    (true, true),
+                    &ka.worker_args(),
+                )?,
             };
-            (fd, w)
+            (fd, w, ka)
         }
         (Some(_), None) | (None, Some(_)) => {
             return Err(Error::Invalid("--fd and --adopt-worker go together".into()))
@@ -326,18 +367,22 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
     };
     report(&mut args.ready, "ok\n");
     eprintln!(
-        "husk-procview: keeper {} serving with worker {}",
+        "husk-procview: keeper {} serving with worker {} ({} seccomp listeners)",
         std::process::id(),
-        worker.pid
+        worker.pid,
+        ka.count()
     );
     let mut next_idle = Instant::now() + IDLE_EVERY;
     loop {
         let wait = next_idle.saturating_duration_since(Instant::now());
         let r = sys::poll_in(
-            &[sigfd.as_raw_fd(), worker.pidfd.as_raw_fd()],
+            &[sigfd.as_raw_fd(), worker.pidfd.as_raw_fd(), ka.poll_fd()],
             wait.as_millis() as i32 + 1,
         )
         .map_err(io("poll"))?;
+        if r[2] {
+            ka.drain();
+        }
         let mut check_idle = Instant::now() >= next_idle;
         if r[0] {
             for sig in read_signals(&sigfd) {
@@ -345,10 +390,17 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
                     libc::SIGCHLD => while sys::reap(-1).is_some() {},
                     libc::SIGHUP => {
                         eprintln!("husk-procview: SIGHUP: replacing worker {}", worker.pid);
-                        match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), true, false) {
+                        ka.drain();
+                        let mut extra = ka.worker_args();
+                        extra.extend(["--after".to_string(), worker.pid.to_string()]);
+                        let fd = fd.as_raw_fd();
+                        match spawn_worker(&args.exe, &layout.root, fd, (true, false), &extra) {
                             Ok(new) => {
                                 let old = std::mem::replace(&mut worker, new);
                                 stop_worker(&old);
+                                // What the old worker accepted after the new one started.
+                                let added = ka.drain();
+                                ka.forward(&added);
                                 eprintln!(
                                     "husk-procview: worker {} replaced {}",
                                     worker.pid, old.pid
@@ -362,6 +414,7 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
                             "husk-procview: SIGUSR2: re-executing {}",
                             args.exe.display()
                         );
+                        ka.drain();
                         let e = Command::new(&args.exe)
                             .arg("serve")
                             .arg("--root")
@@ -370,6 +423,7 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
                             .arg(fd.as_raw_fd().to_string())
                             .arg("--adopt-worker")
                             .arg(worker.pid.to_string())
+                            .args(ka.keeper_args())
                             .exec();
                         eprintln!("husk-procview: re-exec {}: {e}", args.exe.display());
                     }
@@ -383,7 +437,15 @@ pub fn run(mut args: KeeperArgs) -> Result<()> {
                 "husk-procview: worker {} died; starting another",
                 worker.pid
             );
-            match spawn_worker(&args.exe, &layout.root, fd.as_raw_fd(), true, true) {
+            ka.drain();
+            let extra = ka.worker_args();
+            match spawn_worker(
+                &args.exe,
+                &layout.root,
+                fd.as_raw_fd(),
+                (true, true),
+                &extra,
+            ) {
                 Ok(w) => worker = w,
                 Err(e) => {
                     // Try again on the next round, after checking there is still a mount.

@@ -11,7 +11,8 @@
 //! - [`Entry`]: the files of the view and where each is mounted in the container;
 //! - [`ensure_server`]: starts the server for a state root unless it runs (libcontainer calls it
 //!   during create);
-//! - the `husk-procview` binary: the server itself (keeper and worker processes).
+//! - the `husk-procview` binary: the server itself (keeper and worker processes), also the
+//!   seccomp agent answering `sysinfo(2)` for the containers ([`agent`]).
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,11 @@ impl Layout {
     }
     pub fn worker_pid(&self) -> PathBuf {
         self.dir.join("worker.pid")
+    }
+    /// The seccomp agent's socket (`linux.seccomp.listenerPath` of containers with the view):
+    /// see [`agent`].
+    pub fn notify_socket(&self) -> PathBuf {
+        self.dir.join("notify.sock")
     }
     /// The server's log (its stderr).
     pub fn log(&self) -> PathBuf {
@@ -163,6 +169,7 @@ impl Entry {
     }
 }
 
+pub mod agent;
 pub mod fs;
 pub mod fuse;
 pub mod keeper;

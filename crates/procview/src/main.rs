@@ -4,6 +4,9 @@
 //! husk-procview serve   --root R [--ready-fd N]             the keeper (daemonizes)
 //! husk-procview serve   --root R --fd N --adopt-worker P    a keeper taking over (internal)
 //! husk-procview worker  --root R --fd N --keeper-pid P [--ready-fd N] [--takeover] [--resend]
+//!                       [--notify-fd N --agent-fd N --listeners L] [--after PID]
+//!     (a keeper passes --notify-fd, --agent-fd, --agent-worker-fd, --listeners to its
+//!     successor: the seccomp agent's descriptors, see procview::agent)
 //! husk-procview start   --root R [--binary B]               ensure the server runs
 //! husk-procview restart --root R                            replace the worker
 //! husk-procview stop    --root R                            stop if no container is registered
@@ -14,7 +17,7 @@ use std::collections::HashMap;
 use std::os::fd::{IntoRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use procview::{keeper, server, Layout};
+use procview::{agent, keeper, server, Layout};
 
 const USAGE: &str =
     "usage: husk-procview serve|worker|start|restart|stop|status --root <state-root> [options]";
@@ -56,7 +59,8 @@ impl Args {
             match k.as_str() {
                 "--takeover" | "--resend" => a.flags.push(k.clone()),
                 "--root" | "--ready-fd" | "--fd" | "--adopt-worker" | "--keeper-pid"
-                | "--binary" => {
+                | "--binary" | "--notify-fd" | "--agent-fd" | "--agent-worker-fd"
+                | "--listeners" | "--after" => {
                     let v = it.next().ok_or(format!("{k} needs a value"))?;
                     a.opts.insert(k.clone(), v.clone());
                 }
@@ -93,6 +97,13 @@ impl Args {
             }
         }
     }
+    /// `--listeners fd:key:hexid,...`: the seccomp listeners handed down.
+    fn listeners(&self) -> Result<Vec<agent::Held>, String> {
+        match self.get("--listeners") {
+            None => Ok(Vec::new()),
+            Some(v) => agent::decode_list(v).map_err(|e| e.to_string()),
+        }
+    }
     fn has(&self, f: &str) -> bool {
         self.flags.iter().any(|x| x == f)
     }
@@ -113,6 +124,12 @@ fn run() -> Result<(), String> {
                 ready: a.fd("--ready-fd")?,
                 fd: a.fd("--fd")?,
                 adopt_worker: a.num("--adopt-worker")?,
+                agent: (
+                    a.fd("--notify-fd")?,
+                    a.fd("--agent-fd")?,
+                    a.fd("--agent-worker-fd")?,
+                    a.listeners()?,
+                ),
                 exe: self_exe(),
             };
             keeper::run(args).map_err(err)
@@ -125,6 +142,12 @@ fn run() -> Result<(), String> {
                 takeover: a.has("--takeover"),
                 resend: a.has("--resend"),
                 ready: a.fd("--ready-fd")?,
+                agent: agent::AgentArgs {
+                    notify: a.fd("--notify-fd")?,
+                    chan: a.fd("--agent-fd")?,
+                    held: a.listeners()?,
+                    after: a.num("--after")?,
+                },
                 exe: self_exe(),
             };
             server::run(args).map_err(err)

@@ -15,7 +15,7 @@ use crate::fs::{Fs, Kind};
 use crate::fuse::abi::{self, op, InHeader, InitIn, InitParams, Reader, Short};
 use crate::fuse::session::{Got, Session};
 use crate::nodes::Nodes;
-use crate::{keeper, sys, Error, Layout, Result};
+use crate::{agent, keeper, sys, Error, Layout, Result};
 
 /// How long the kernel may cache names and attributes.
 const VALID_SECS: u64 = 1;
@@ -34,6 +34,8 @@ pub struct WorkerArgs {
     pub ready: Option<OwnedFd>,
     /// This binary (absolute), to start a keeper with.
     pub exe: PathBuf,
+    /// The seccomp agent's descriptors (see [`crate::agent`]).
+    pub agent: agent::AgentArgs,
 }
 
 /// The file with the negotiated INIT parameters.
@@ -95,6 +97,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     };
     let nodes = Nodes::open(&nodes_file(&layout), args.resend)?;
     let fd_num = args.fd.as_raw_fd();
+    let mut agent = agent::Agent::new(&layout, args.agent);
     let mut w = Worker {
         fs: Fs::new(layout.clone()),
         layout,
@@ -130,8 +133,11 @@ pub fn run(args: WorkerArgs) -> Result<()> {
         if let Some(k) = &keeper_fd {
             fds.push(k.as_raw_fd());
         }
+        let base = fds.len();
+        fds.extend(agent.fds());
         let wait = next_sample.saturating_duration_since(Instant::now());
         let ready = sys::poll_in(&fds, wait.as_millis() as i32 + 1).map_err(io("poll"))?;
+        agent.on_ready(&ready[base..], &mut w.fs);
         if ready[1] {
             let mut stop = false;
             for sig in keeper::read_signals(&sigfd) {
@@ -145,10 +151,16 @@ pub fn run(args: WorkerArgs) -> Result<()> {
                 return Ok(());
             }
         }
-        if ready.get(2).copied().unwrap_or(false) {
+        if keeper_fd.is_some() && ready[2] {
             let _ = sys::reap(keeper_pid);
             eprintln!("husk-procview: keeper {keeper_pid} is gone; starting a new keeper");
-            match keeper::spawn_adopting_keeper(&args.exe, &w.layout.root, fd_num) {
+            let (extra, close_after) = agent.for_new_keeper().unwrap_or_else(|e| {
+                eprintln!("husk-procview: {e}");
+                Default::default()
+            });
+            let started = keeper::spawn_adopting_keeper(&args.exe, &w.layout.root, fd_num, &extra);
+            drop(close_after);
+            match started {
                 Ok(pid) => {
                     keeper_pid = pid;
                     keeper_fd = sys::pidfd_open(pid).ok();

@@ -229,3 +229,206 @@ pub fn ignore_sigpipe() {
     // SAFETY: installing SIG_IGN involves no handler code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
+
+// ---- the seccomp agent (crate::agent) ----
+
+/// Room for the control message of one SCM_RIGHTS with up to 8 descriptors.
+const CMSG_ROOM: usize = 128;
+
+#[repr(C, align(8))]
+struct CmsgBuf([u8; CMSG_ROOM]);
+
+/// sendmsg(2) of `data` with `fds` attached (SCM_RIGHTS), MSG_NOSIGNAL | MSG_DONTWAIT.
+pub fn send_fds(sock: &impl AsRawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    if fds.len() > 8 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut cbuf = CmsgBuf([0; CMSG_ROOM]);
+    // SAFETY: msghdr is plain C data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        let len = std::mem::size_of_val(fds) as u32;
+        // SAFETY: CMSG_SPACE is a pure computation on an integer.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(len) } as usize;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        // SAFETY: msg_control points at CMSG_ROOM (128) aligned bytes, more than
+        // CMSG_SPACE(8 * 4), so the first header and its data lie inside the buffer; the copy
+        // reads fds.len() descriptors from the slice.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(len) as usize;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast(), fds.len());
+        }
+    }
+    loop {
+        // SAFETY: msg, the iovec and the control buffer it points at live across the call.
+        let r = unsafe {
+            libc::sendmsg(
+                sock.as_raw_fd(),
+                &msg,
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// recvmsg(2) into `buf` (MSG_DONTWAIT, MSG_CMSG_CLOEXEC): the byte count and the descriptors
+/// attached (SCM_RIGHTS). 0 bytes and no descriptors: end of stream.
+pub fn recv_fds(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut cbuf = CmsgBuf([0; CMSG_ROOM]);
+    // SAFETY: msghdr is plain C data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.0.as_mut_ptr().cast();
+    msg.msg_controllen = CMSG_ROOM;
+    let n = loop {
+        // SAFETY: msg points at `buf` and `cbuf`, both writable for the lengths given.
+        let r = unsafe {
+            libc::recvmsg(
+                sock.as_raw_fd(),
+                &mut msg,
+                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+            )
+        };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    };
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled msg_control/msg_controllen; the CMSG_* macros walk headers
+    // inside that buffer only, and each SCM_RIGHTS payload holds (cmsg_len - CMSG_LEN(0)) / 4
+    // descriptors, which are new in this process and owned by nobody else.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const RawFd;
+                let count = ((*c).cmsg_len - libc::CMSG_LEN(0) as usize) / 4;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, fds))
+}
+
+/// poll(2) of one descriptor with no wait: its revents (0 if nothing).
+pub fn revents(fd: RawFd) -> i16 {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    if r <= 0 {
+        0
+    } else {
+        p.revents
+    }
+}
+
+/// One seccomp user notification (struct seccomp_notif).
+#[derive(Clone, Copy, Debug)]
+pub struct Notif {
+    pub id: u64,
+    pub pid: u32,
+    pub nr: i32,
+    pub arch: u32,
+    pub args: [u64; 6],
+}
+
+/// SECCOMP_IOCTL_NOTIF_RECV. The caller polled the listener readable first, and only one
+/// process receives on it at a time, so it does not block (ENOENT if the caller was
+/// interrupted meanwhile).
+pub fn notif_recv(listener: RawFd) -> io::Result<Notif> {
+    // SAFETY: seccomp_notif is plain C data; the kernel wants it zeroed.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `n` is a valid, writable seccomp_notif of the size the ioctl number encodes.
+        let r = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
+        if r == 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+        // SAFETY: as above; the kernel wants a zeroed struct on every call.
+        n = unsafe { std::mem::zeroed() };
+    }
+    Ok(Notif {
+        id: n.id,
+        pid: n.pid,
+        nr: n.data.nr,
+        arch: n.data.arch,
+        args: n.data.args,
+    })
+}
+
+/// SECCOMP_IOCTL_NOTIF_ID_VALID: whether notification `id` is still waiting for its answer.
+pub fn notif_id_valid(listener: RawFd, id: u64) -> bool {
+    let mut id = id;
+    // SAFETY: the ioctl reads one u64 from the pointer, which is valid for the call.
+    unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
+}
+
+/// SECCOMP_IOCTL_NOTIF_SEND: the answer to notification `id` (`error` a positive errno or 0;
+/// `flags` SECCOMP_USER_NOTIF_FLAG_CONTINUE to run the real call).
+pub fn notif_send(listener: RawFd, id: u64, val: i64, error: i32, flags: u32) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        error: -error,
+        flags,
+    };
+    // SAFETY: `resp` is a valid seccomp_notif_resp the ioctl reads during the call.
+    check(unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) })?;
+    Ok(())
+}
+
+/// process_vm_writev(2) of `data` at `addr` in process `pid`: the bytes written.
+pub fn write_process(pid: i32, addr: u64, data: &[u8]) -> io::Result<usize> {
+    let local = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: `local` describes `data`, valid for reads during the call; `remote` names memory
+    // of another process, which the kernel checks (EFAULT), never this process's.
+    let r = unsafe { libc::process_vm_writev(pid, &local, 1, &remote, 1, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r as usize)
+}

@@ -464,3 +464,24 @@ fn no_dev_fuse_is_named_and_leaves_nothing() {
     let _ = std::io::Cursor::new(err.as_bytes()).read_to_string(&mut s);
     assert!(s.contains("10:229") || s.contains("no such device"), "{s}");
 }
+
+#[test]
+fn a_cgroup_gone_while_registered_is_a_read_error_not_a_hang() {
+    let f = Fixture::new("gone");
+    f.start();
+    let meminfo = f.layout.container(ID).join("meminfo");
+    assert!(std::fs::read(&meminfo).unwrap().starts_with(b"MemTotal:"));
+    // The container's memory cgroup disappears (its registration stays): reads fail at
+    // once with the cgroup file's errno, and the server keeps serving.
+    std::fs::remove_dir(&f.cgroup).unwrap();
+    let t = std::time::Instant::now();
+    let err = std::fs::read(&meminfo).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        f.log().contains("memory"),
+        "the cause is logged: {}",
+        f.log()
+    );
+    assert!(std::fs::read(f.cpu().join("possible")).is_ok());
+}

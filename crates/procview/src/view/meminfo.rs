@@ -106,7 +106,7 @@ pub fn compute(host: &BTreeMap<String, u64>, cg: &MemCg) -> MemView {
 }
 
 /// The value of a computed line, or `None` to apply the default rule.
-fn value(key: &str, cg: &MemCg, m: &MemView) -> Option<u64> {
+pub(super) fn value(key: &str, cg: &MemCg, m: &MemView) -> Option<u64> {
     let sum = |a: &str, b: &str| Some(value(a, cg, m)? + value(b, cg, m)?);
     match key {
         "MemTotal" => Some(m.total),

@@ -15,6 +15,8 @@ use std::path::Path;
 
 use crate::{Entry, Registration, Result};
 
+pub use sysinfo::{sysinfo, Sysinfo};
+
 mod cgroupfs;
 mod cpu;
 mod diskstats;
@@ -22,6 +24,7 @@ mod loadavg;
 mod meminfo;
 mod stat;
 mod swaps;
+mod sysinfo;
 mod uptime;
 
 /// Load averages of the containers whose `loadavg` has been read, sampled by the server every
