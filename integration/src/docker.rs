@@ -1,8 +1,8 @@
 //! A private dockerd 20.10 (Debian's docker.io) per test, with the runtime under test added as
 //! `husk` (`--add-runtime`, or daemon.json's `runtimes` when it takes arguments; the default
-//! runtime) through the call-recording wrapper. The
-//! daemon has its own data root, exec root, socket, pid file, cgroup parent and empty config
-//! file; no networking (this host has none); `--live-restore`, so containers outlive a
+//! runtime) through the call-recording wrapper. The daemon has its own data root, exec root,
+//! socket, pid file, cgroup parent and config file (empty unless it registers the runtime);
+//! no networking (this host has none); `--live-restore`, so containers outlive a
 //! restart of the daemon. dockerd starts its own containerd under the exec root.
 
 use super::*;
