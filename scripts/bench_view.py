@@ -153,8 +153,8 @@ def read_case(rt, work, reads, rounds):
     lx = Lxcfs(work)
     ways = ("husk view", "lxcfs", "kernel")
     ids = {}
+    cg = f"/husk-bench-view-{os.getpid()}"
     try:
-        cg = f"/husk-bench-view-{os.getpid()}"
         for w, kw in zip(ways, ({"view": "on"}, {"lxcfs": lx.mnt}, {})):
             tag = w.split()[0]
             b = bundle(work, f"read-{tag}", ["sleep", "100000"], cgroup=f"{cg}/{tag}",
@@ -181,6 +181,11 @@ def read_case(rt, work, reads, rounds):
             subprocess.run(rt.cmd("delete", "--force", cid), capture_output=True)
         lx.close()
         reap_orphans()
+        for h in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(os.path.join("/sys/fs/cgroup", h, cg.lstrip("/")))
+            except OSError:
+                pass
     out = [f"### One read inside a container: {reads} reads per file per round, {rounds} "
            "interleaved rounds", "",
            "open + read to EOF + close, timed in the container by python3's perf_counter_ns; "
