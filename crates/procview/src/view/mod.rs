@@ -4,7 +4,7 @@
 //! The server calls [`render`] when a container's process opens a file and serves reads of that
 //! open file from the result, so one `read` loop sees one consistent snapshot.
 //!
-//! - [`cgroupfs`]: reading the cgroup files (v1, v2, hybrid);
+//! - `cgroupfs`: reading the cgroup files (v1, v2, hybrid);
 //! - one module per file, each a pure function of the host's text and the cgroup's numbers
 //!   (unit-tested with fixtures), called here with the live files.
 //!
