@@ -20,7 +20,7 @@ pub struct Ctx {
     pub root_given: bool,
     /// `--resource-view`: the default for containers without the annotation.
     pub resource_view: Option<libcontainer::ResourceView>,
-    /// `husk-procview` beside this binary, found from argv[0]: after `seal_exe` the running
+    /// `husk-procview` beside this binary, found from `argv[0]`: after `seal_exe` the running
     /// file has no path of its own.
     pub procview_binary: Option<PathBuf>,
     /// `--criu PATH` (runc 1.1); without it `criu` is looked up on $PATH (runc 1.5).
@@ -32,7 +32,7 @@ fn absolute(p: &str) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("resolving path {p:?}"))
 }
 
-/// The server binary beside the one argv[0] names (a path, or a name looked up on $PATH), if
+/// The server binary beside the one `argv[0]` names (a path, or a name looked up on $PATH), if
 /// it is there; `None` leaves the library's own search ($PATH).
 pub(crate) fn procview_beside(argv0: &std::ffi::OsStr) -> Option<PathBuf> {
     let a = Path::new(argv0);
