@@ -432,3 +432,41 @@ fn container_survives_a_daemon_restart() {
     c.wrapper.assert_called("delete", &id);
     c.assert_clean();
 }
+
+#[test]
+fn resource_view_by_annotation() {
+    if skip_for_runc("husk's resource view") {
+        return;
+    }
+    let Some(c) = Containerd::new() else { return };
+    let id = format!("view{}", unique());
+    // ctr puts the annotation in the spec it hands the shim, which hands it to husk.
+    let o = c.run(
+        &[
+            "--rm",
+            "--memory-limit",
+            "268435456",
+            "--annotation",
+            "io.github.husk.resource-view=on",
+        ],
+        &id,
+        &[
+            "sh",
+            "-c",
+            "head -1 /proc/meminfo; free | grep Mem: | tr -s ' ' | cut -d' ' -f2; \
+             grep -c fuse.husk-procview /proc/self/mountinfo; sleep 0.2",
+        ],
+    );
+    assert!(o.ok(), "{o}");
+    // The file (the server's) and sysinfo(2) (busybox free, the server as seccomp agent).
+    assert_eq!(o.stdout, "MemTotal:         262144 kB\n262144\n8\n", "{o}");
+    c.wrapper.assert_called("create", &id);
+    // The last container of the shim's state root is gone, and so is its server.
+    let dir = c.runtime_root().join(".procview");
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while dir.exists() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!dir.exists(), "{} left", dir.display());
+    c.assert_clean();
+}
