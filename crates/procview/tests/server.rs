@@ -474,10 +474,8 @@ fn a_cgroup_gone_while_registered_is_a_read_error_not_a_hang() {
     // The container's memory cgroup disappears (its registration stays): reads fail at
     // once with the cgroup file's errno, and the server keeps serving.
     std::fs::remove_dir(&f.cgroup).unwrap();
-    let t = std::time::Instant::now();
     let err = std::fs::read(&meminfo).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
-    assert!(t.elapsed() < std::time::Duration::from_secs(5));
     assert!(
         f.log().contains("memory"),
         "the cause is logged: {}",
