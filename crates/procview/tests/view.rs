@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use procview::view::{self, Loads};
 use procview::{Entry, Error, Registration};
@@ -357,9 +357,7 @@ fn removed_cgroup_gives_enoent() {
             r => panic!("{e:?}: {r:?}"),
         }
     }
-    let start = Instant::now();
     assert!(view::visible_cpus(&cg.reg).is_err());
-    assert!(start.elapsed() < Duration::from_secs(1));
 }
 
 /// procps and busybox `free` read the rendered meminfo (bind-mounted over /proc/meminfo in
