@@ -39,6 +39,8 @@ impl Drop for Parent {
             .map(|h| Path::new("/sys/fs/cgroup").join(h).join(&self.0))
             .collect();
         dirs.push(Path::new("/sys/fs/cgroup").join(&self.0));
+        // The named systemd hierarchy, where this host has one (husk joins it too).
+        dirs.push(Path::new("/sys/fs/cgroup/systemd").join(&self.0));
         for dir in dirs {
             for _ in 0..50 {
                 match fs::remove_dir(&dir) {

@@ -37,7 +37,8 @@ impl Parent {
 
 impl Drop for Parent {
     fn drop(&mut self) {
-        for h in HIERARCHIES {
+        // The named systemd hierarchy too, where this host has one (husk joins it).
+        for h in HIERARCHIES.iter().chain(&["systemd"]) {
             let dir = Path::new("/sys/fs/cgroup").join(h).join(&self.0);
             if let Ok(rd) = fs::read_dir(&dir) {
                 for e in rd.flatten() {
