@@ -710,7 +710,23 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let w1 = new_worker(&rt, w0);
     events.push(format!("restart {w0} -> {w1}"));
-    // SIGKILL of the worker, twice (the keeper starts another each time).
+    // SIGKILL of the worker, twice (the keeper starts another each time). A read the killed
+    // worker had taken comes back only through FUSE_NOTIFY_RESEND (kernel 6.9): on older
+    // kernels (the v2 lane's 6.1) it would wait for good, as docs/resource-view.md says, so
+    // only the graceful restart is done there.
+    if !kernel_resends() {
+        eprintln!("kernel before 6.9 (no FUSE_NOTIFY_RESEND): no SIGKILL of the worker");
+        let status = wait_bounded(&mut child, Duration::from_secs(180));
+        let stdout = fs::read_to_string(&out).unwrap_or_default();
+        rt.exec(&["delete", "--force", &id]);
+        assert!(status.is_some_and(|s| s.success()), "{status:?} {stdout}");
+        assert!(
+            stdout.contains(&format!("done {n} bad 0")),
+            "{stdout} ({events:?})"
+        );
+        assert_server_gone(&rt);
+        return;
+    }
     let mut w = w1;
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(300));
@@ -754,6 +770,16 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
     );
     eprintln!("{events:?}: {}", stdout.trim());
     assert_server_gone(&rt);
+}
+
+/// Whether the running kernel has FUSE_NOTIFY_RESEND (6.9 and later).
+fn kernel_resends() -> bool {
+    let r = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut v = r
+        .trim()
+        .split(['.', '-'])
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (6, 9)
 }
 
 /// SIGKILL to `pid` (a server process of this test's state root).
