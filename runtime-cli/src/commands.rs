@@ -20,9 +20,6 @@ pub struct Ctx {
     pub root_given: bool,
     /// `--resource-view`: the default for containers without the annotation.
     pub resource_view: Option<libcontainer::ResourceView>,
-    /// `husk-procview` beside this binary, found from `argv[0]`: after `seal_exe` the running
-    /// file has no path of its own.
-    pub procview_binary: Option<PathBuf>,
     /// `--criu PATH` (runc 1.1); without it `criu` is looked up on $PATH (runc 1.5).
     pub criu: Option<PathBuf>,
 }
@@ -33,9 +30,11 @@ fn absolute(p: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// The server binary beside the one `argv[0]` names (a path, or a name looked up on $PATH), if
-/// it is there; `None` leaves the library's own search ($PATH).
-pub(crate) fn procview_beside(argv0: &std::ffi::OsStr) -> Option<PathBuf> {
-    let a = Path::new(argv0);
+/// it is there; `None` leaves the library's own search ($PATH). From `argv[0]` because after
+/// `seal_exe` the running file has no path of its own; asked only by create, run and restore.
+pub(crate) fn procview_beside() -> Option<PathBuf> {
+    let argv0 = std::env::args_os().next()?;
+    let a = Path::new(&argv0);
     let bin = if a.components().count() > 1 {
         std::path::absolute(a).ok()?
     } else {
@@ -78,7 +77,7 @@ fn create_options(ctx: &Ctx, m: &Matches) -> anyhow::Result<CreateOptions> {
     opts.cgroup_driver = cgroup_driver(ctx)?;
     opts.rootless = rootless(ctx);
     opts.resource_view = ctx.resource_view.clone();
-    opts.procview_binary = ctx.procview_binary.clone();
+    opts.procview_binary = procview_beside();
     // No socket: runc copies the pty to its own stdio while `run` waits (refused by `create`
     // and `run -d`, with runc's message). stdio is the CLI's own: `Stdio::Inherit`.
     opts.console = match m.value("console-socket") {
@@ -220,7 +219,6 @@ mod tests {
             rootless: "auto".into(),
             root_given: false,
             resource_view: None,
-            procview_binary: None,
             criu: None,
         }
     }

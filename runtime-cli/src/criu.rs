@@ -231,7 +231,7 @@ pub(crate) fn restore(ctx: &Ctx, m: &Matches) -> anyhow::Result<i32> {
     o.create.cgroup_driver = crate::commands::cgroup_driver(ctx)?;
     o.create.rootless = crate::commands::rootless(ctx);
     o.create.resource_view = ctx.resource_view.clone();
-    o.create.procview_binary = ctx.procview_binary.clone();
+    o.create.procview_binary = crate::commands::procview_beside();
     o.create.console = match m.value("console-socket") {
         Some(s) => libcontainer::Console::Socket(std::path::absolute(s)?),
         None => libcontainer::Console::Proxy,

@@ -321,9 +321,6 @@ fn dispatch(g: &Matches, argv: &[String]) -> Result<i32, Failure> {
         rootless: rootless.to_string(),
         root_given: g.value("root").is_some(),
         resource_view,
-        procview_binary: std::env::args_os()
-            .next()
-            .and_then(|a| crate::commands::procview_beside(&a)),
         criu: g
             .value("criu")
             .filter(|c| !c.is_empty())
