@@ -147,6 +147,8 @@ mod enginekit;
 pub use enginekit::*;
 mod containerd;
 pub use containerd::*;
+mod viewserver;
+pub use viewserver::*;
 mod docker;
 pub use docker::*;
 pub mod ckpt;

@@ -359,23 +359,6 @@ fn an_overlay_root_asked_for_by_annotation() {
     assert!(!c.exists(), "{} left", c.display());
 }
 
-/// husk-procview processes serving the state root `root`.
-fn view_servers(root: &std::path::Path) -> Vec<i32> {
-    let root = root.to_string_lossy().to_string();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains("husk-procview") && cmd.contains(&root) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 #[test]
 fn resource_view_by_annotation() {
     if skip_for_runc("the resource view is husk's") {

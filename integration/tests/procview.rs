@@ -66,51 +66,6 @@ fn view_bundle(script: &str, path: &str, resources: Value, view: &str) -> Bundle
     b
 }
 
-/// The server's directory of a state root.
-fn server_dir(rt: &Runtime) -> PathBuf {
-    rt.root().join(".procview")
-}
-
-/// husk-procview processes serving `rt`'s root.
-fn servers(rt: &Runtime) -> Vec<i32> {
-    let root = rt.root_str();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains("husk-procview") && cmd.contains(&root) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-fn mounted_under(dir: &Path) -> bool {
-    let d = dir.to_string_lossy().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&d)))
-}
-
-/// After the last container with a view is deleted: no server process, mount, directory or
-/// cgroup of it remains (the server exits within a few seconds).
-fn assert_server_gone(rt: &Runtime) {
-    let dir = server_dir(rt);
-    let t = Instant::now();
-    while (dir.exists() || !servers(rt).is_empty()) && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!dir.exists(), "{} left", dir.display());
-    assert!(servers(rt).is_empty(), "servers left: {:?}", servers(rt));
-    assert!(!mounted_under(&dir), "a mount under {} left", dir.display());
-}
-
 /// Runs `script` in a fresh container with the view; returns its stdout (exit 0 asserted)
 /// and checks that nothing remains afterwards.
 fn run_view(resources: Value, script: &str) -> String {
@@ -123,7 +78,7 @@ fn run_view(resources: Value, script: &str) -> String {
     rt.exec(&["delete", "--force", &id]);
     assert!(o.ok(), "container failed: {o}");
     assert_nothing_remains(&rt, &id, Some(b.path()));
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
     o.stdout
 }
 
@@ -280,7 +235,7 @@ fn uptime_stat_and_loadavg_are_the_containers() {
     // Busy for ~10 s, on a host that runs other tests too: well above nothing.
     assert!(ticks >= 100, "10 s of busy loop gave {ticks} ticks");
     assert_nothing_remains(&rt, &id, Some(b.path()));
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -303,7 +258,7 @@ fn busybox_cat_reads_the_view_through_sendfile() {
     let out = rt.output(&b);
     let once = "MemTotal:         262144 kB\n2\n1\n0\n";
     assert_eq!(out, format!("{once}{once}"));
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -342,7 +297,7 @@ fn diskstats_counts_the_containers_own_io() {
         .map(|l| l.split_whitespace().nth(9).unwrap().parse().unwrap())
         .collect();
     assert!(written.contains(&8192), "sectors written: {out}");
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -362,7 +317,10 @@ fn a_view_not_asked_for_is_not_there() {
     let out = rt.output(&b);
     assert!(out.starts_with("0\nMemTotal:"), "{out}");
     assert_ne!(field(&out[2..], "MemTotal:"), 262144);
-    assert!(!server_dir(&rt).exists(), "a server dir for no view");
+    assert!(
+        !rt.root().join(".procview").exists(),
+        "a server dir for no view"
+    );
 }
 
 #[test]
@@ -385,7 +343,7 @@ fn bad_values_and_configs_are_refused() {
             o = o.expect_msg(w);
         }
         assert_nothing_remains(&rt, &id, Some(b.path()));
-        assert!(!server_dir(&rt).exists());
+        assert!(!rt.root().join(".procview").exists());
     }
     // No /proc in the config: nowhere to put the view.
     let mut b = view_bundle("true", &parent.child(), json!({}), "on");
@@ -398,7 +356,7 @@ fn bad_values_and_configs_are_refused() {
         .expect_err()
         .expect_msg("no /proc");
     assert_nothing_remains(&rt, &id, Some(b.path()));
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
     // The runtime-wide flag takes the same values.
     let b = Bundle::sh("true");
     rt.exec(&[
@@ -436,7 +394,7 @@ fn no_fuse_device_is_a_clear_error() {
         .expect_msg("/dev/fuse");
     assert!(!o.stderr.contains("panicked"), "{o}");
     assert_nothing_remains(&rt, &id, Some(b.path()));
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -464,7 +422,7 @@ fn user_namespaced_containers_see_the_view() {
     let out = rt.output(&b);
     let want = "0\nMemTotal:         262144 kB\n0\n";
     assert_eq!(out, want);
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -489,7 +447,7 @@ fn one_server_serves_many_containers_and_leaves_with_the_last() {
         ids.push((id, mib));
         bundles.push(b);
     }
-    let servers_now = servers(&rt);
+    let servers_now = view_servers(rt.root());
     assert_eq!(
         servers_now.len(),
         2,
@@ -517,7 +475,7 @@ fn one_server_serves_many_containers_and_leaves_with_the_last() {
         rt.exec(&["delete", "--force", id]).expect_ok();
     }
     // Still serving the last one.
-    assert_eq!(servers(&rt), servers_now);
+    assert_eq!(view_servers(rt.root()), servers_now);
     let o = rt
         .exec(&["exec", &ids[2].0, "head", "-1", "/proc/meminfo"])
         .expect_ok();
@@ -526,7 +484,7 @@ fn one_server_serves_many_containers_and_leaves_with_the_last() {
     for ((id, _), b) in ids.iter().zip(&bundles) {
         assert_nothing_remains(&rt, id, Some(b.path()));
     }
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 // ---- sysinfo(2): busybox `free` and `uptime` (seccomp user notification) ----
@@ -579,7 +537,7 @@ fn busybox_free_and_uptime_read_the_containers_sysinfo() {
         assert!(!host.stdout.contains("up 0 min"), "{host}");
     }
     assert!(up.contains("load average: 0.00, 0.00, 0.00"), "{up:?}");
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -599,7 +557,7 @@ fn busybox_free_in_a_user_namespace_reads_the_containers_sysinfo() {
     let out = rt.output(&b);
     assert!(out.starts_with("0\n"), "{out}");
     assert_eq!(free_total(&out), 262144, "{out}");
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 #[test]
@@ -632,12 +590,12 @@ fn a_profile_with_its_own_agent_keeps_the_hosts_sysinfo_with_a_warning() {
     assert_eq!(o.stderr.matches(&want).count(), 1, "{}", o.stderr);
     let host_total = field(&fs::read_to_string("/proc/meminfo").unwrap(), "MemTotal:");
     assert_eq!(free_total(&o.stdout), host_total, "{}", o.stdout);
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 /// The worker's pid of `rt`'s server, once it has written it.
 fn worker_pid(rt: &Runtime) -> i32 {
-    let f = server_dir(rt).join("worker.pid");
+    let f = rt.root().join(".procview").join("worker.pid");
     let t = Instant::now();
     loop {
         if let Some(p) = fs::read_to_string(&f)
@@ -724,7 +682,7 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
             stdout.contains(&format!("done {n} bad 0")),
             "{stdout} ({events:?})"
         );
-        assert_server_gone(&rt);
+        assert_view_server_gone(rt.root());
         return;
     }
     let mut w = w1;
@@ -737,7 +695,7 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
     }
     // The keeper re-executes itself (SIGUSR2) and keeps the listeners: the worker killed
     // next is replaced by one that gets them from the new keeper image.
-    let keeper: i32 = fs::read_to_string(server_dir(&rt).join("keeper.pid"))
+    let keeper: i32 = fs::read_to_string(rt.root().join(".procview").join("keeper.pid"))
         .unwrap()
         .trim()
         .parse()
@@ -769,7 +727,7 @@ fn sysinfo_answers_survive_a_restart_and_a_killed_worker() {
         "{stdout} ({events:?})"
     );
     eprintln!("{events:?}: {}", stdout.trim());
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
 }
 
 /// Whether the running kernel has FUSE_NOTIFY_RESEND (6.9 and later).

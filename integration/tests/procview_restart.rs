@@ -80,52 +80,6 @@ echo $i $f > /out/result
 exec sleep 100000
 "#;
 
-/// The server's directory of a state root.
-fn server_dir(rt: &Runtime) -> PathBuf {
-    rt.root().join(".procview")
-}
-
-/// husk-procview processes serving `rt`'s root.
-fn servers(rt: &Runtime) -> Vec<i32> {
-    let root = rt.root_str();
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains("husk-procview") && cmd.contains(&root) {
-            out.push(pid);
-        }
-    }
-    out.sort();
-    out
-}
-
-fn mounted_under(dir: &Path) -> bool {
-    let d = dir.to_string_lossy().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&d)))
-}
-
-/// After the last container with a view is deleted: no server process, mount or directory
-/// of it remains (the server exits within a few seconds).
-fn assert_server_gone(rt: &Runtime) {
-    let dir = server_dir(rt);
-    let t = Instant::now();
-    while (dir.exists() || !servers(rt).is_empty()) && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!dir.exists(), "{} left", dir.display());
-    assert!(servers(rt).is_empty(), "servers left: {:?}", servers(rt));
-    assert!(!mounted_under(&dir), "a mount under {} left", dir.display());
-}
-
 /// The live pid in one of the server's pid files.
 fn pid_in(path: &Path) -> Option<i32> {
     pid_file(path)
@@ -135,7 +89,7 @@ fn pid_in(path: &Path) -> Option<i32> {
 /// file names a live process other than `old`, and returns it.
 #[track_caller]
 fn wait_new_worker(rt: &Runtime, old: i32, what: &str) -> i32 {
-    let file = server_dir(rt).join("worker.pid");
+    let file = rt.root().join(".procview").join("worker.pid");
     let t = Instant::now();
     loop {
         if let Some(p) = pid_in(&file) {
@@ -146,7 +100,7 @@ fn wait_new_worker(rt: &Runtime, old: i32, what: &str) -> i32 {
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "no new worker after {what} (old {old}); server log:\n{}",
-            fs::read_to_string(server_dir(rt).join("log")).unwrap_or_default()
+            fs::read_to_string(rt.root().join(".procview").join("log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -222,10 +176,11 @@ fn reads_survive_worker_restarts_and_kills() {
         containers.push((id, b, out));
     }
     let outs: Vec<PathBuf> = containers.iter().map(|c| c.2.clone()).collect();
-    let keeper_file = server_dir(&rt).join("keeper.pid");
+    let keeper_file = rt.root().join(".procview").join("keeper.pid");
     let keeper = pid_in(&keeper_file).expect("a live keeper after the creates");
-    let mut worker = pid_in(&server_dir(&rt).join("worker.pid")).expect("a live worker");
-    assert_eq!(servers(&rt), {
+    let mut worker =
+        pid_in(&rt.root().join(".procview").join("worker.pid")).expect("a live worker");
+    assert_eq!(view_servers(rt.root()), {
         let mut v = vec![keeper, worker];
         v.sort();
         v
@@ -263,7 +218,7 @@ fn reads_survive_worker_restarts_and_kills() {
         Some(keeper),
         "the keeper was replaced"
     );
-    assert_eq!(servers(&rt), {
+    assert_eq!(view_servers(rt.root()), {
         let mut v = vec![keeper, worker];
         v.sort();
         v
@@ -312,7 +267,7 @@ fn reads_survive_worker_restarts_and_kills() {
     for (id, b, _) in &containers {
         assert_nothing_remains(&rt, id, Some(b.path()));
     }
-    assert_server_gone(&rt);
+    assert_view_server_gone(rt.root());
     assert!(!pid_alive(keeper as i64), "keeper {keeper} still runs");
     assert!(!pid_alive(worker as i64), "worker {worker} still runs");
 }
