@@ -10,10 +10,23 @@ use super::*;
 /// The image, as ctr names it.
 pub const CTR_IMAGE: &str = "localhost/husk-busybox:latest";
 
+/// The runtime name containerd knows husk's own shim by (`containerd-shim-husk-v2`).
+pub const HUSK_RUNTIME: &str = "io.containerd.husk.v2";
+
+/// husk's shim binary: `HUSK_SHIM`, else beside the husk binary under test.
+pub fn shim_bin() -> PathBuf {
+    std::env::var_os("HUSK_SHIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| husk_bin().with_file_name("containerd-shim-husk-v2"))
+}
+
 pub struct Containerd {
     pub dir: PathBuf,
     pub ns: String,
     pub wrapper: Wrapper,
+    /// Containers run through husk's shim ([`HUSK_RUNTIME`]) instead of runc's shim with the
+    /// wrapper as its runc.
+    pub husk_shim: bool,
     daemon: Option<Daemon>,
 }
 
@@ -21,6 +34,17 @@ impl Containerd {
     /// `None` (the caller skips, saying so) when containerd or ctr is not installed; under
     /// CI=true that panics ([`missing_tool`]).
     pub fn new() -> Option<Containerd> {
+        Containerd::setup(false)
+    }
+
+    /// A daemon whose containers run through husk's own shim (`containerd-shim-husk-v2` first
+    /// on its PATH). The wrapper is still `runc` on that PATH, so a test can check that no
+    /// runtime binary was executed.
+    pub fn with_husk_shim() -> Option<Containerd> {
+        Containerd::setup(true)
+    }
+
+    fn setup(husk_shim: bool) -> Option<Containerd> {
         if missing_tool("containerd", "containerd") || missing_tool("ctr", "containerd") {
             return None;
         }
@@ -28,6 +52,14 @@ impl Containerd {
         let dir = std::env::temp_dir().join(format!("husk-ctrd-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let wrapper = Wrapper::new(&dir, "runc");
+        if husk_shim {
+            let shim = shim_bin();
+            assert!(shim.exists(), "{} is not built", shim.display());
+            symlink(&shim, dir.join("bin/containerd-shim-husk-v2")).unwrap();
+            // Any exec of husk itself would be logged too.
+            let husk = dir.join("bin/husk");
+            fs::copy(&wrapper.path, &husk).unwrap();
+        }
         fs::write(
             dir.join("config.toml"),
             format!(
@@ -43,6 +75,7 @@ impl Containerd {
             ns: format!("husk-it-{}-{n}", std::process::id()),
             dir,
             wrapper,
+            husk_shim,
             daemon: None,
         };
         c.start();
@@ -94,9 +127,14 @@ impl Containerd {
     }
 
     /// `ctr run --runc-binary WRAPPER` + `opts` + the image + `id` + `cmd`.
+    /// With husk's shim: `ctr run --runtime io.containerd.husk.v2` instead.
     pub fn run(&self, opts: &[&str], id: &str, cmd: &[&str]) -> Output {
         let w = self.wrapper.path.to_string_lossy().into_owned();
-        let mut a = vec!["run", "--runc-binary", &w];
+        let mut a = if self.husk_shim {
+            vec!["run", "--runtime", HUSK_RUNTIME]
+        } else {
+            vec!["run", "--runc-binary", &w]
+        };
         a.extend_from_slice(opts);
         a.push(CTR_IMAGE);
         a.push(id);
@@ -104,9 +142,52 @@ impl Containerd {
         self.ctr(&a)
     }
 
-    /// The runc root the shim gives the runtime: `/run/containerd/runc/<namespace>`.
+    /// The runc root the shim gives the runtime: `/run/containerd/runc/<namespace>`
+    /// (husk's shim: `/run/containerd/husk/<namespace>`).
     pub fn runtime_root(&self) -> PathBuf {
-        Path::new("/run/containerd/runc").join(&self.ns)
+        let base = if self.husk_shim {
+            "/run/containerd/husk"
+        } else {
+            "/run/containerd/runc"
+        };
+        Path::new(base).join(&self.ns)
+    }
+
+    /// The pids of husk shims serving this daemon.
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let addr = self.dir.join("c.sock").to_string_lossy().into_owned();
+        let mut pids = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if args
+                .first()
+                .is_some_and(|a| a.ends_with("containerd-shim-husk-v2"))
+                && args.windows(2).any(|w| w[0] == "-address" && w[1] == addr)
+            {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// containerd's bundles of this namespace (one per task).
+    pub fn bundles(&self) -> Vec<PathBuf> {
+        let d = self
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.ns);
+        fs::read_dir(d)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
     }
 
     /// The container's cgroup relative to each hierarchy: ctr's default `/<namespace>/<id>`.
@@ -127,6 +208,14 @@ impl Containerd {
                 &self.runtime_root(),
                 &format!("/{}", self.ns),
             ));
+            if self.husk_shim {
+                left.extend(self.shim_pids().iter().map(|p| format!("shim process {p}")));
+                left.extend(
+                    self.bundles()
+                        .iter()
+                        .map(|b| format!("bundle {}", b.display())),
+                );
+            }
             left
         });
     }
@@ -148,6 +237,10 @@ impl Drop for Containerd {
         }
         if let Some(mut d) = self.daemon.take() {
             d.stop();
+        }
+        for pid in self.shim_pids() {
+            // SAFETY: kill(2) with integer arguments.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         remove_cgroup_tree(&format!("/{}", self.ns));
         let _ = fs::remove_dir_all(self.runtime_root());

@@ -10,6 +10,7 @@
 //! - `term`: termios, window sizes and eventfd for the foreground terminal proxy.
 //! - `btrfs`: snapshot, subvolume and qgroup ioctls (the btrfs rootfs source).
 //! - `quota`: quotactl_fd and the project id ioctls (ext4/XFS project quotas).
+//! - `watch`: inotify and eventfd for watching cgroup files (OOM notifications).
 
 pub(crate) mod btrfs;
 pub(crate) mod creds;
@@ -18,6 +19,7 @@ pub(crate) mod proc;
 pub(crate) mod quota;
 pub(crate) mod sock;
 pub(crate) mod term;
+pub(crate) mod watch;
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
