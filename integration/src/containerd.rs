@@ -247,3 +247,43 @@ impl Drop for Containerd {
         unmount_and_remove(&self.dir);
     }
 }
+
+/// A direct ttrpc client of the shim serving container `id` (what ctr 1.6 cannot send:
+/// Update, malformed requests), from the `address` file of its bundle.
+pub struct ShimClient {
+    pub task: containerd_shim_protos::TaskClient,
+}
+
+impl Containerd {
+    pub fn shim_client(&self, id: &str) -> ShimClient {
+        let bundle = self
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.ns)
+            .join(id);
+        let addr = fs::read_to_string(bundle.join("address"))
+            .unwrap_or_else(|e| panic!("no address file in {}: {e}", bundle.display()));
+        let c = containerd_shim_protos::Client::connect(addr.trim())
+            .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+        ShimClient {
+            task: containerd_shim_protos::TaskClient::new(c),
+        }
+    }
+}
+
+impl ShimClient {
+    /// A request context with containerd's namespace and a 30 s deadline.
+    pub fn ctx(&self) -> containerd_shim_protos::ttrpc::context::Context {
+        containerd_shim_protos::ttrpc::context::with_timeout(30_000_000_000)
+    }
+}
+
+/// The code and message of a failed ttrpc call.
+pub fn rpc_error<T: std::fmt::Debug>(
+    r: containerd_shim_protos::ttrpc::Result<T>,
+) -> (containerd_shim_protos::ttrpc::Code, String) {
+    match r {
+        Err(containerd_shim_protos::ttrpc::Error::RpcStatus(s)) => (s.code(), s.message.clone()),
+        other => panic!("expected an error status, got {other:?}"),
+    }
+}

@@ -2,7 +2,6 @@
 //! the exec'd ones, by exec id.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -46,7 +45,8 @@ pub struct Proc {
     pub pidfd: Option<Arc<Pidfd>>,
     pub exit: Option<Exit>,
     pub io: IoPaths,
-    pub stdin_hold: Option<File>,
+    /// Its stdin pipe's write end (dropped by CloseIO, or at exit).
+    pub stdin: Option<crate::stdio::StdinPipe>,
     pub pty: Option<Arc<OwnedFd>>,
     /// Signalled when a terminal's output is all copied.
     pub out_done: Option<Receiver<()>>,

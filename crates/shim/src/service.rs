@@ -221,7 +221,7 @@ impl Service {
         mut io: stdio::Opened,
         process: Option<libcontainer::Process>,
     ) -> R<(u32, Proc)> {
-        let process = process.ok_or_else(|| invalid("the library returned no init process"))?;
+        let mut process = process.ok_or_else(|| invalid("the library returned no init process"))?;
         let pid = process.pid() as u32;
         let _ = std::fs::write(bundle.join(INIT_PID_FILE), pid.to_string());
         let mut p = Proc {
@@ -234,12 +234,10 @@ impl Service {
             },
             ..Default::default()
         };
-        if let Some(m) = process.pty.as_ref() {
-            let m = Arc::new(m.try_clone().map_err(|e| invalid(format!("pty: {e}")))?);
-            p.out_done = Some(stdio::copy_tty(&mut io, &m).map_err(invalid)?);
-            p.pty = Some(m);
-        }
-        p.stdin_hold = io.stdin_hold.take();
+        p.pty = stdio::pty_of(&process).map_err(invalid)?;
+        let a = stdio::attach(&mut io, &mut process).map_err(invalid)?;
+        p.stdin = a.stdin;
+        p.out_done = a.out_done;
         let pidfd = Arc::new(process.into_pidfd());
         p.pidfd = Some(pidfd.clone());
         self.monitor
@@ -275,23 +273,18 @@ impl Service {
         o.stdout = std::mem::take(&mut io.stdout);
         o.stderr = std::mem::take(&mut io.stderr);
         o.console = Console::Return;
-        let process = c.spawn_exec(&o).map_err(lib)?;
+        let mut process = c.spawn_exec(&o).map_err(lib)?;
         let pid = process.pid() as u32;
-        let mut pty = None;
-        let mut out_done = None;
-        if let Some(m) = process.pty.as_ref() {
-            let m = Arc::new(m.try_clone().map_err(|e| invalid(format!("pty: {e}")))?);
-            out_done = Some(stdio::copy_tty(&mut io, &m).map_err(invalid)?);
-            pty = Some(m);
-        }
+        let pty = stdio::pty_of(&process).map_err(invalid)?;
+        let a = stdio::attach(&mut io, &mut process).map_err(invalid)?;
         let pidfd = Arc::new(process.into_pidfd());
         self.with_task(id, |t| {
             if let Some(p) = t.execs.get_mut(exec_id) {
                 p.pid = pid;
                 p.pidfd = Some(pidfd.clone());
                 p.pty = pty;
-                p.out_done = out_done;
-                p.stdin_hold = io.stdin_hold.take();
+                p.out_done = a.out_done;
+                p.stdin = a.stdin;
             }
             Ok(())
         })?;
@@ -366,7 +359,10 @@ impl Sink for Service {
             let Some(p) = tasks.get_mut(container).and_then(|t| t.proc_mut(exec)) else {
                 return;
             };
-            p.stdin_hold = None;
+            if let Some(w) = p.stdin.take() {
+                stdio::close_stdin(&w);
+            }
+            stdio::release_stdin(&p.io.stdin);
             (p.pid, p.out_done.take())
         };
         // A terminal's output reaches containerd before the exit does (bounded: a process

@@ -229,7 +229,9 @@ impl Task for Service {
                 let p = t
                     .proc_mut(&req.exec_id)
                     .ok_or_else(|| not_found(format!("process {} of {}", req.exec_id, req.id)))?;
-                p.stdin_hold = None;
+                if let Some(w) = p.stdin.take() {
+                    crate::stdio::close_stdin(&w);
+                }
                 Ok(())
             })?;
         }

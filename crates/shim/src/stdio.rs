@@ -1,18 +1,21 @@
 //! A process's stdio from the paths containerd gives (FIFOs it reads and writes, `file://`
-//! paths, or nothing). Without a terminal the FIFOs themselves become the process's fds: no
-//! copy thread and no pipe, so a shim costs nothing per stream. With a terminal, two threads
-//! copy between the FIFOs and the pty master.
+//! paths, or nothing). Without a terminal, stdout and stderr FIFOs themselves become the
+//! process's fds: no copy thread and no pipe. stdin goes through a pipe fed by a small thread
+//! that opens the FIFO (waiting for containerd's writer, as Go's fifo package does) and ends
+//! the pipe when that writer goes, or at CloseIO. With a terminal, two threads copy between
+//! the FIFOs and the pty master.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use libcontainer::Stdio;
 
-use crate::sys;
+/// The write end of a process's stdin pipe, shared by its copy thread and CloseIO.
+pub type StdinPipe = Arc<Mutex<Option<File>>>;
 
 /// What a process's streams became.
 #[derive(Default)]
@@ -20,33 +23,16 @@ pub struct Opened {
     pub stdin: Stdio,
     pub stdout: Stdio,
     pub stderr: Stdio,
-    /// A writer on the stdin FIFO held by the shim, so the process reads no end of file before
-    /// containerd's writer comes and after it goes; dropped by CloseIO, or at exit.
-    pub stdin_hold: Option<File>,
-    /// The FIFOs for the terminal copy (stdin reader, stdout writer).
-    tty_in: Option<File>,
+    stdin_path: Option<String>,
     tty_out: Option<File>,
 }
 
-impl std::fmt::Debug for Opened {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Opened")
-    }
-}
-
-/// Opens the stdin FIFO without waiting for a writer, plus the shim's own writer on it.
-fn open_stdin(path: &str) -> Result<(File, File), String> {
-    let r = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("opening stdin {path}: {e}"))?;
-    let hold = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("opening stdin {path} for writing: {e}"))?;
-    sys::set_blocking(&r).map_err(|e| format!("stdin {path}: {e}"))?;
-    Ok((r, hold))
+/// What the shim keeps of a started process's streams.
+#[derive(Default)]
+pub struct Attached {
+    pub stdin: Option<StdinPipe>,
+    /// Signalled when a terminal's output is all copied.
+    pub out_done: Option<Receiver<()>>,
 }
 
 /// Opens an output: a FIFO read-write (the open never waits for containerd's reader, and a
@@ -73,65 +59,108 @@ fn open_out(uri: &str) -> Result<File, String> {
         .map_err(|e| format!("opening {uri}: {e}"))
 }
 
-/// Opens the three streams; `terminal`: they are kept for the pty copy instead.
+/// Opens the streams; with `terminal` the library gets none (the pty is the process's
+/// stdio) and they are kept for the copy.
 pub fn open(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<Opened, String> {
-    let mut o = Opened {
-        stdin: Stdio::null(),
-        stdout: Stdio::null(),
-        stderr: Stdio::null(),
-        ..Default::default()
-    };
+    let mut o = Opened::default();
     if !stdin.is_empty() {
-        let (r, hold) = open_stdin(stdin)?;
-        o.stdin_hold = Some(hold);
-        if terminal {
-            o.tty_in = Some(r);
-        } else {
-            o.stdin = Stdio::from(r);
+        o.stdin_path = Some(stdin.to_string());
+    }
+    if terminal {
+        if !stdout.is_empty() {
+            o.tty_out = Some(open_out(stdout)?);
         }
+        return Ok(o);
     }
-    if !stdout.is_empty() {
-        let f = open_out(stdout)?;
-        if terminal {
-            o.tty_out = Some(f);
-        } else {
-            o.stdout = Stdio::from(f);
-        }
-    }
-    // With a terminal stderr is the pty too; containerd gives no stderr FIFO then.
-    if !stderr.is_empty() && !terminal {
-        o.stderr = Stdio::from(open_out(stderr)?);
-    }
+    o.stdin = if stdin.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    };
+    o.stdout = if stdout.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::from(open_out(stdout)?)
+    };
+    o.stderr = if stderr.is_empty() {
+        Stdio::null()
+    } else {
+        Stdio::from(open_out(stderr)?)
+    };
     Ok(o)
 }
 
-/// Starts the terminal copy: stdin FIFO to the master, master to the stdout FIFO. The receiver
-/// gets a message when all output is copied (the pty's last holder closed it).
-pub fn copy_tty(o: &mut Opened, master: &Arc<OwnedFd>) -> Result<Receiver<()>, String> {
-    let (tx, rx) = channel();
-    let dup = || {
-        master
-            .try_clone()
-            .map(File::from)
-            .map_err(|e| format!("duplicating the pty master: {e}"))
-    };
-    if let Some(mut input) = o.tty_in.take() {
-        let mut m = dup()?;
-        std::thread::Builder::new()
-            .name("tty-in".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let _ = std::io::copy(&mut input, &mut m);
-            })
-            .map_err(|e| format!("starting the terminal copy: {e}"))?;
-    }
-    let out = o.tty_out.take();
-    let mut m = dup()?;
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
     std::thread::Builder::new()
-        .name("tty-out".into())
+        .name(name.into())
         .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut out = out;
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| format!("starting the {name} copy: {e}"))
+}
+
+/// Copies the stdin FIFO into `to` until containerd's writer goes or `to` is taken away.
+fn feed_stdin(path: String, to: StdinPipe) -> Result<(), String> {
+    spawn("stdin", move || {
+        // Blocks until containerd's writer is there.
+        let Ok(mut fifo) = File::open(&path) else {
+            return;
+        };
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = fifo.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut w = to.lock().unwrap_or_else(|p| p.into_inner());
+            let ok = match w.as_mut() {
+                Some(f) => f.write_all(&buf[..n]).is_ok(),
+                None => false,
+            };
+            if !ok {
+                break;
+            }
+        }
+        // The end of the FIFO is the end of the process's stdin.
+        to.lock().unwrap_or_else(|p| p.into_inner()).take();
+    })
+}
+
+/// Ends a process's stdin: its pipe's write end is closed.
+pub fn close_stdin(p: &StdinPipe) {
+    p.lock().unwrap_or_else(|p| p.into_inner()).take();
+}
+
+/// Wakes a stdin thread still waiting for containerd's writer (the process is gone): a
+/// writer that comes and goes.
+pub fn release_stdin(path: &str) {
+    if path.is_empty() {
+        return;
+    }
+    let _ = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+}
+
+/// Connects the started process's streams: the stdin thread, or the terminal copy.
+pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Attached, String> {
+    let mut a = Attached::default();
+    if let Some(master) = process.pty.as_ref() {
+        let dup = || {
+            master
+                .try_clone()
+                .map(File::from)
+                .map_err(|e| format!("duplicating the pty master: {e}"))
+        };
+        if let Some(path) = o.stdin_path.take() {
+            let m: StdinPipe = Arc::new(Mutex::new(Some(dup()?)));
+            feed_stdin(path, m.clone())?;
+            a.stdin = Some(m);
+        }
+        let (tx, rx) = channel();
+        let mut out = o.tty_out.take();
+        let mut m = dup()?;
+        spawn("tty-out", move || {
             let mut buf = [0u8; 8192];
             // EIO once every holder of the pty's other side has closed it.
             while let Ok(n) = m.read(&mut buf) {
@@ -146,7 +175,23 @@ pub fn copy_tty(o: &mut Opened, master: &Arc<OwnedFd>) -> Result<Receiver<()>, S
             }
             drop(out);
             let _ = tx.send(());
-        })
-        .map_err(|e| format!("starting the terminal copy: {e}"))?;
-    Ok(rx)
+        })?;
+        a.out_done = Some(rx);
+        return Ok(a);
+    }
+    if let (Some(path), Some(w)) = (o.stdin_path.take(), process.stdin.take()) {
+        let p: StdinPipe = Arc::new(Mutex::new(Some(w)));
+        feed_stdin(path, p.clone())?;
+        a.stdin = Some(p);
+    }
+    Ok(a)
+}
+
+/// The pty master kept for ResizePty.
+pub fn pty_of(process: &libcontainer::Process) -> Result<Option<Arc<OwnedFd>>, String> {
+    process
+        .pty
+        .as_ref()
+        .map(|m| m.try_clone().map(Arc::new).map_err(|e| format!("pty: {e}")))
+        .transpose()
 }
