@@ -517,3 +517,134 @@ fn bad_requests_get_the_cause_and_leave_nothing() {
     assert_no_runtime_exec(&c);
     c.assert_clean();
 }
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").split_whitespace().next() != Some("Z"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn containers_of_a_group_share_one_shim() {
+    let Some(c) = Containerd::with_husk_shim() else { return };
+    let base = unique();
+    let ids: Vec<String> = (0..3).map(|i| format!("g{base}x{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        // runc's shim's two grouping annotations, the CRI one for the last.
+        let ann = if i < 2 {
+            "io.containerd.runc.v2.group=pod1".to_string()
+        } else {
+            "io.kubernetes.cri.sandbox-id=pod1".to_string()
+        };
+        let env = format!("WHO={id}");
+        detached(&c, id, &["--annotation", &ann, "--env", &env], "sleep 1000");
+    }
+    let lone = format!("lone{base}");
+    detached(&c, &lone, &[], "sleep 1000");
+    // pod1's three containers in one shim, the lone one in its own.
+    assert_eq!(c.shim_pids().len(), 2, "{:?}", c.shim_pids());
+    let group_shim = {
+        let pid: i32 = wait_status(&c, &ids[0], "RUNNING").split_whitespace().nth(1).unwrap().parse().unwrap();
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        st.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse::<i32>().unwrap()
+    };
+    for id in &ids {
+        let o = c.ctr(&["tasks", "exec", "--exec-id", "h", id, "sh", "-c", "echo $WHO"]).expect_ok();
+        assert_eq!(o.stdout.trim(), id.as_str(), "{o}");
+    }
+    // The group's shim stays while any of its containers does.
+    for (n, id) in ids.iter().enumerate() {
+        kill_and_delete(&c, id);
+        if n < 2 {
+            assert!(alive(group_shim), "the group's shim left with containers in it");
+        }
+    }
+    for _ in 0..100 {
+        if !alive(group_shim) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(group_shim), "the group's shim stayed after its last container");
+    kill_and_delete(&c, &lone);
+    assert_no_runtime_exec(&c);
+    c.assert_clean();
+}
+
+#[test]
+fn fifty_containers_in_parallel() {
+    let Some(c) = Containerd::with_husk_shim() else { return };
+    let base = unique();
+    let outs: Vec<(String, Output)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..50)
+            .map(|i| {
+                let id = format!("par{base}x{i}");
+                let cmd = c.ctr_cmd(&[
+                    "run", "--rm", "--runtime", HUSK_RUNTIME, CTR_IMAGE, &id,
+                    "sh", "-c", &format!("echo hello-{i}; sleep 0.2"),
+                ]);
+                s.spawn(move || (id, bounded(cmd, Duration::from_secs(300))))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (id, o)) in outs.iter().enumerate() {
+        assert_eq!(o.code(), 0, "{id}: {o}");
+        assert_eq!(o.stdout, format!("hello-{i}\n"), "{id}: {o}");
+    }
+    assert_no_runtime_exec(&c);
+    c.assert_clean();
+}
+
+#[test]
+fn containers_survive_a_containerd_restart() {
+    let Some(mut c) = Containerd::with_husk_shim() else { return };
+    let id = format!("rs{}", unique());
+    let pid = detached(&c, &id, &[], "sleep 1000");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1);
+    c.restart();
+    // The same task, the same shim: containerd found it again from the bundle's address.
+    let line = wait_status(&c, &id, "RUNNING");
+    assert_eq!(line.split_whitespace().nth(1), Some(pid.to_string().as_str()), "{line}");
+    assert_eq!(c.shim_pids(), shims);
+    let o = c.ctr(&["tasks", "exec", "--exec-id", "after", &id, "echo", "still-here"]).expect_ok();
+    assert_eq!(o.stdout, "still-here\n");
+    // The exit reaches the restarted containerd.
+    let ev = Events::start(&c);
+    c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id]).expect_ok();
+    assert!(ev.wait("/tasks/exit", &id).contains("\"exit_status\":137"));
+    wait_status(&c, &id, "STOPPED");
+    c.ctr(&["tasks", "delete", &id]).expect_ok();
+    c.ctr(&["containers", "delete", &id]).expect_ok();
+    assert_no_runtime_exec(&c);
+    c.assert_clean();
+}
+
+#[test]
+fn a_killed_shim_is_cleaned_up() {
+    let Some(c) = Containerd::with_husk_shim() else { return };
+    let id = format!("k{}", unique());
+    let pid = detached(&c, &id, &[], "sleep 1000");
+    let bundle = c.bundles().into_iter().find(|b| b.ends_with(&id)).unwrap();
+    let addr = std::fs::read_to_string(bundle.join("address")).unwrap();
+    let sock = addr.trim().trim_start_matches("unix://").to_string();
+    assert!(std::path::Path::new(&sock).exists());
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1);
+    host("kill", &["-9", &shims[0].to_string()]);
+    // containerd sees the connection go and runs `containerd-shim-husk-v2 ... delete`, which
+    // removes the container: the init is killed, its state, cgroup and rootfs mount go.
+    for _ in 0..200 {
+        if !alive(pid) && c.ctr(&["tasks", "list", "--quiet"]).stdout.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(pid), "the container outlived its shim's cleanup");
+    let _ = c.ctr(&["tasks", "delete", &id]);
+    c.ctr(&["containers", "delete", &id]).expect_ok();
+    assert!(!std::path::Path::new(&sock).exists(), "the dead shim's socket {sock} is left");
+    assert_no_runtime_exec(&c);
+    c.assert_clean();
+}
