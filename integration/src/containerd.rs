@@ -41,6 +41,9 @@ impl Containerd {
     /// on its PATH). The wrapper is still `runc` on that PATH, so a test can check that no
     /// runtime binary was executed.
     pub fn with_husk_shim() -> Option<Containerd> {
+        if skip_for_runc("husk's shim links husk's library: there is nothing of runc to test") {
+            return None;
+        }
         Containerd::setup(true)
     }
 

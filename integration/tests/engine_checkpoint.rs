@@ -403,3 +403,71 @@ fn containerd_task_checkpoint_exit_stops_the_task() {
     c.assert_clean();
     assert_becomes_empty(|| mounts_naming(&id));
 }
+
+/// husk's own shim (containerd-shim-husk-v2): Checkpoint is the library's checkpoint in the
+/// shim. Left running (`containers checkpoint --task`) the counter goes on; with `tasks
+/// checkpoint --exit` the task stops; both checkpoints land in ctr's image store. Restoring
+/// through the shim is refused with a message naming the way that works (docs/shim.md).
+#[test]
+fn containerd_husk_shim_checkpoints() {
+    if criu_missing() {
+        return;
+    }
+    let Some(c) = Containerd::with_husk_shim() else {
+        return;
+    };
+    let id = format!("hsck{}", unique());
+    c.run(&["--detach"], &id, &["sh", "-c", COUNTER])
+        .expect_ok();
+    wait_status(&c, &id, "RUNNING");
+    let (token, v0) = count_above(ctr_count(&c, &id), 3);
+    let image = format!("localhost/husk-shim-ckpt-{id}:1");
+    c.ctr(&[
+        "containers",
+        "checkpoint",
+        "--task",
+        "--image",
+        "--rw",
+        &id,
+        &image,
+    ])
+    .expect_ok();
+    wait_status(&c, &id, "RUNNING");
+    continues(ctr_count(&c, &id), &token, v0);
+    kill_and_delete(&c, &id);
+    // A second container (ctr would store the first one's spec blob twice), checkpointed
+    // with --exit.
+    let id2 = format!("hsckx{}", unique());
+    c.run(&["--detach"], &id2, &["sh", "-c", COUNTER])
+        .expect_ok();
+    wait_status(&c, &id2, "RUNNING");
+    count_above(ctr_count(&c, &id2), 3);
+    let o = c.ctr(&["tasks", "checkpoint", "--exit", &id2]).expect_ok();
+    let exited = o.stdout.trim().to_string();
+    assert!(
+        exited.starts_with(&format!("containerd.io/checkpoint/{id2}:")),
+        "{o}"
+    );
+    wait_status(&c, &id2, "STOPPED");
+    let images = c.ctr(&["images", "list", "--quiet"]).expect_ok();
+    assert!(images.stdout.lines().any(|l| l == exited), "{images}");
+    assert!(images.stdout.lines().any(|l| l == image), "{images}");
+    c.ctr(&["tasks", "delete", &id2]).expect_ok();
+    c.ctr(&["containers", "delete", &id2]).expect_ok();
+    let o = c.ctr(&["containers", "restore", "--live", "--rw", &id, &image]);
+    assert_ne!(o.code(), 0, "{o}");
+    assert!(o.stderr.contains("husk restore"), "{o}");
+    let _ = c.ctr(&["tasks", "delete", &id]);
+    let _ = c.ctr(&["containers", "delete", &id]);
+    for i in [&image, &exited] {
+        c.ctr(&["images", "remove", "--sync", i]).expect_ok();
+    }
+    assert_eq!(
+        c.wrapper.calls(),
+        Vec::<String>::new(),
+        "a runtime binary ran"
+    );
+    c.assert_clean();
+    assert_becomes_empty(|| mounts_naming(&id));
+    assert_becomes_empty(|| mounts_naming(&id2));
+}

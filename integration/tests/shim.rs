@@ -526,7 +526,9 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn containers_of_a_group_share_one_shim() {
-    let Some(c) = Containerd::with_husk_shim() else { return };
+    let Some(c) = Containerd::with_husk_shim() else {
+        return;
+    };
     let base = unique();
     let ids: Vec<String> = (0..3).map(|i| format!("g{base}x{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -544,19 +546,45 @@ fn containers_of_a_group_share_one_shim() {
     // pod1's three containers in one shim, the lone one in its own.
     assert_eq!(c.shim_pids().len(), 2, "{:?}", c.shim_pids());
     let group_shim = {
-        let pid: i32 = wait_status(&c, &ids[0], "RUNNING").split_whitespace().nth(1).unwrap().parse().unwrap();
+        let pid: i32 = wait_status(&c, &ids[0], "RUNNING")
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        st.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse::<i32>().unwrap()
+        st.rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
     };
     for id in &ids {
-        let o = c.ctr(&["tasks", "exec", "--exec-id", "h", id, "sh", "-c", "echo $WHO"]).expect_ok();
+        let o = c
+            .ctr(&[
+                "tasks",
+                "exec",
+                "--exec-id",
+                "h",
+                id,
+                "sh",
+                "-c",
+                "echo $WHO",
+            ])
+            .expect_ok();
         assert_eq!(o.stdout.trim(), id.as_str(), "{o}");
     }
     // The group's shim stays while any of its containers does.
     for (n, id) in ids.iter().enumerate() {
         kill_and_delete(&c, id);
         if n < 2 {
-            assert!(alive(group_shim), "the group's shim left with containers in it");
+            assert!(
+                alive(group_shim),
+                "the group's shim left with containers in it"
+            );
         }
     }
     for _ in 0..100 {
@@ -565,7 +593,10 @@ fn containers_of_a_group_share_one_shim() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!alive(group_shim), "the group's shim stayed after its last container");
+    assert!(
+        !alive(group_shim),
+        "the group's shim stayed after its last container"
+    );
     kill_and_delete(&c, &lone);
     assert_no_runtime_exec(&c);
     c.assert_clean();
@@ -573,15 +604,24 @@ fn containers_of_a_group_share_one_shim() {
 
 #[test]
 fn fifty_containers_in_parallel() {
-    let Some(c) = Containerd::with_husk_shim() else { return };
+    let Some(c) = Containerd::with_husk_shim() else {
+        return;
+    };
     let base = unique();
     let outs: Vec<(String, Output)> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..50)
             .map(|i| {
                 let id = format!("par{base}x{i}");
                 let cmd = c.ctr_cmd(&[
-                    "run", "--rm", "--runtime", HUSK_RUNTIME, CTR_IMAGE, &id,
-                    "sh", "-c", &format!("echo hello-{i}; sleep 0.2"),
+                    "run",
+                    "--rm",
+                    "--runtime",
+                    HUSK_RUNTIME,
+                    CTR_IMAGE,
+                    &id,
+                    "sh",
+                    "-c",
+                    &format!("echo hello-{i}; sleep 0.2"),
                 ]);
                 s.spawn(move || (id, bounded(cmd, Duration::from_secs(300))))
             })
@@ -598,7 +638,9 @@ fn fifty_containers_in_parallel() {
 
 #[test]
 fn containers_survive_a_containerd_restart() {
-    let Some(mut c) = Containerd::with_husk_shim() else { return };
+    let Some(mut c) = Containerd::with_husk_shim() else {
+        return;
+    };
     let id = format!("rs{}", unique());
     let pid = detached(&c, &id, &[], "sleep 1000");
     let shims = c.shim_pids();
@@ -606,13 +648,28 @@ fn containers_survive_a_containerd_restart() {
     c.restart();
     // The same task, the same shim: containerd found it again from the bundle's address.
     let line = wait_status(&c, &id, "RUNNING");
-    assert_eq!(line.split_whitespace().nth(1), Some(pid.to_string().as_str()), "{line}");
+    assert_eq!(
+        line.split_whitespace().nth(1),
+        Some(pid.to_string().as_str()),
+        "{line}"
+    );
     assert_eq!(c.shim_pids(), shims);
-    let o = c.ctr(&["tasks", "exec", "--exec-id", "after", &id, "echo", "still-here"]).expect_ok();
+    let o = c
+        .ctr(&[
+            "tasks",
+            "exec",
+            "--exec-id",
+            "after",
+            &id,
+            "echo",
+            "still-here",
+        ])
+        .expect_ok();
     assert_eq!(o.stdout, "still-here\n");
     // The exit reaches the restarted containerd.
     let ev = Events::start(&c);
-    c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id]).expect_ok();
+    c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
+        .expect_ok();
     assert!(ev.wait("/tasks/exit", &id).contains("\"exit_status\":137"));
     wait_status(&c, &id, "STOPPED");
     c.ctr(&["tasks", "delete", &id]).expect_ok();
@@ -623,7 +680,9 @@ fn containers_survive_a_containerd_restart() {
 
 #[test]
 fn a_killed_shim_is_cleaned_up() {
-    let Some(c) = Containerd::with_husk_shim() else { return };
+    let Some(c) = Containerd::with_husk_shim() else {
+        return;
+    };
     let id = format!("k{}", unique());
     let pid = detached(&c, &id, &[], "sleep 1000");
     let bundle = c.bundles().into_iter().find(|b| b.ends_with(&id)).unwrap();
@@ -636,7 +695,12 @@ fn a_killed_shim_is_cleaned_up() {
     // containerd sees the connection go and runs `containerd-shim-husk-v2 ... delete`, which
     // removes the container: the init is killed, its state, cgroup and rootfs mount go.
     for _ in 0..200 {
-        if !alive(pid) && c.ctr(&["tasks", "list", "--quiet"]).stdout.trim().is_empty() {
+        if !alive(pid)
+            && c.ctr(&["tasks", "list", "--quiet"])
+                .stdout
+                .trim()
+                .is_empty()
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -644,7 +708,10 @@ fn a_killed_shim_is_cleaned_up() {
     assert!(!alive(pid), "the container outlived its shim's cleanup");
     let _ = c.ctr(&["tasks", "delete", &id]);
     c.ctr(&["containers", "delete", &id]).expect_ok();
-    assert!(!std::path::Path::new(&sock).exists(), "the dead shim's socket {sock} is left");
+    assert!(
+        !std::path::Path::new(&sock).exists(),
+        "the dead shim's socket {sock} is left"
+    );
     assert_no_runtime_exec(&c);
     c.assert_clean();
 }

@@ -1,9 +1,10 @@
 //! A process's stdio from the paths containerd gives (FIFOs it reads and writes, `file://`
-//! paths, or nothing). Without a terminal, stdout and stderr FIFOs themselves become the
-//! process's fds: no copy thread and no pipe. stdin goes through a pipe fed by a small thread
-//! that opens the FIFO (waiting for containerd's writer, as Go's fifo package does) and ends
-//! the pipe when that writer goes, or at CloseIO. With a terminal, two threads copy between
-//! the FIFOs and the pty master.
+//! paths, or nothing). The process gets pipes, as with runc's shim: CRIU can checkpoint a
+//! process whose stdio are pipes, not one holding a FIFO of the host's /run. A small thread
+//! per stream copies (splice, through std's copy): stdin from the FIFO (opened in the thread,
+//! which waits for containerd's writer as Go's fifo package does; its end, or CloseIO, ends the
+//! pipe), stdout and stderr to theirs. With a terminal, two threads copy between the FIFOs and
+//! the pty master. A process's exit is reported once its output is copied.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -25,13 +26,15 @@ pub struct Opened {
     pub stderr: Stdio,
     stdin_path: Option<String>,
     tty_out: Option<File>,
+    out: Option<File>,
+    err: Option<File>,
 }
 
 /// What the shim keeps of a started process's streams.
 #[derive(Default)]
 pub struct Attached {
     pub stdin: Option<StdinPipe>,
-    /// Signalled when a terminal's output is all copied.
+    /// Disconnected when the output is all copied (every copy thread holds a sender).
     pub out_done: Option<Receiver<()>>,
 }
 
@@ -80,12 +83,14 @@ pub fn open(stdin: &str, stdout: &str, stderr: &str, terminal: bool) -> Result<O
     o.stdout = if stdout.is_empty() {
         Stdio::null()
     } else {
-        Stdio::from(open_out(stdout)?)
+        o.out = Some(open_out(stdout)?);
+        Stdio::piped()
     };
     o.stderr = if stderr.is_empty() {
         Stdio::null()
     } else {
-        Stdio::from(open_out(stderr)?)
+        o.err = Some(open_out(stderr)?);
+        Stdio::piped()
     };
     Ok(o)
 }
@@ -174,7 +179,7 @@ pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Att
                 }
             }
             drop(out);
-            let _ = tx.send(());
+            drop(tx);
         })?;
         a.out_done = Some(rx);
         return Ok(a);
@@ -184,6 +189,22 @@ pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Att
         feed_stdin(path, p.clone())?;
         a.stdin = Some(p);
     }
+    let (tx, rx) = channel::<()>();
+    for (name, from, to) in [
+        ("stdout", process.stdout.take(), o.out.take()),
+        ("stderr", process.stderr.take(), o.err.take()),
+    ] {
+        let (Some(mut from), Some(mut to)) = (from, to) else {
+            continue;
+        };
+        let tx = tx.clone();
+        spawn(name, move || {
+            // Ends when every writer of the pipe (the process and its children) is gone.
+            let _ = std::io::copy(&mut from, &mut to);
+            drop(tx);
+        })?;
+    }
+    a.out_done = Some(rx);
     Ok(a)
 }
 
