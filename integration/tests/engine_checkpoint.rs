@@ -405,9 +405,10 @@ fn containerd_task_checkpoint_exit_stops_the_task() {
 }
 
 /// husk's own shim (containerd-shim-husk-v2): Checkpoint is the library's checkpoint in the
-/// shim. Left running (`containers checkpoint --task`) the counter goes on; with `tasks
-/// checkpoint --exit` the task stops; both checkpoints land in ctr's image store. Restoring
-/// through the shim is refused with a message naming the way that works (docs/shim.md).
+/// shim, and a Create with a checkpoint its `restore_process` at Start. Left running
+/// (`containers checkpoint --task`) the counter goes on; restored (`containers restore`) it
+/// carries on from the checkpoint, in a process the shim reaps; with `tasks checkpoint --exit`
+/// the task stops; both checkpoints land in ctr's image store.
 #[test]
 fn containerd_husk_shim_checkpoints() {
     if criu_missing() {
@@ -454,11 +455,22 @@ fn containerd_husk_shim_checkpoints() {
     assert!(images.stdout.lines().any(|l| l == image), "{images}");
     c.ctr(&["tasks", "delete", &id2]).expect_ok();
     c.ctr(&["containers", "delete", &id2]).expect_ok();
-    let o = c.ctr(&["containers", "restore", "--live", "--rw", &id, &image]);
-    assert_ne!(o.code(), 0, "{o}");
-    assert!(o.stderr.contains("husk restore"), "{o}");
-    let _ = c.ctr(&["tasks", "delete", &id]);
-    let _ = c.ctr(&["containers", "delete", &id]);
+    // The first checkpoint restored: the same token, counting on from where it was.
+    c.ctr(&["containers", "restore", "--live", "--rw", &id, &image])
+        .expect_ok();
+    wait_status(&c, &id, "RUNNING");
+    assert!(
+        c.runtime_root().join(&id).join("state.json").exists(),
+        "no husk state for the restored {id}"
+    );
+    continues(ctr_count(&c, &id), &token, v0);
+    // Its exit reaches containerd through the shim's pidfd.
+    c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
+        .expect_ok();
+    wait_status(&c, &id, "STOPPED");
+    let o = c.ctr(&["tasks", "delete", &id]).expect_ok();
+    assert!(o.stdout.contains("137") || o.stderr.contains("137"), "{o}");
+    c.ctr(&["containers", "delete", &id]).expect_ok();
     for i in [&image, &exited] {
         c.ctr(&["images", "remove", "--sync", i]).expect_ok();
     }

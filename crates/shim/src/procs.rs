@@ -78,6 +78,14 @@ pub struct Task {
     pub paused: bool,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
+    /// A Create with a checkpoint: the restore runs at Start, as runc's shim does it.
+    pub restore: Option<PendingRestore>,
+}
+
+/// What a restoring Start needs from its Create.
+pub struct PendingRestore {
+    pub req: containerd_shim_protos::api::CreateTaskRequest,
+    pub opts: containerd_shim_protos::shim::oci::Options,
 }
 
 impl Task {

@@ -13,12 +13,12 @@ use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::shim::oci::Options as RuncOptions;
 use containerd_shim_protos::ttrpc;
-use libcontainer::{CgroupDriver, Console, CreateOptions, ExecOptions};
+use libcontainer::{CgroupDriver, Console, CreateOptions, ExecOptions, RestoreOptions};
 
 use crate::error::{invalid, lib, not_found, precondition};
 use crate::events::{self, Publisher};
 use crate::monitor::{Monitor, Sink};
-use crate::procs::{timestamp, Exit, IoPaths, Proc, Task};
+use crate::procs::{timestamp, Exit, IoPaths, PendingRestore, Proc, Task};
 use crate::start::{default_root, Saved, INIT_PID_FILE, SAVED_FILE};
 use crate::{metrics, mounts, stdio};
 
@@ -117,13 +117,6 @@ impl Service {
                 format!("container {id}: already exists"),
             ));
         }
-        if !req.checkpoint.is_empty() {
-            return Err(crate::error::status(
-                ttrpc::Code::UNIMPLEMENTED,
-                "restoring a checkpoint through containerd-shim-husk-v2 is not supported: \
-                 restore with `husk restore` (docs/shim.md)",
-            ));
-        }
         let opts = match req.options.as_ref() {
             Some(a) => runc_options(a).map_err(invalid)?,
             None => None,
@@ -145,11 +138,27 @@ impl Service {
                 .map_err(|e| invalid(format!("creating {}: {e}", rootfs.display())))?;
             mounts::mount_rootfs(&req.rootfs, &rootfs).map_err(invalid)?;
         }
-        let r = self.create_container(req, &root, &bundle, &opts);
+        let restoring = !req.checkpoint.is_empty();
+        let r = if restoring {
+            // Restored at Start; until then the task is created with no process.
+            Ok((
+                0,
+                Proc {
+                    io: io_paths(req),
+                    ..Default::default()
+                },
+            ))
+        } else {
+            self.create_container(req, &root, &bundle, &opts)
+        };
         if r.is_err() && mounted {
             mounts::unmount_rootfs(&rootfs);
         }
         let (pid, init) = r?;
+        let restore = restoring.then(|| PendingRestore {
+            req: req.clone(),
+            opts: opts.clone(),
+        });
         self.lock().insert(
             id.clone(),
             Task {
@@ -160,6 +169,7 @@ impl Service {
                 paused: false,
                 init,
                 execs: HashMap::new(),
+                restore,
             },
         );
         let mut e = ev::TaskCreate::new();
@@ -184,23 +194,8 @@ impl Service {
         bundle: &Path,
         opts: &RuncOptions,
     ) -> R<(u32, Proc)> {
-        let mut io =
-            stdio::open(&req.stdin, &req.stdout, &req.stderr, req.terminal).map_err(invalid)?;
-        let mut o = CreateOptions::new(bundle);
-        o.stdin = std::mem::take(&mut io.stdin);
-        o.stdout = std::mem::take(&mut io.stdout);
-        o.stderr = std::mem::take(&mut io.stderr);
-        o.console = Console::Return;
-        o.no_pivot = opts.no_pivot_root;
-        o.no_new_keyring = opts.no_new_keyring;
-        if opts.systemd_cgroup {
-            o.cgroup_driver = CgroupDriver::Systemd;
-        }
-        let rt = libcontainer::Runtime::new(root).with_handler(|n| {
-            if let libcontainer::Notice::Warning { id, msg } = n {
-                eprintln!("container {id}: {msg}");
-            }
-        });
+        let (o, io) = create_options(req, bundle, opts)?;
+        let rt = runtime(root);
         let mut c = rt.create(&req.id, &o).map_err(lib)?;
         let process = c.take_process();
         let r = self.adopt_init(&req.id, root, bundle, req, io, process);
@@ -226,12 +221,7 @@ impl Service {
         let _ = std::fs::write(bundle.join(INIT_PID_FILE), pid.to_string());
         let mut p = Proc {
             pid,
-            io: IoPaths {
-                stdin: req.stdin.clone(),
-                stdout: req.stdout.clone(),
-                stderr: req.stderr.clone(),
-                terminal: req.terminal,
-            },
+            io: io_paths(req),
             ..Default::default()
         };
         p.pty = stdio::pty_of(&process).map_err(invalid)?;
@@ -324,6 +314,14 @@ impl Service {
             }
             return Ok(resp);
         }
+        // A restore that never started has no container and no exit.
+        if self.with_task(id, |t| Ok(t.init.pid == 0))? {
+            let t = self.lock().remove(id);
+            if let Some(t) = t.filter(|t| t.mounted) {
+                mounts::unmount_rootfs(&t.bundle.join("rootfs"));
+            }
+            return Ok(resp);
+        }
         // A created init that never started is killed, as runc's shim deletes it.
         match rt.container(id) {
             Ok(c) => c.delete(!started).map_err(lib)?,
@@ -349,6 +347,75 @@ impl Service {
         self.publisher.publish(events::delete(e));
         Ok(resp)
     }
+}
+
+impl Service {
+    /// The restore a Create with a checkpoint left for Start: the library restores the
+    /// container and hands its init over like a created one.
+    fn restore_init(&self, id: &str, pending: PendingRestore) -> R<()> {
+        let (root, bundle) = self.with_task(id, |t| Ok((t.root.clone(), t.bundle.clone())))?;
+        let PendingRestore { req, opts } = pending;
+        let (o, io) = create_options(&req, &bundle, &opts)?;
+        let mut r = RestoreOptions::new(&req.checkpoint, &bundle);
+        r.create = o;
+        r.detach = true;
+        let work = bundle.join("work");
+        if work.is_dir() {
+            r.work_path = Some(work);
+        }
+        let rt = runtime(&root);
+        let process = rt.restore_process(id, &r).map_err(lib)?;
+        match self.adopt_init(id, &root, &bundle, &req, io, Some(process)) {
+            Ok((_, p)) => self.with_task(id, |t| {
+                t.init = p;
+                Ok(())
+            }),
+            Err(e) => {
+                if let Ok(c) = rt.container(id) {
+                    let _ = c.delete(true);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+fn io_paths(req: &api::CreateTaskRequest) -> IoPaths {
+    IoPaths {
+        stdin: req.stdin.clone(),
+        stdout: req.stdout.clone(),
+        stderr: req.stderr.clone(),
+        terminal: req.terminal,
+    }
+}
+
+/// The library's options for a Create (or its restore): the bundle, stdio and runc options.
+fn create_options(
+    req: &api::CreateTaskRequest,
+    bundle: &Path,
+    opts: &RuncOptions,
+) -> R<(CreateOptions, stdio::Opened)> {
+    let mut io =
+        stdio::open(&req.stdin, &req.stdout, &req.stderr, req.terminal).map_err(invalid)?;
+    let mut o = CreateOptions::new(bundle);
+    o.stdin = std::mem::take(&mut io.stdin);
+    o.stdout = std::mem::take(&mut io.stdout);
+    o.stderr = std::mem::take(&mut io.stderr);
+    o.console = Console::Return;
+    o.no_pivot = opts.no_pivot_root;
+    o.no_new_keyring = opts.no_new_keyring;
+    if opts.systemd_cgroup {
+        o.cgroup_driver = CgroupDriver::Systemd;
+    }
+    Ok((o, io))
+}
+
+fn runtime(root: &Path) -> libcontainer::Runtime {
+    libcontainer::Runtime::new(root).with_handler(|n| {
+        if let libcontainer::Notice::Warning { id, msg } = n {
+            eprintln!("container {id}: {msg}");
+        }
+    })
 }
 
 impl Sink for Service {
@@ -406,8 +473,13 @@ impl Service {
         if !exec_id.is_empty() {
             return self.start_exec(id, exec_id);
         }
-        let c = self.container(id)?;
-        c.start().map_err(lib)?;
+        let pending = self.with_task(id, |t| Ok(t.restore.take()))?;
+        if let Some(r) = pending {
+            self.restore_init(id, r)?;
+        } else {
+            let c = self.container(id)?;
+            c.start().map_err(lib)?;
+        }
         let pid = self.with_task(id, |t| {
             t.started = true;
             Ok(t.init.pid)

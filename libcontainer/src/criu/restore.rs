@@ -257,6 +257,35 @@ impl Runtime {
     /// # Ok(()) }
     /// ```
     pub fn restore(&self, id: &str, opts: &RestoreOptions) -> Result<RunOutcome> {
+        match self.restore_impl(id, opts, false)? {
+            Restored::Outcome(o) => Ok(o),
+            Restored::Process(_) => Err(Error::setup("restore returned a process")),
+        }
+    }
+
+    /// Restores like [`Runtime::restore`] with `detach`, and returns the restored init as a
+    /// [`Process`](crate::Process): its pidfd (CRIU restores it as a sibling of itself, so it
+    /// is the caller's child and the caller reaps it), the pipes asked for with
+    /// [`Stdio::Piped`](crate::Stdio::Piped), and with a terminal and [`Console::Return`] the
+    /// pty master. This is how a program that supervises its containers (husk's containerd
+    /// shim) takes a restored one over.
+    ///
+    /// ```no_run
+    /// # fn main() -> libcontainer::Result<()> {
+    /// let runtime = libcontainer::Runtime::new("/run/husk");
+    /// let opts = libcontainer::RestoreOptions::new("/var/lib/ckpt/web-1", "/path/to/bundle");
+    /// let init = runtime.restore_process("web-1", &opts)?;
+    /// println!("restored, exited with {}", init.wait()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn restore_process(&self, id: &str, opts: &RestoreOptions) -> Result<crate::Process> {
+        match self.restore_impl(id, opts, true)? {
+            Restored::Process(p) => Ok(p),
+            Restored::Outcome(_) => Err(Error::setup("restore returned no process")),
+        }
+    }
+
+    fn restore_impl(&self, id: &str, opts: &RestoreOptions, keep: bool) -> Result<Restored> {
         state::validate_id(id)?;
         if self.root().join(id).exists() {
             return Err(Error::AlreadyExists(id.into()));
@@ -290,7 +319,8 @@ impl Runtime {
                 ))
             }
             (Console::Socket(_), true) => {}
-            (Console::Proxy, true) if !opts.detach => {}
+            (Console::Proxy, true) if !opts.detach && !keep => {}
+            (Console::Return, true) if keep => {}
             (_, true) => {
                 return Err(Error::config(
                     "process.terminal",
@@ -515,7 +545,7 @@ impl Runtime {
             }
             Ok((restored, pidfd, pipes))
         })();
-        let (pid, pidfd, _pipes) = match result {
+        let (pid, pidfd, pipes) = match result {
             Ok(r) => r,
             Err(e) => {
                 undo.dir = Some(dir);
@@ -530,8 +560,17 @@ impl Runtime {
         drop(undo);
         drop(dir);
         self.handler.emit(crate::Notice::Created { id, pid });
+        if keep {
+            let pidfd = crate::io::Pidfd::from_parts(pidfd, pid);
+            let pty = if c.console == Console::Return {
+                pty
+            } else {
+                None
+            };
+            return Ok(Restored::Process(crate::Process::new(pidfd, pipes, pty)));
+        }
         if opts.detach {
-            return Ok(RunOutcome::Detached);
+            return Ok(Restored::Outcome(RunOutcome::Detached));
         }
         if opts.subreaper {
             sys::proc::set_child_subreaper(true)
@@ -548,8 +587,14 @@ impl Runtime {
         if opts.subreaper {
             sys::proc::reap_exited();
         }
-        Ok(RunOutcome::Exited(status))
+        Ok(Restored::Outcome(RunOutcome::Exited(status)))
     }
+}
+
+/// What `restore_impl` gives: the outcome of `restore`, or the process of `restore_process`.
+enum Restored {
+    Outcome(RunOutcome),
+    Process(crate::Process),
 }
 
 /// CRIU's names of the namespaces `join_ns` takes.
