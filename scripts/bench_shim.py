@@ -31,6 +31,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -147,9 +148,10 @@ class Containerd:
                     f'[ttrpc]\n  address = "{self.sock}.ttrpc"\n')
         env = dict(os.environ, PATH=bindir + ":" + os.environ.get("PATH", ""))
         self.log = open(os.path.join(self.dir, "containerd.log"), "wb")
+        # Its own session: a ^C reaches the bench, whose teardown still needs the daemon.
         self.daemon = subprocess.Popen(["containerd", "--config", cfg], env=env,
                                        stdin=subprocess.DEVNULL, stdout=self.log,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, start_new_session=True)
         end = time.monotonic() + 30
         while self.ctr("version", check=False).returncode != 0:
             if self.daemon.poll() is not None or time.monotonic() > end:
@@ -420,9 +422,13 @@ def shim_case(work, iterations, containers, pct):
                    "containers, shims, containers' cgroups and runtime state, shim sockets, "
                    "mounts).")
     finally:
+        left = []
         if c:
             c.close()
+            left = [f"shim process {p}" for p in c.shim_pids()] + c.host_left(True)
+            if left:
+                print(f"scripts/bench --shim: left after the teardown: {', '.join(left)}",
+                      file=sys.stderr)
         shutil.rmtree(base, ignore_errors=True)
-    left = [f"shim process {p}" for p in c.shim_pids()] + c.host_left(True)
     out.append(f"Left after the teardown: {', '.join(left) if left else 'nothing'}.\n")
     return "\n".join(out)
