@@ -65,7 +65,12 @@ pub fn serve(flags: &Flags) -> Result<(), String> {
             )
         })
         .collect();
+    // Per connection (containerd keeps one), one idle handler thread ready and one more
+    // spawned while a request (Wait) blocks, instead of ttrpc's three.
     let mut server = Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(4)
         .add_listener(listener.into_raw_fd())
         .map_err(|e| format!("listening: {e}"))?
         .register_service(v3)

@@ -464,12 +464,31 @@ impl Sink for Service {
     }
 }
 
+/// Runs `f` on a short-lived thread. The library's deep calls (create, exec, restore, delete)
+/// touch tens of KiB of stack; on one of ttrpc's pooled threads those pages would stay
+/// resident for the shim's whole life. A process the thread creates stays the shim's child
+/// (the kernel gives a dead thread's children to another thread of the process).
+pub(crate) fn offload<T: Send>(f: impl FnOnce() -> R<T> + Send) -> R<T> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("call".into())
+            .stack_size(1 << 20)
+            .spawn_scoped(s, f)
+            .map_err(|e| invalid(format!("starting a thread: {e}")))?
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
 /// For the ttrpc handlers (service_api.rs).
 impl Service {
     pub(crate) fn create_req(&self, req: &api::CreateTaskRequest) -> R<u32> {
-        self.create_task(req)
+        offload(|| self.create_task(req))
     }
     pub(crate) fn start_req(&self, id: &str, exec_id: &str) -> R<u32> {
+        offload(|| self.start_now(id, exec_id))
+    }
+    fn start_now(&self, id: &str, exec_id: &str) -> R<u32> {
         if !exec_id.is_empty() {
             return self.start_exec(id, exec_id);
         }
@@ -491,7 +510,7 @@ impl Service {
         Ok(pid)
     }
     pub(crate) fn delete_req(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
-        self.delete_task(id, exec_id)
+        offload(|| self.delete_task(id, exec_id))
     }
     pub(crate) fn wait_req(&self, id: &str, exec_id: &str) -> R<Exit> {
         self.wait_exit(id, exec_id, None)

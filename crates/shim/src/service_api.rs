@@ -131,7 +131,7 @@ impl Task for Service {
                 }
             }
         }
-        c.checkpoint(&o).map_err(lib)?;
+        crate::service::offload(|| c.checkpoint(&o).map_err(lib))?;
         let mut e = ev::TaskCheckpointed::new();
         e.container_id = req.id.clone();
         e.checkpoint = req.path.clone();

@@ -113,6 +113,8 @@ fn spawn(flags: &Flags, cwd: &Path, address: &str, listener: &UnixListener) -> R
         .current_dir(cwd)
         .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
         .env(ADDRESS_ENV, address)
+        // One malloc arena: a thread per stream must not mean an arena (and its heap) each.
+        .env("MALLOC_ARENA_MAX", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
