@@ -8,6 +8,7 @@
 //! * `... -id ID -bundle DIR delete`: clean up after a shim that died, printing a
 //!   DeleteResponse.
 
+mod async_api;
 mod error;
 mod events;
 mod flags;

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc::UnboundedSender;
 
 use containerd_shim_protos::api;
 use containerd_shim_protos::events::task as ev;
@@ -38,9 +39,11 @@ pub struct Service {
     namespace: String,
     tasks: Mutex<HashMap<String, Task>>,
     exited: Condvar,
+    /// Wakes the asynchronous Waits when a process exits.
+    pub exit_notify: tokio::sync::Notify,
     publisher: Publisher,
     monitor: Arc<Monitor>,
-    shutdown: Mutex<Sender<()>>,
+    shutdown: UnboundedSender<()>,
 }
 
 impl Service {
@@ -48,15 +51,16 @@ impl Service {
         namespace: &str,
         publisher: Publisher,
         monitor: Arc<Monitor>,
-        shutdown: Sender<()>,
+        shutdown: UnboundedSender<()>,
     ) -> Arc<Service> {
         Arc::new(Service {
             namespace: namespace.into(),
             tasks: Mutex::new(HashMap::new()),
             exited: Condvar::new(),
+            exit_notify: tokio::sync::Notify::new(),
             publisher,
             monitor,
-            shutdown: Mutex::new(shutdown),
+            shutdown,
         })
     }
 
@@ -448,6 +452,7 @@ impl Sink for Service {
             }
         }
         self.exited.notify_all();
+        self.exit_notify.notify_waiters();
         let mut e = ev::TaskExit::new();
         e.container_id = container.into();
         e.id = if exec.is_empty() { container } else { exec }.into();
@@ -464,29 +469,13 @@ impl Sink for Service {
     }
 }
 
-/// Runs `f` on a short-lived thread. The library's deep calls (create, exec, restore, delete)
-/// touch tens of KiB of stack; on one of ttrpc's pooled threads those pages would stay
-/// resident for the shim's whole life. A process the thread creates stays the shim's child
-/// (the kernel gives a dead thread's children to another thread of the process).
-pub(crate) fn offload<T: Send>(f: impl FnOnce() -> R<T> + Send) -> R<T> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("call".into())
-            .stack_size(1 << 20)
-            .spawn_scoped(s, f)
-            .map_err(|e| invalid(format!("starting a thread: {e}")))?
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
-    })
-}
-
 /// For the ttrpc handlers (service_api.rs).
 impl Service {
     pub(crate) fn create_req(&self, req: &api::CreateTaskRequest) -> R<u32> {
-        offload(|| self.create_task(req))
+        self.create_task(req)
     }
     pub(crate) fn start_req(&self, id: &str, exec_id: &str) -> R<u32> {
-        offload(|| self.start_now(id, exec_id))
+        self.start_now(id, exec_id)
     }
     fn start_now(&self, id: &str, exec_id: &str) -> R<u32> {
         if !exec_id.is_empty() {
@@ -510,10 +499,7 @@ impl Service {
         Ok(pid)
     }
     pub(crate) fn delete_req(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
-        offload(|| self.delete_task(id, exec_id))
-    }
-    pub(crate) fn wait_req(&self, id: &str, exec_id: &str) -> R<Exit> {
-        self.wait_exit(id, exec_id, None)
+        self.delete_task(id, exec_id)
     }
     pub(crate) fn container_of(&self, id: &str) -> R<libcontainer::Container> {
         self.container(id)
@@ -532,6 +518,14 @@ impl Service {
         Ok(metrics::to_any(&s))
     }
     pub(crate) fn request_shutdown(&self) {
-        let _ = self.shutdown.lock().map(|tx| tx.send(()));
+        let _ = self.shutdown.send(());
+    }
+    /// The process's exit if it has one (not found: an error).
+    pub(crate) fn exit_of(&self, id: &str, exec_id: &str) -> R<Option<Exit>> {
+        self.with_task(id, |t| {
+            t.proc(exec_id)
+                .map(|p| p.exit)
+                .ok_or_else(|| not_found(format!("process {exec_id} of {id}")))
+        })
     }
 }

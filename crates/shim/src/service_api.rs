@@ -1,10 +1,9 @@
-//! The ttrpc handlers of containerd's `Task` service: each checks its request and calls the
-//! service (service.rs), which calls the library.
+//! The requests of containerd's `Task` service, synchronous: each checks its request and calls
+//! the service (service.rs), which calls the library. async_api.rs runs them for ttrpc.
 
 use containerd_shim_protos::api::{self, Empty};
 use containerd_shim_protos::events::task as ev;
-use containerd_shim_protos::shim_sync::Task;
-use containerd_shim_protos::ttrpc::{self, TtrpcContext};
+use containerd_shim_protos::ttrpc;
 use libcontainer::oci_spec::runtime::LinuxResources;
 
 use crate::error::{invalid, lib, not_found, precondition, status};
@@ -27,8 +26,8 @@ fn json_any<'a>(
         .ok_or_else(|| invalid(format!("{what} is missing")))
 }
 
-impl Task for Service {
-    fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
+impl Service {
+    pub(crate) fn rpc_state(&self, req: api::StateRequest) -> R<api::StateResponse> {
         self.task(&req.id, |t| {
             let p = t
                 .proc(&req.exec_id)
@@ -55,25 +54,25 @@ impl Task for Service {
         })
     }
 
-    fn create(&self, _: &TtrpcContext, req: api::CreateTaskRequest) -> R<api::CreateTaskResponse> {
+    pub(crate) fn rpc_create(&self, req: api::CreateTaskRequest) -> R<api::CreateTaskResponse> {
         let pid = self.create_req(&req)?;
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
         Ok(r)
     }
 
-    fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
+    pub(crate) fn rpc_start(&self, req: api::StartRequest) -> R<api::StartResponse> {
         let pid = self.start_req(&req.id, &req.exec_id)?;
         let mut r = api::StartResponse::new();
         r.pid = pid;
         Ok(r)
     }
 
-    fn delete(&self, _: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
+    pub(crate) fn rpc_delete(&self, req: api::DeleteRequest) -> R<api::DeleteResponse> {
         self.delete_req(&req.id, &req.exec_id)
     }
 
-    fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> R<api::PidsResponse> {
+    pub(crate) fn rpc_pids(&self, req: api::PidsRequest) -> R<api::PidsResponse> {
         let pids = self.container_of(&req.id)?.processes().map_err(lib)?;
         let mut r = api::PidsResponse::new();
         for pid in pids {
@@ -84,7 +83,7 @@ impl Task for Service {
         Ok(r)
     }
 
-    fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> R<Empty> {
+    pub(crate) fn rpc_pause(&self, req: api::PauseRequest) -> R<Empty> {
         self.container_of(&req.id)?.pause().map_err(lib)?;
         self.task(&req.id, |t| {
             t.paused = true;
@@ -96,7 +95,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> R<Empty> {
+    pub(crate) fn rpc_resume(&self, req: api::ResumeRequest) -> R<Empty> {
         self.container_of(&req.id)?.resume().map_err(lib)?;
         self.task(&req.id, |t| {
             t.paused = false;
@@ -108,7 +107,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> R<Empty> {
+    pub(crate) fn rpc_checkpoint(&self, req: api::CheckpointTaskRequest) -> R<Empty> {
         let c = self.container_of(&req.id)?;
         let mut o = libcontainer::CheckpointOptions {
             image_path: req.path.clone().into(),
@@ -131,7 +130,7 @@ impl Task for Service {
                 }
             }
         }
-        crate::service::offload(|| c.checkpoint(&o).map_err(lib))?;
+        c.checkpoint(&o).map_err(lib)?;
         let mut e = ev::TaskCheckpointed::new();
         e.container_id = req.id.clone();
         e.checkpoint = req.path.clone();
@@ -139,7 +138,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
+    pub(crate) fn rpc_kill(&self, req: api::KillRequest) -> R<Empty> {
         let signal = req.signal as i32;
         if req.exec_id.is_empty() {
             let exited = self.task(&req.id, |t| Ok(t.init.exit.is_some()))?;
@@ -170,7 +169,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> R<Empty> {
+    pub(crate) fn rpc_exec(&self, req: api::ExecProcessRequest) -> R<Empty> {
         if req.exec_id.is_empty() {
             return Err(invalid("exec id must not be empty"));
         }
@@ -209,7 +208,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn resize_pty(&self, _: &TtrpcContext, req: api::ResizePtyRequest) -> R<Empty> {
+    pub(crate) fn rpc_resize_pty(&self, req: api::ResizePtyRequest) -> R<Empty> {
         let pty = self.task(&req.id, |t| {
             let p = t
                 .proc(&req.exec_id)
@@ -223,7 +222,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> R<Empty> {
+    pub(crate) fn rpc_close_io(&self, req: api::CloseIORequest) -> R<Empty> {
         if req.stdin {
             self.task(&req.id, |t| {
                 let p = t
@@ -238,7 +237,7 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> R<Empty> {
+    pub(crate) fn rpc_update(&self, req: api::UpdateTaskRequest) -> R<Empty> {
         let data = json_any(&req.resources, "the resources")?;
         let r: LinuxResources = serde_json::from_slice(data)
             .map_err(|e| invalid(format!("decoding the resources: {e}")))?;
@@ -246,21 +245,13 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> R<api::WaitResponse> {
-        let e = self.wait_req(&req.id, &req.exec_id)?;
-        let mut r = api::WaitResponse::new();
-        r.exit_status = e.status;
-        r.exited_at = Some(timestamp(e.at)).into();
-        Ok(r)
-    }
-
-    fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> R<api::StatsResponse> {
+    pub(crate) fn rpc_stats(&self, req: api::StatsRequest) -> R<api::StatsResponse> {
         let mut r = api::StatsResponse::new();
         r.stats = Some(self.stats_any(&req.id)?).into();
         Ok(r)
     }
 
-    fn connect(&self, _: &TtrpcContext, req: api::ConnectRequest) -> R<api::ConnectResponse> {
+    pub(crate) fn rpc_connect(&self, req: api::ConnectRequest) -> R<api::ConnectResponse> {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
         r.task_pid = self.task(&req.id, |t| Ok(t.init.pid)).unwrap_or(0);
@@ -268,7 +259,7 @@ impl Task for Service {
         Ok(r)
     }
 
-    fn shutdown(&self, _: &TtrpcContext, req: api::ShutdownRequest) -> R<Empty> {
+    pub(crate) fn rpc_shutdown(&self, req: api::ShutdownRequest) -> R<Empty> {
         // The shim serves a group: it goes only when its last container has.
         if req.now || self.tasks().is_empty() {
             self.request_shutdown();
