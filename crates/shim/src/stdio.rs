@@ -1,10 +1,11 @@
 //! A process's stdio from the paths containerd gives (FIFOs it reads and writes, `file://`
 //! paths, or nothing). The process gets pipes, as with runc's shim: CRIU can checkpoint a
-//! process whose stdio are pipes, not one holding a FIFO of the host's /run. A small thread
-//! per stream copies (splice, through std's copy): stdin from the FIFO (opened in the thread,
-//! which waits for containerd's writer as Go's fifo package does; its end, or CloseIO, ends the
-//! pipe), stdout and stderr to theirs. With a terminal, two threads copy between the FIFOs and
-//! the pty master. A process's exit is reported once its output is copied.
+//! process whose stdio are pipes, not one holding a FIFO of the host's /run. Between a pipe and
+//! a FIFO the copy is a task of the shim's runtime (no thread per stream): stdin from the
+//! FIFO, opened without waiting, which epoll reports only once containerd's writer has come
+//! (data) or gone (the end, which ends the pipe; so does CloseIO); stdout and stderr to theirs.
+//! A `file://` output, and a terminal's two directions, are copied by a small thread each. A
+//! process's exit is reported once its output is copied.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -14,9 +15,16 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use libcontainer::Stdio;
+use std::os::unix::fs::FileTypeExt;
+use tokio::net::unix::pipe;
 
-/// The write end of a process's stdin pipe, shared by its copy thread and CloseIO.
-pub type StdinPipe = Arc<Mutex<Option<File>>>;
+/// A process's stdin copy, which CloseIO or the exit ends.
+pub enum StdinPipe {
+    /// A thread's (a terminal's): the master it writes, taken away to end it.
+    Thread(Arc<Mutex<Option<File>>>),
+    /// A task's: aborting it drops the pipe's write end.
+    Task(tokio::task::AbortHandle),
+}
 
 /// What a process's streams became.
 #[derive(Default)]
@@ -105,7 +113,7 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
 }
 
 /// Copies the stdin FIFO into `to` until containerd's writer goes or `to` is taken away.
-fn feed_stdin(path: String, to: StdinPipe) -> Result<(), String> {
+fn feed_stdin(path: String, to: Arc<Mutex<Option<File>>>) -> Result<(), String> {
     spawn("stdin", move || {
         // Blocks until containerd's writer is there.
         let Ok(mut fifo) = File::open(&path) else {
@@ -132,7 +140,10 @@ fn feed_stdin(path: String, to: StdinPipe) -> Result<(), String> {
 
 /// Ends a process's stdin: its pipe's write end is closed.
 pub fn close_stdin(p: &StdinPipe) {
-    p.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match p {
+        StdinPipe::Thread(m) => drop(m.lock().unwrap_or_else(|p| p.into_inner()).take()),
+        StdinPipe::Task(a) => a.abort(),
+    }
 }
 
 /// Wakes a stdin thread still waiting for containerd's writer (the process is gone): a
@@ -158,9 +169,9 @@ pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Att
                 .map_err(|e| format!("duplicating the pty master: {e}"))
         };
         if let Some(path) = o.stdin_path.take() {
-            let m: StdinPipe = Arc::new(Mutex::new(Some(dup()?)));
+            let m = Arc::new(Mutex::new(Some(dup()?)));
             feed_stdin(path, m.clone())?;
-            a.stdin = Some(m);
+            a.stdin = Some(StdinPipe::Thread(m));
         }
         let (tx, rx) = channel();
         let mut out = o.tty_out.take();
@@ -184,25 +195,49 @@ pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Att
         a.out_done = Some(rx);
         return Ok(a);
     }
+    let rt = tokio::runtime::Handle::try_current()
+        .map_err(|e| format!("no runtime for the stdio copy: {e}"))?;
+    let _in_rt = rt.enter();
     if let (Some(path), Some(w)) = (o.stdin_path.take(), process.stdin.take()) {
-        let p: StdinPipe = Arc::new(Mutex::new(Some(w)));
-        feed_stdin(path, p.clone())?;
-        a.stdin = Some(p);
+        // Opened without waiting for a writer: epoll says nothing until one comes.
+        let fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| format!("opening stdin {path}: {e}"))?;
+        let mut from = pipe::Receiver::from_file(fifo).map_err(|e| format!("stdin {path}: {e}"))?;
+        let mut to = pipe::Sender::from_file(w).map_err(|e| format!("the stdin pipe: {e}"))?;
+        let task = rt.spawn(async move {
+            let _ = tokio::io::copy(&mut from, &mut to).await;
+        });
+        a.stdin = Some(StdinPipe::Task(task.abort_handle()));
     }
     let (tx, rx) = channel::<()>();
     for (name, from, to) in [
         ("stdout", process.stdout.take(), o.out.take()),
         ("stderr", process.stderr.take(), o.err.take()),
     ] {
-        let (Some(mut from), Some(mut to)) = (from, to) else {
+        let (Some(from), Some(to)) = (from, to) else {
             continue;
         };
         let tx = tx.clone();
-        spawn(name, move || {
-            // Ends when every writer of the pipe (the process and its children) is gone.
-            let _ = std::io::copy(&mut from, &mut to);
+        let is_fifo = to.metadata().is_ok_and(|m| m.file_type().is_fifo());
+        if !is_fifo {
+            // A file:// log: regular files have no readiness to wait for.
+            let (mut from, mut to) = (from, to);
+            spawn(name, move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                drop(tx);
+            })?;
+            continue;
+        }
+        let mut from = pipe::Receiver::from_file(from).map_err(|e| format!("{name} pipe: {e}"))?;
+        let mut to = pipe::Sender::from_file(to).map_err(|e| format!("{name} FIFO: {e}"))?;
+        // Ends when every writer of the pipe (the process and its children) is gone.
+        rt.spawn(async move {
+            let _ = tokio::io::copy(&mut from, &mut to).await;
             drop(tx);
-        })?;
+        });
     }
     a.out_done = Some(rx);
     Ok(a)
