@@ -114,14 +114,57 @@ impl Containerd {
     }
 
     /// A `ctr` command for this daemon and namespace (for tests that spawn it themselves).
+    /// With husk's shim, `run` and `tasks exec` get `--fifo-dir DIR/fifo`, so that
+    /// [`Containerd::assert_clean`] can check that no FIFO of this test is left.
     pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if self.husk_shim {
+            let at = match args {
+                ["run", ..] => Some(1),
+                ["tasks", "exec", ..] => Some(2),
+                _ => None,
+            };
+            if let Some(i) = at {
+                let dir = self.fifo_dir().to_string_lossy().into_owned();
+                a.splice(i..i, ["--fifo-dir".to_string(), dir]);
+            }
+        }
         let mut c = Command::new("ctr");
         c.arg("--address")
             .arg(self.dir.join("c.sock"))
             .arg("--namespace")
             .arg(&self.ns)
-            .args(args);
+            .args(a);
         c
+    }
+
+    /// Where ctr makes the stdio FIFOs of this daemon's containers (husk's shim).
+    pub fn fifo_dir(&self) -> PathBuf {
+        self.dir.join("fifo")
+    }
+
+    /// Removes the FIFOs ctr made for `id` and left: ctr removes a process's FIFOs only when
+    /// it deletes the process itself, so a detached exec's and those of a task whose shim
+    /// died stay (with runc's shim too).
+    pub fn remove_ctr_fifos(&self, id: &str) {
+        for d in fs::read_dir(self.fifo_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let named = fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| {
+                    f.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{id}-"))
+                });
+            if named {
+                let _ = fs::remove_dir_all(d.path());
+            }
+        }
     }
 
     /// `ctr ARGS...`, bounded.
@@ -212,6 +255,11 @@ impl Containerd {
                 &format!("/{}", self.ns),
             ));
             if self.husk_shim {
+                let fifos = fs::read_dir(self.fifo_dir())
+                    .into_iter()
+                    .flatten()
+                    .flatten();
+                left.extend(fifos.map(|e| format!("FIFO dir {}", e.path().display())));
                 left.extend(self.shim_pids().iter().map(|p| format!("shim process {p}")));
                 left.extend(
                     self.bundles()

@@ -2,7 +2,8 @@
 //! through ctr against a private containerd 1.6 per test (`Containerd::with_husk_shim`). Every
 //! test checks that no runtime binary was executed (the wrapper named `runc` and `husk` on the
 //! daemon's PATH logs nothing: the library is linked into the shim), what the containers saw,
-//! and that nothing is left: no container, task, shim process, bundle, state or cgroup.
+//! and that nothing is left: no container, task, shim process, bundle, state, cgroup or FIFO
+//! (ctr's FIFOs go to the test's own `--fifo-dir`).
 
 use std::time::Duration;
 
@@ -307,6 +308,7 @@ fn detached_exec_pause_resume_kill_and_events() {
     assert!(o.stdout.contains("137") || o.stderr.contains("137"), "{o}");
     ev.wait("/tasks/delete", &id);
     c.ctr(&["containers", "delete", &id]).expect_ok();
+    c.remove_ctr_fifos("long");
     assert_no_runtime_exec(&c);
     c.assert_clean();
 }
@@ -696,6 +698,7 @@ fn a_killed_shim_is_cleaned_up() {
     // removes the container: the init is killed, its state, cgroup and rootfs mount go.
     for _ in 0..200 {
         if !alive(pid)
+            && !std::path::Path::new(&sock).exists()
             && c.ctr(&["tasks", "list", "--quiet"])
                 .stdout
                 .trim()
@@ -712,6 +715,7 @@ fn a_killed_shim_is_cleaned_up() {
         !std::path::Path::new(&sock).exists(),
         "the dead shim's socket {sock} is left"
     );
+    c.remove_ctr_fifos(&id);
     assert_no_runtime_exec(&c);
     c.assert_clean();
 }
