@@ -236,6 +236,27 @@ impl Containerd {
             .unwrap_or_default()
     }
 
+    /// Polls `ctr tasks list` until `id`'s status is `want`; returns its line (id, pid,
+    /// status).
+    #[track_caller]
+    pub fn wait_status(&self, id: &str, want: &str) -> String {
+        let mut line = String::new();
+        for _ in 0..200 {
+            let o = self.ctr(&["tasks", "list"]).expect_ok();
+            line = o
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(id))
+                .unwrap_or_default()
+                .to_string();
+            if line.split_whitespace().nth(2) == Some(want) {
+                return line;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("task {id} is not {want}: {line:?}");
+    }
+
     /// The container's cgroup relative to each hierarchy: ctr's default `/<namespace>/<id>`.
     pub fn cgroup(&self, id: &str) -> String {
         format!("/{}/{id}", self.ns)

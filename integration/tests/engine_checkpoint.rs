@@ -9,7 +9,6 @@
 //! to the runtime is in the module docs of the tests below (observed with runc 1.1.5).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use integration::criu::*;
 use integration::*;
@@ -259,25 +258,6 @@ fn containerd() -> Option<Containerd> {
     Containerd::new()
 }
 
-/// Polls `ctr task ls` until `id`'s status is `want`.
-fn wait_status(c: &Containerd, id: &str, want: &str) {
-    let mut line = String::new();
-    for _ in 0..200 {
-        let o = c.ctr(&["tasks", "list"]).expect_ok();
-        line = o
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .unwrap_or_default()
-            .to_string();
-        if line.split_whitespace().nth(2) == Some(want) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("task {id} is not {want}: {line:?}");
-}
-
 /// The counter as `ctr tasks exec` reads it.
 fn ctr_count<'a>(c: &'a Containerd, id: &'a str) -> impl Fn() -> String + 'a {
     move || {
@@ -299,7 +279,7 @@ fn flag_value(call: &str, flag: &str) -> Option<String> {
 fn kill_and_delete(c: &Containerd, id: &str) {
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", id])
         .expect_ok();
-    wait_status(c, id, "STOPPED");
+    c.wait_status(id, "STOPPED");
     c.ctr(&["tasks", "delete", id]).expect_ok();
     c.ctr(&["containers", "delete", id]).expect_ok();
 }
@@ -318,7 +298,7 @@ fn containerd_checkpoint_then_live_restore_continues_the_counter() {
     let id = format!("ck{}", unique());
     c.run(&["--detach"], &id, &["sh", "-c", COUNTER])
         .expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     let (token, v0) = count_above(ctr_count(&c, &id), 3);
     let image = format!("localhost/husk-ckpt-{id}:1");
     c.ctr(&[
@@ -336,7 +316,7 @@ fn containerd_checkpoint_then_live_restore_continues_the_counter() {
     c.wrapper.assert_called("pause", &id);
     c.wrapper.assert_called("resume", &id);
     // Left running (and resumed): the same counter goes on.
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     continues(ctr_count(&c, &id), &token, v0);
     kill_and_delete(&c, &id);
     c.ctr(&["containers", "restore", "--live", "--rw", &id, &image])
@@ -344,7 +324,7 @@ fn containerd_checkpoint_then_live_restore_continues_the_counter() {
     let call = c.wrapper.assert_called("restore", &id);
     // containerd 1.6's shim leaves the unpacked checkpoint behind: ours to remove.
     let _unpacked = flag_value(&call, "--image-path").map(|p| RemoveOnDrop(p.into()));
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     if !is_runc() {
         assert!(
             c.runtime_root().join(&id).join("state.json").exists(),
@@ -380,7 +360,7 @@ fn containerd_task_checkpoint_exit_stops_the_task() {
     let id = format!("ckx{}", unique());
     c.run(&["--detach"], &id, &["sh", "-c", COUNTER])
         .expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     count_above(ctr_count(&c, &id), 3);
     let o = c.ctr(&["tasks", "checkpoint", "--exit", &id]).expect_ok();
     let image = o.stdout.trim().to_string();
@@ -394,7 +374,7 @@ fn containerd_task_checkpoint_exit_stops_the_task() {
         flag_value(&call, "--work-path").is_some_and(|w| w.ends_with("/work/criu-work")),
         "{call}"
     );
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     let images = c.ctr(&["images", "list", "--quiet"]).expect_ok();
     assert!(images.stdout.lines().any(|l| l == image), "{images}");
     c.ctr(&["tasks", "delete", &id]).expect_ok();
@@ -420,7 +400,7 @@ fn containerd_husk_shim_checkpoints() {
     let id = format!("hsck{}", unique());
     c.run(&["--detach"], &id, &["sh", "-c", COUNTER])
         .expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     let (token, v0) = count_above(ctr_count(&c, &id), 3);
     let image = format!("localhost/husk-shim-ckpt-{id}:1");
     c.ctr(&[
@@ -433,7 +413,7 @@ fn containerd_husk_shim_checkpoints() {
         &image,
     ])
     .expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     continues(ctr_count(&c, &id), &token, v0);
     kill_and_delete(&c, &id);
     // A second container (ctr would store the first one's spec blob twice), checkpointed
@@ -441,7 +421,7 @@ fn containerd_husk_shim_checkpoints() {
     let id2 = format!("hsckx{}", unique());
     c.run(&["--detach"], &id2, &["sh", "-c", COUNTER])
         .expect_ok();
-    wait_status(&c, &id2, "RUNNING");
+    c.wait_status(&id2, "RUNNING");
     count_above(ctr_count(&c, &id2), 3);
     let o = c.ctr(&["tasks", "checkpoint", "--exit", &id2]).expect_ok();
     let exited = o.stdout.trim().to_string();
@@ -449,7 +429,7 @@ fn containerd_husk_shim_checkpoints() {
         exited.starts_with(&format!("containerd.io/checkpoint/{id2}:")),
         "{o}"
     );
-    wait_status(&c, &id2, "STOPPED");
+    c.wait_status(&id2, "STOPPED");
     let images = c.ctr(&["images", "list", "--quiet"]).expect_ok();
     assert!(images.stdout.lines().any(|l| l == exited), "{images}");
     assert!(images.stdout.lines().any(|l| l == image), "{images}");
@@ -458,7 +438,7 @@ fn containerd_husk_shim_checkpoints() {
     // The first checkpoint restored: the same token, counting on from where it was.
     c.ctr(&["containers", "restore", "--live", "--rw", &id, &image])
         .expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     assert!(
         c.runtime_root().join(&id).join("state.json").exists(),
         "no husk state for the restored {id}"
@@ -467,7 +447,7 @@ fn containerd_husk_shim_checkpoints() {
     // Its exit reaches containerd through the shim's pidfd.
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     let o = c.ctr(&["tasks", "delete", &id]).expect_ok();
     assert!(o.stdout.contains("137") || o.stderr.contains("137"), "{o}");
     c.ctr(&["containers", "delete", &id]).expect_ok();

@@ -22,25 +22,6 @@ fn husk_state(c: &Containerd, id: &str) {
     assert!(st.contains("\"phase\""), "not husk's state.json: {st}");
 }
 
-/// Polls `ctr task ls` until `id`'s status is `want`.
-fn wait_status(c: &Containerd, id: &str, want: &str) -> String {
-    let mut line = String::new();
-    for _ in 0..200 {
-        let o = c.ctr(&["tasks", "list"]).expect_ok();
-        line = o
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .unwrap_or_default()
-            .to_string();
-        if line.split_whitespace().nth(2) == Some(want) {
-            return line;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("task {id} is not {want}: {line:?}");
-}
-
 /// A spec for `ctr run --config`: the runc-spec-like default over a fresh busybox rootfs (an
 /// absolute root, as ctr then mounts no snapshot), in the namespace's cgroup.
 fn spec_file(c: &Containerd, id: &str, edit: impl FnOnce(&mut Value)) -> String {
@@ -101,7 +82,7 @@ fn detached_exec_ps_signal_pause_and_kill() {
     )
     .expect_ok();
     husk_state(&c, &id);
-    let line = wait_status(&c, &id, "RUNNING");
+    let line = c.wait_status(&id, "RUNNING");
     let pid = line.split_whitespace().nth(1).unwrap().to_string();
     let o = c
         .ctr(&[
@@ -152,17 +133,17 @@ fn detached_exec_ps_signal_pause_and_kill() {
     }
     assert_eq!(got.trim(), "got-usr1");
     c.ctr(&["tasks", "pause", &id]).expect_ok();
-    wait_status(&c, &id, "PAUSED");
+    c.wait_status(&id, "PAUSED");
     c.wrapper.assert_called("pause", &id);
     c.ctr(&["tasks", "resume", &id]).expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     // SIGTERM: pid 1 has no handler, so the kernel drops it; SIGKILL then ends it.
     c.ctr(&["tasks", "kill", &id]).expect_ok();
     std::thread::sleep(Duration::from_millis(500));
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     let o = c.ctr(&["tasks", "delete", &id]).expect_ok();
     assert!(o.stdout.contains("137") || o.stderr.contains("137"), "{o}");
     c.wrapper.assert_called("delete", &id);
@@ -215,7 +196,7 @@ fn limits_in_the_cgroup_and_by_effect() {
     }
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     c.ctr(&["tasks", "delete", &id]).expect_ok();
     c.ctr(&["containers", "delete", &id]).expect_ok();
     // pids: ctr has no flag, so a spec with linux.resources.pids.
@@ -408,9 +389,9 @@ fn container_survives_a_daemon_restart() {
     };
     let id = format!("live{}", unique());
     c.run(&["--detach"], &id, &["sleep", "1000"]).expect_ok();
-    let before = wait_status(&c, &id, "RUNNING");
+    let before = c.wait_status(&id, "RUNNING");
     c.restart();
-    let after = wait_status(&c, &id, "RUNNING");
+    let after = c.wait_status(&id, "RUNNING");
     assert_eq!(before, after, "the task changed across the restart");
     let o = c
         .ctr(&[
@@ -426,7 +407,7 @@ fn container_survives_a_daemon_restart() {
     assert_eq!(o.stdout, "still-here\n");
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     c.ctr(&["tasks", "delete", &id]).expect_ok();
     c.ctr(&["containers", "delete", &id]).expect_ok();
     c.wrapper.assert_called("delete", &id);

@@ -9,25 +9,6 @@ use std::time::Duration;
 
 use integration::*;
 
-/// Polls `ctr task ls` until `id`'s status is `want`.
-fn wait_status(c: &Containerd, id: &str, want: &str) -> String {
-    let mut line = String::new();
-    for _ in 0..200 {
-        let o = c.ctr(&["tasks", "list"]).expect_ok();
-        line = o
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .unwrap_or_default()
-            .to_string();
-        if line.split_whitespace().nth(2) == Some(want) {
-            return line;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("task {id} is not {want}: {line:?}");
-}
-
 #[track_caller]
 fn assert_no_runtime_exec(c: &Containerd) {
     assert_eq!(
@@ -205,24 +186,14 @@ fn detached_exec_pause_resume_kill_and_events() {
         ],
     )
     .expect_ok();
-    let line = wait_status(&c, &id, "RUNNING");
+    let line = c.wait_status(&id, "RUNNING");
     let pid = line.split_whitespace().nth(1).unwrap().to_string();
     ev.wait("/tasks/create", &id);
     assert!(ev
         .wait("/tasks/start", &id)
         .contains(&format!("\"pid\":{pid}")));
     // The init is the shim's child: no runtime process in between.
-    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid: i32 = ppid
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(c.shim_pids(), vec![ppid]);
+    assert_eq!(c.shim_pids(), vec![ppid(pid.parse().unwrap())]);
     let o = c
         .ctr(&[
             "tasks",
@@ -287,7 +258,7 @@ fn detached_exec_pause_resume_kill_and_events() {
     }
     assert_eq!(got.trim(), "got-usr1");
     c.ctr(&["tasks", "pause", &id]).expect_ok();
-    wait_status(&c, &id, "PAUSED");
+    c.wait_status(&id, "PAUSED");
     ev.wait("/tasks/paused", &id);
     let frozen = std::fs::read_to_string(format!(
         "/sys/fs/cgroup/freezer{}/freezer.state",
@@ -297,11 +268,11 @@ fn detached_exec_pause_resume_kill_and_events() {
         assert_eq!(frozen.unwrap().trim(), "FROZEN");
     }
     c.ctr(&["tasks", "resume", &id]).expect_ok();
-    wait_status(&c, &id, "RUNNING");
+    c.wait_status(&id, "RUNNING");
     ev.wait("/tasks/resumed", &id);
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     let exit = ev.wait("/tasks/exit", &id);
     assert!(exit.contains("\"exit_status\":137"), "{exit}");
     let o = c.ctr(&["tasks", "delete", &id]).expect_ok();
@@ -343,14 +314,14 @@ fn detached(c: &Containerd, id: &str, opts: &[&str], script: &str) -> i32 {
     } else {
         c.ctr(&a).expect_ok();
     }
-    let line = wait_status(c, id, "RUNNING");
+    let line = c.wait_status(id, "RUNNING");
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn kill_and_delete(c: &Containerd, id: &str) {
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", id])
         .expect_ok();
-    wait_status(c, id, "STOPPED");
+    c.wait_status(id, "STOPPED");
     c.ctr(&["tasks", "delete", id]).expect_ok();
     c.ctr(&["containers", "delete", id]).expect_ok();
 }
@@ -520,10 +491,17 @@ fn bad_requests_get_the_cause_and_leave_nothing() {
     c.assert_clean();
 }
 
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").split_whitespace().next() != Some("Z"))
-        .unwrap_or(false)
+/// The parent of `pid` (field 4 of /proc/PID/stat).
+fn ppid(pid: i32) -> i32 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    st.rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -547,23 +525,15 @@ fn containers_of_a_group_share_one_shim() {
     detached(&c, &lone, &[], "sleep 1000");
     // pod1's three containers in one shim, the lone one in its own.
     assert_eq!(c.shim_pids().len(), 2, "{:?}", c.shim_pids());
-    let group_shim = {
-        let pid: i32 = wait_status(&c, &ids[0], "RUNNING")
+    // ids[0]'s init is a child of the group's shim.
+    let group_shim = ppid(
+        c.wait_status(&ids[0], "RUNNING")
             .split_whitespace()
             .nth(1)
             .unwrap()
             .parse()
-            .unwrap();
-        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        st.rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<i32>()
-            .unwrap()
-    };
+            .unwrap(),
+    );
     for id in &ids {
         let o = c
             .ctr(&[
@@ -584,19 +554,19 @@ fn containers_of_a_group_share_one_shim() {
         kill_and_delete(&c, id);
         if n < 2 {
             assert!(
-                alive(group_shim),
+                pid_alive(group_shim.into()),
                 "the group's shim left with containers in it"
             );
         }
     }
     for _ in 0..100 {
-        if !alive(group_shim) {
+        if !pid_alive(group_shim.into()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !alive(group_shim),
+        !pid_alive(group_shim.into()),
         "the group's shim stayed after its last container"
     );
     kill_and_delete(&c, &lone);
@@ -649,7 +619,7 @@ fn containers_survive_a_containerd_restart() {
     assert_eq!(shims.len(), 1);
     c.restart();
     // The same task, the same shim: containerd found it again from the bundle's address.
-    let line = wait_status(&c, &id, "RUNNING");
+    let line = c.wait_status(&id, "RUNNING");
     assert_eq!(
         line.split_whitespace().nth(1),
         Some(pid.to_string().as_str()),
@@ -673,7 +643,7 @@ fn containers_survive_a_containerd_restart() {
     c.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id])
         .expect_ok();
     assert!(ev.wait("/tasks/exit", &id).contains("\"exit_status\":137"));
-    wait_status(&c, &id, "STOPPED");
+    c.wait_status(&id, "STOPPED");
     c.ctr(&["tasks", "delete", &id]).expect_ok();
     c.ctr(&["containers", "delete", &id]).expect_ok();
     assert_no_runtime_exec(&c);
@@ -697,7 +667,7 @@ fn a_killed_shim_is_cleaned_up() {
     // containerd sees the connection go and runs `containerd-shim-husk-v2 ... delete`, which
     // removes the container: the init is killed, its state, cgroup and rootfs mount go.
     for _ in 0..200 {
-        if !alive(pid)
+        if !pid_alive(pid.into())
             && !std::path::Path::new(&sock).exists()
             && c.ctr(&["tasks", "list", "--quiet"])
                 .stdout
@@ -708,7 +678,10 @@ fn a_killed_shim_is_cleaned_up() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!alive(pid), "the container outlived its shim's cleanup");
+    assert!(
+        !pid_alive(pid.into()),
+        "the container outlived its shim's cleanup"
+    );
     let _ = c.ctr(&["tasks", "delete", &id]);
     c.ctr(&["containers", "delete", &id]).expect_ok();
     assert!(

@@ -22,15 +22,19 @@ pub struct Event {
     at: SystemTime,
 }
 
-/// Packs a containerd event: its type URL is the message's full name, as Go's typeurl
-/// registers the event types.
-fn pack(topic: &'static str, m: &dyn MessageDyn) -> Event {
+/// A message as an Any whose type URL is the message's full name, as Go's typeurl registers
+/// containerd's types (events, cgroup metrics).
+pub fn any_of(m: &dyn MessageDyn) -> Any {
     let mut any = Any::new();
     any.type_url = m.descriptor_dyn().full_name().to_string();
     any.value = m.write_to_bytes_dyn().unwrap_or_default();
+    any
+}
+
+fn pack(topic: &'static str, m: &dyn MessageDyn) -> Event {
     Event {
         topic,
-        any,
+        any: any_of(m),
         at: SystemTime::now(),
     }
 }

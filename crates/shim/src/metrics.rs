@@ -5,15 +5,9 @@
 use containerd_shim_protos::cgroups::metrics as v1;
 use containerd_shim_protos::cgroups_v2::metrics as v2;
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
-use containerd_shim_protos::protobuf::MessageDyn;
 use libcontainer::Stats;
 
-fn pack(m: &dyn MessageDyn) -> Any {
-    let mut a = Any::new();
-    a.type_url = m.descriptor_dyn().full_name().to_string();
-    a.value = m.write_to_bytes_dyn().unwrap_or_default();
-    a
-}
+use crate::events::any_of;
 
 fn unified() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
@@ -21,9 +15,9 @@ fn unified() -> bool {
 
 pub fn to_any(s: &Stats) -> Any {
     if unified() {
-        pack(&to_v2(s))
+        any_of(&to_v2(s))
     } else {
-        pack(&to_v1(s))
+        any_of(&to_v1(s))
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Proc {
     /// Its stdin pipe's write end (dropped by CloseIO, or at exit).
     pub stdin: Option<crate::stdio::StdinPipe>,
     pub pty: Option<Arc<OwnedFd>>,
-    /// Signalled when a terminal's output is all copied.
+    /// Disconnected when its output is all copied.
     pub out_done: Option<Receiver<()>>,
     /// An exec'd process between Exec (added) and Start.
     pub pending: Option<OciProcess>,
@@ -88,9 +88,18 @@ pub struct PendingRestore {
     pub opts: containerd_shim_protos::shim::oci::Options,
 }
 
+/// The library's runtime at `root`; its warnings name the container (a shim serves several).
+pub fn runtime(root: &std::path::Path) -> libcontainer::Runtime {
+    libcontainer::Runtime::new(root).with_handler(|n| {
+        if let libcontainer::Notice::Warning { id, msg } = n {
+            eprintln!("container {id}: {msg}");
+        }
+    })
+}
+
 impl Task {
     pub fn runtime(&self) -> libcontainer::Runtime {
-        libcontainer::Runtime::new(&self.root)
+        runtime(&self.root)
     }
 
     /// The init (`exec_id` empty) or an exec'd process.

@@ -19,7 +19,7 @@ use libcontainer::{CgroupDriver, Console, CreateOptions, ExecOptions, RestoreOpt
 use crate::error::{invalid, lib, not_found, precondition};
 use crate::events::{self, Publisher};
 use crate::monitor::{Monitor, Sink};
-use crate::procs::{timestamp, Exit, IoPaths, PendingRestore, Proc, Task};
+use crate::procs::{runtime, timestamp, Exit, IoPaths, PendingRestore, Proc, Task};
 use crate::start::{default_root, Saved, INIT_PID_FILE, SAVED_FILE};
 use crate::{metrics, mounts, stdio};
 
@@ -64,11 +64,11 @@ impl Service {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Task>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Task>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn with_task<T>(&self, id: &str, f: impl FnOnce(&mut Task) -> R<T>) -> R<T> {
+    pub(crate) fn with_task<T>(&self, id: &str, f: impl FnOnce(&mut Task) -> R<T>) -> R<T> {
         let mut tasks = self.lock();
         let t = tasks
             .get_mut(id)
@@ -76,14 +76,14 @@ impl Service {
         f(t)
     }
 
-    fn container(&self, id: &str) -> R<libcontainer::Container> {
+    pub(crate) fn container(&self, id: &str) -> R<libcontainer::Container> {
         let rt = self.with_task(id, |t| Ok(t.runtime()))?;
         rt.container(id).map_err(lib)
     }
 
-    /// Blocks until the process has an exit (or `limit` passes).
-    fn wait_exit(&self, id: &str, exec_id: &str, limit: Option<Duration>) -> R<Exit> {
-        let deadline = limit.map(|l| std::time::Instant::now() + l);
+    /// Blocks until the process has an exit, for at most `limit`.
+    fn wait_exit(&self, id: &str, exec_id: &str, limit: Duration) -> R<Exit> {
+        let deadline = std::time::Instant::now() + limit;
         let mut tasks = self.lock();
         loop {
             let t = tasks
@@ -95,25 +95,21 @@ impl Service {
             if let Some(e) = p.exit {
                 return Ok(e);
             }
-            tasks = match deadline {
-                None => self.exited.wait(tasks).unwrap_or_else(|p| p.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        return Err(precondition(format!(
-                            "process {exec_id} of {id} did not exit"
-                        )));
-                    }
-                    self.exited
-                        .wait_timeout(tasks, left)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                }
-            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(precondition(format!(
+                    "process {exec_id} of {id} did not exit"
+                )));
+            }
+            tasks = self
+                .exited
+                .wait_timeout(tasks, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
-    fn create_task(&self, req: &api::CreateTaskRequest) -> R<u32> {
+    pub(crate) fn create_task(&self, req: &api::CreateTaskRequest) -> R<u32> {
         let id = &req.id;
         if self.lock().contains_key(id) {
             return Err(crate::error::status(
@@ -199,10 +195,9 @@ impl Service {
         opts: &RuncOptions,
     ) -> R<(u32, Proc)> {
         let (o, io) = create_options(req, bundle, opts)?;
-        let rt = runtime(root);
-        let mut c = rt.create(&req.id, &o).map_err(lib)?;
+        let mut c = runtime(root).create(&req.id, &o).map_err(lib)?;
         let process = c.take_process();
-        let r = self.adopt_init(&req.id, root, bundle, req, io, process);
+        let r = self.adopt_init(&c, bundle, req, io, process);
         if r.is_err() {
             let _ = c.delete(true);
         }
@@ -213,8 +208,7 @@ impl Service {
     /// its pidfd and OOM watch in the monitor.
     fn adopt_init(
         &self,
-        id: &str,
-        root: &Path,
+        c: &libcontainer::Container,
         bundle: &Path,
         req: &api::CreateTaskRequest,
         mut io: stdio::Opened,
@@ -235,11 +229,10 @@ impl Service {
         let pidfd = Arc::new(process.into_pidfd());
         p.pidfd = Some(pidfd.clone());
         self.monitor
-            .watch_exit(id, "", pidfd)
+            .watch_exit(c.id(), "", pidfd)
             .map_err(|e| invalid(format!("watching the init: {e}")))?;
-        let rt = libcontainer::Runtime::new(root);
-        if let Ok(w) = rt.container(id).and_then(|c| c.oom_watch()) {
-            let _ = self.monitor.watch_oom(id, w);
+        if let Ok(w) = c.oom_watch() {
+            let _ = self.monitor.watch_oom(c.id(), w);
         }
         Ok((pid, p))
     }
@@ -293,7 +286,7 @@ impl Service {
         Ok(pid)
     }
 
-    fn delete_task(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
+    pub(crate) fn delete_task(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
         let (started, exited, rt) = self.with_task(id, |t| {
             let p = t
                 .proc(exec_id)
@@ -332,7 +325,7 @@ impl Service {
             Err(libcontainer::Error::NotFound(_)) => {}
             Err(e) => return Err(lib(e)),
         }
-        let exit = self.wait_exit(id, "", Some(Duration::from_secs(10)))?;
+        let exit = self.wait_exit(id, "", Duration::from_secs(10))?;
         let t = self.lock().remove(id);
         let Some(t) = t else {
             return Err(not_found(format!("container {id}")));
@@ -369,15 +362,14 @@ impl Service {
         }
         let rt = runtime(&root);
         let process = rt.restore_process(id, &r).map_err(lib)?;
-        match self.adopt_init(id, &root, &bundle, &req, io, Some(process)) {
+        let c = rt.container(id).map_err(lib)?;
+        match self.adopt_init(&c, &bundle, &req, io, Some(process)) {
             Ok((_, p)) => self.with_task(id, |t| {
                 t.init = p;
                 Ok(())
             }),
             Err(e) => {
-                if let Ok(c) = rt.container(id) {
-                    let _ = c.delete(true);
-                }
+                let _ = c.delete(true);
                 Err(e)
             }
         }
@@ -414,14 +406,6 @@ fn create_options(
     Ok((o, io))
 }
 
-fn runtime(root: &Path) -> libcontainer::Runtime {
-    libcontainer::Runtime::new(root).with_handler(|n| {
-        if let libcontainer::Notice::Warning { id, msg } = n {
-            eprintln!("container {id}: {msg}");
-        }
-    })
-}
-
 impl Sink for Service {
     fn exited(&self, container: &str, exec: &str, status: i32) {
         let at = SystemTime::now();
@@ -433,11 +417,10 @@ impl Sink for Service {
             if let Some(w) = p.stdin.take() {
                 stdio::close_stdin(&w);
             }
-            stdio::release_stdin(&p.io.stdin);
             (p.pid, p.out_done.take())
         };
-        // A terminal's output reaches containerd before the exit does (bounded: a process
-        // left in the background may hold the pty open).
+        // The output reaches containerd before the exit does (bounded: a process left in the
+        // background may hold the pipe or pty open).
         if let Some(rx) = out_done {
             let _ = rx.recv_timeout(Duration::from_secs(2));
         }
@@ -471,13 +454,7 @@ impl Sink for Service {
 
 /// For the ttrpc handlers (service_api.rs).
 impl Service {
-    pub(crate) fn create_req(&self, req: &api::CreateTaskRequest) -> R<u32> {
-        self.create_task(req)
-    }
-    pub(crate) fn start_req(&self, id: &str, exec_id: &str) -> R<u32> {
-        self.start_now(id, exec_id)
-    }
-    fn start_now(&self, id: &str, exec_id: &str) -> R<u32> {
+    pub(crate) fn start_task(&self, id: &str, exec_id: &str) -> R<u32> {
         if !exec_id.is_empty() {
             return self.start_exec(id, exec_id);
         }
@@ -497,18 +474,6 @@ impl Service {
         e.pid = pid;
         self.publisher.publish(events::start(e));
         Ok(pid)
-    }
-    pub(crate) fn delete_req(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
-        self.delete_task(id, exec_id)
-    }
-    pub(crate) fn container_of(&self, id: &str) -> R<libcontainer::Container> {
-        self.container(id)
-    }
-    pub(crate) fn tasks(&self) -> MutexGuard<'_, HashMap<String, Task>> {
-        self.lock()
-    }
-    pub(crate) fn task<T>(&self, id: &str, f: impl FnOnce(&mut Task) -> R<T>) -> R<T> {
-        self.with_task(id, f)
     }
     pub(crate) fn publish(&self, e: events::Event) {
         self.publisher.publish(e)

@@ -28,7 +28,7 @@ fn json_any<'a>(
 
 impl Service {
     pub(crate) fn rpc_state(&self, req: api::StateRequest) -> R<api::StateResponse> {
-        self.task(&req.id, |t| {
+        self.with_task(&req.id, |t| {
             let p = t
                 .proc(&req.exec_id)
                 .ok_or_else(|| not_found(format!("process {} of {}", req.exec_id, req.id)))?;
@@ -55,25 +55,25 @@ impl Service {
     }
 
     pub(crate) fn rpc_create(&self, req: api::CreateTaskRequest) -> R<api::CreateTaskResponse> {
-        let pid = self.create_req(&req)?;
+        let pid = self.create_task(&req)?;
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
         Ok(r)
     }
 
     pub(crate) fn rpc_start(&self, req: api::StartRequest) -> R<api::StartResponse> {
-        let pid = self.start_req(&req.id, &req.exec_id)?;
+        let pid = self.start_task(&req.id, &req.exec_id)?;
         let mut r = api::StartResponse::new();
         r.pid = pid;
         Ok(r)
     }
 
     pub(crate) fn rpc_delete(&self, req: api::DeleteRequest) -> R<api::DeleteResponse> {
-        self.delete_req(&req.id, &req.exec_id)
+        self.delete_task(&req.id, &req.exec_id)
     }
 
     pub(crate) fn rpc_pids(&self, req: api::PidsRequest) -> R<api::PidsResponse> {
-        let pids = self.container_of(&req.id)?.processes().map_err(lib)?;
+        let pids = self.container(&req.id)?.processes().map_err(lib)?;
         let mut r = api::PidsResponse::new();
         for pid in pids {
             let mut i = api::ProcessInfo::new();
@@ -84,8 +84,8 @@ impl Service {
     }
 
     pub(crate) fn rpc_pause(&self, req: api::PauseRequest) -> R<Empty> {
-        self.container_of(&req.id)?.pause().map_err(lib)?;
-        self.task(&req.id, |t| {
+        self.container(&req.id)?.pause().map_err(lib)?;
+        self.with_task(&req.id, |t| {
             t.paused = true;
             Ok(())
         })?;
@@ -96,8 +96,8 @@ impl Service {
     }
 
     pub(crate) fn rpc_resume(&self, req: api::ResumeRequest) -> R<Empty> {
-        self.container_of(&req.id)?.resume().map_err(lib)?;
-        self.task(&req.id, |t| {
+        self.container(&req.id)?.resume().map_err(lib)?;
+        self.with_task(&req.id, |t| {
             t.paused = false;
             Ok(())
         })?;
@@ -108,7 +108,7 @@ impl Service {
     }
 
     pub(crate) fn rpc_checkpoint(&self, req: api::CheckpointTaskRequest) -> R<Empty> {
-        let c = self.container_of(&req.id)?;
+        let c = self.container(&req.id)?;
         let mut o = libcontainer::CheckpointOptions {
             image_path: req.path.clone().into(),
             ..Default::default()
@@ -141,16 +141,16 @@ impl Service {
     pub(crate) fn rpc_kill(&self, req: api::KillRequest) -> R<Empty> {
         let signal = req.signal as i32;
         if req.exec_id.is_empty() {
-            let exited = self.task(&req.id, |t| Ok(t.init.exit.is_some()))?;
+            let exited = self.with_task(&req.id, |t| Ok(t.init.exit.is_some()))?;
             if exited {
                 return Err(not_found(format!("process already finished: {}", req.id)));
             }
-            self.container_of(&req.id)?
+            self.container(&req.id)?
                 .kill(signal, req.all)
                 .map_err(lib)?;
             return Ok(Empty::new());
         }
-        let pidfd = self.task(&req.id, |t| {
+        let pidfd = self.with_task(&req.id, |t| {
             let p = t
                 .execs
                 .get(&req.exec_id)
@@ -176,7 +176,7 @@ impl Service {
         let (spec, _warnings) =
             libcontainer::parse_process(json_any(&req.spec, "the exec's process spec")?)
                 .map_err(lib)?;
-        self.task(&req.id, |t| {
+        self.with_task(&req.id, |t| {
             if t.init.exit.is_some() {
                 return Err(precondition(format!("container {} is stopped", req.id)));
             }
@@ -209,7 +209,7 @@ impl Service {
     }
 
     pub(crate) fn rpc_resize_pty(&self, req: api::ResizePtyRequest) -> R<Empty> {
-        let pty = self.task(&req.id, |t| {
+        let pty = self.with_task(&req.id, |t| {
             let p = t
                 .proc(&req.exec_id)
                 .ok_or_else(|| not_found(format!("process {} of {}", req.exec_id, req.id)))?;
@@ -224,7 +224,7 @@ impl Service {
 
     pub(crate) fn rpc_close_io(&self, req: api::CloseIORequest) -> R<Empty> {
         if req.stdin {
-            self.task(&req.id, |t| {
+            self.with_task(&req.id, |t| {
                 let p = t
                     .proc_mut(&req.exec_id)
                     .ok_or_else(|| not_found(format!("process {} of {}", req.exec_id, req.id)))?;
@@ -241,7 +241,7 @@ impl Service {
         let data = json_any(&req.resources, "the resources")?;
         let r: LinuxResources = serde_json::from_slice(data)
             .map_err(|e| invalid(format!("decoding the resources: {e}")))?;
-        self.container_of(&req.id)?.update(&r).map_err(lib)?;
+        self.container(&req.id)?.update(&r).map_err(lib)?;
         Ok(Empty::new())
     }
 
@@ -254,14 +254,14 @@ impl Service {
     pub(crate) fn rpc_connect(&self, req: api::ConnectRequest) -> R<api::ConnectResponse> {
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
-        r.task_pid = self.task(&req.id, |t| Ok(t.init.pid)).unwrap_or(0);
+        r.task_pid = self.with_task(&req.id, |t| Ok(t.init.pid)).unwrap_or(0);
         r.version = env!("CARGO_PKG_VERSION").into();
         Ok(r)
     }
 
     pub(crate) fn rpc_shutdown(&self, req: api::ShutdownRequest) -> R<Empty> {
         // The shim serves a group: it goes only when its last container has.
-        if req.now || self.tasks().is_empty() {
+        if req.now || self.lock().is_empty() {
             self.request_shutdown();
         }
         Ok(Empty::new())

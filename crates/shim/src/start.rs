@@ -113,7 +113,8 @@ fn spawn(flags: &Flags, cwd: &Path, address: &str, listener: &UnixListener) -> R
         .current_dir(cwd)
         .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
         .env(ADDRESS_ENV, address)
-        // One malloc arena: a thread per stream must not mean an arena (and its heap) each.
+        // One malloc arena: each thread (the blocking pool's, a terminal's copies) must not
+        // mean an arena and its heap.
         .env("MALLOC_ARENA_MAX", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -160,12 +161,13 @@ fn place(pid: u32, opts: &[u8]) -> Result<(), String> {
 
 /// Moves `pid` into `path` in every mounted hierarchy that has it.
 fn join_cgroup(pid: u32, path: &str) -> Result<(), String> {
+    let h = libcontainer::cgroups::hierarchy::detect().map_err(|e| e.to_string())?;
     let mut joined = false;
-    let mounts = fs::read_dir("/sys/fs/cgroup").map_err(|e| format!("/sys/fs/cgroup: {e}"))?;
-    let mut dirs: Vec<PathBuf> = mounts.flatten().map(|e| e.path()).collect();
-    dirs.push(PathBuf::from("/sys/fs/cgroup"));
-    for d in dirs {
-        let procs = d.join(path.trim_start_matches('/')).join("cgroup.procs");
+    for m in h.v1.iter().chain(h.unified.as_ref()) {
+        let procs = m
+            .mount_point
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
         if procs.exists() {
             fs::write(&procs, pid.to_string())
                 .map_err(|e| format!("moving the shim into {}: {e}", procs.display()))?;

@@ -20,8 +20,9 @@ use tokio::net::unix::pipe;
 
 /// A process's stdin copy, which CloseIO or the exit ends.
 pub enum StdinPipe {
-    /// A thread's (a terminal's): the master it writes, taken away to end it.
-    Thread(Arc<Mutex<Option<File>>>),
+    /// A thread's (a terminal's): the master it writes, taken away to end it, and the FIFO
+    /// it may still be waiting to open.
+    Thread(Arc<Mutex<Option<File>>>, String),
     /// A task's: aborting it drops the pipe's write end.
     Task(tokio::task::AbortHandle),
 }
@@ -138,24 +139,19 @@ fn feed_stdin(path: String, to: Arc<Mutex<Option<File>>>) -> Result<(), String> 
     })
 }
 
-/// Ends a process's stdin: its pipe's write end is closed.
+/// Ends a process's stdin: its pipe's write end is closed. A thread still waiting in its
+/// FIFO's open for containerd's writer is woken by a writer that comes and goes.
 pub fn close_stdin(p: &StdinPipe) {
     match p {
-        StdinPipe::Thread(m) => drop(m.lock().unwrap_or_else(|p| p.into_inner()).take()),
+        StdinPipe::Thread(m, path) => {
+            drop(m.lock().unwrap_or_else(|p| p.into_inner()).take());
+            let _ = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path);
+        }
         StdinPipe::Task(a) => a.abort(),
     }
-}
-
-/// Wakes a stdin thread still waiting for containerd's writer (the process is gone): a
-/// writer that comes and goes.
-pub fn release_stdin(path: &str) {
-    if path.is_empty() {
-        return;
-    }
-    let _ = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
 }
 
 /// Connects the started process's streams: the stdin thread, or the terminal copy.
@@ -170,8 +166,8 @@ pub fn attach(o: &mut Opened, process: &mut libcontainer::Process) -> Result<Att
         };
         if let Some(path) = o.stdin_path.take() {
             let m = Arc::new(Mutex::new(Some(dup()?)));
-            feed_stdin(path, m.clone())?;
-            a.stdin = Some(StdinPipe::Thread(m));
+            feed_stdin(path.clone(), m.clone())?;
+            a.stdin = Some(StdinPipe::Thread(m, path));
         }
         let (tx, rx) = channel();
         let mut out = o.tty_out.take();

@@ -257,10 +257,25 @@ impl Runtime {
     /// # Ok(()) }
     /// ```
     pub fn restore(&self, id: &str, opts: &RestoreOptions) -> Result<RunOutcome> {
-        match self.restore_impl(id, opts, false)? {
-            Restored::Outcome(o) => Ok(o),
-            Restored::Process(_) => Err(Error::setup("restore returned a process")),
+        let init = self.restore_impl(id, opts, false)?;
+        if opts.detach {
+            return Ok(RunOutcome::Detached);
         }
+        if opts.subreaper {
+            sys::proc::set_child_subreaper(true)
+                .map_err(|e| Error::errno("becoming a child subreaper", e))?;
+        }
+        let proxy = match (&init.pty, &opts.create.console) {
+            (Some(m), Console::Proxy) => Some(crate::tty::Proxy::start(m)?),
+            _ => None,
+        };
+        let status = crate::tty::wait_forwarding(init.pidfd(), proxy.as_ref())?;
+        drop(proxy);
+        self.container(id)?.remove(true, true)?;
+        if opts.subreaper {
+            sys::proc::reap_exited();
+        }
+        Ok(RunOutcome::Exited(status))
     }
 
     /// Restores like [`Runtime::restore`] with `detach`, and returns the restored init as a
@@ -279,13 +294,11 @@ impl Runtime {
     /// # Ok(()) }
     /// ```
     pub fn restore_process(&self, id: &str, opts: &RestoreOptions) -> Result<crate::Process> {
-        match self.restore_impl(id, opts, true)? {
-            Restored::Process(p) => Ok(p),
-            Restored::Outcome(_) => Err(Error::setup("restore returned no process")),
-        }
+        self.restore_impl(id, opts, true)
     }
 
-    fn restore_impl(&self, id: &str, opts: &RestoreOptions, keep: bool) -> Result<Restored> {
+    /// The restore itself: the restored init as a `Process` (`keep`: for `restore_process`).
+    fn restore_impl(&self, id: &str, opts: &RestoreOptions, keep: bool) -> Result<crate::Process> {
         state::validate_id(id)?;
         if self.root().join(id).exists() {
             return Err(Error::AlreadyExists(id.into()));
@@ -560,41 +573,12 @@ impl Runtime {
         drop(undo);
         drop(dir);
         self.handler.emit(crate::Notice::Created { id, pid });
-        if keep {
-            let pidfd = crate::io::Pidfd::from_parts(pidfd, pid);
-            let pty = if c.console == Console::Return {
-                pty
-            } else {
-                None
-            };
-            return Ok(Restored::Process(crate::Process::new(pidfd, pipes, pty)));
-        }
-        if opts.detach {
-            return Ok(Restored::Outcome(RunOutcome::Detached));
-        }
-        if opts.subreaper {
-            sys::proc::set_child_subreaper(true)
-                .map_err(|e| Error::errno("becoming a child subreaper", e))?;
-        }
-        let proxy = match (&pty, &c.console) {
-            (Some(m), Console::Proxy) => Some(crate::tty::Proxy::start(m)?),
-            _ => None,
-        };
+        // restore_process hands the master over only with Return; restore holds it until the
+        // init exits (for its Proxy, and as it always has with a console socket).
+        let pty = pty.filter(|_| !keep || c.console == Console::Return);
         let pidfd = crate::io::Pidfd::from_parts(pidfd, pid);
-        let status = crate::tty::wait_forwarding(&pidfd, proxy.as_ref())?;
-        drop(proxy);
-        self.container(id)?.remove(true, true)?;
-        if opts.subreaper {
-            sys::proc::reap_exited();
-        }
-        Ok(Restored::Outcome(RunOutcome::Exited(status)))
+        Ok(crate::Process::new(pidfd, pipes, pty))
     }
-}
-
-/// What `restore_impl` gives: the outcome of `restore`, or the process of `restore_process`.
-enum Restored {
-    Outcome(RunOutcome),
-    Process(crate::Process),
 }
 
 /// CRIU's names of the namespaces `join_ns` takes.
